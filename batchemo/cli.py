@@ -1,0 +1,133 @@
+"""The `batchemo` command line: a thin typer layer over the library API."""
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(help="Find faces in photos and videos, classify their emotion, write annotated media and CSV "
+                       "reports.", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+@app.callback()
+def main() -> None:
+    """batchemo: emotion analysis of faces in photo folders and videos."""
+
+
+def _command_line() -> str:
+    return "batchemo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _detect_options(scale_factor: float, min_neighbors: int, min_face: int, accurate: bool):
+    from .detect import DetectOptions
+
+    d = DetectOptions(scale_factor=scale_factor, min_neighbors=min_neighbors, min_face=min_face)
+    return d.accurate if accurate else d
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(code)
+
+
+def _print_summary(summary, classes: list[str], header: str) -> None:
+    typer.echo(header)
+    row = summary.iloc[0]
+    if row["faces"] == 0:
+        typer.echo("  no faces found")
+        return
+    width = max(len(c) for c in classes)
+    for c in sorted(classes, key=lambda c: -row[f"share_{c}"]):
+        share = row[f"share_{c}"]
+        typer.echo(f"  {c:<{width}}  {int(row[f'n_{c}']):>6}  {100 * share:5.1f} %  {'#' * int(round(40 * share))}")
+
+
+SCALE_HELP = "Haar scaleFactor: step between detection scales (smaller finds more, slower)."
+NEIGH_HELP = "Haar minNeighbors: overlapping hits a face needs (higher = fewer false faces)."
+MINFACE_HELP = "Smallest face side, in pixels of the original image."
+ACCURATE_HELP = "Detect at full resolution (slow; the default detects on a downscaled grey image)."
+MODEL_HELP = "Emotion model (.keras with its .json card beside it); default: the shipped models/emotion.keras."
+
+
+@app.command()
+def folder(
+    path: Path = typer.Argument(..., help="Folder of photos, walked recursively."),
+    out: Optional[Path] = typer.Option(None, help="Report folder (default reports/<name of PATH>)."),
+    model: Optional[Path] = typer.Option(None, help=MODEL_HELP),
+    batch_size: int = typer.Option(64, help="Faces per model call (crops from many images)."),
+    scale_factor: float = typer.Option(1.1, help=SCALE_HELP),
+    min_neighbors: int = typer.Option(5, help=NEIGH_HELP),
+    min_face: int = typer.Option(30, help=MINFACE_HELP),
+    accurate: bool = typer.Option(False, "--accurate", help=ACCURATE_HELP),
+    annotate: bool = typer.Option(True, help="Write annotated copies under OUT/annotated/."),
+    redo: bool = typer.Option(False, "--redo", help="Start over instead of resuming a previous run in OUT."),
+    force: bool = typer.Option(False, "--force", help="Write into an OUT that holds another input's report."),
+    max_megapixels: float = typer.Option(40.0, help="Refuse images this large or larger (memory guard)."),
+    workers: int = typer.Option(2, help="Threads decoding and detecting while the model classifies."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Analyse every photo under PATH: faces.csv, files.csv, summary.csv, annotated/ and run.json.
+
+    Exit code: 0 all files ok, 1 some files failed (listed in files.csv), 2 usage error.
+    """
+    from .folder import FolderOptions, analyze_folder
+    from .runtime import OutputConflict
+
+    opts = FolderOptions(detect=_detect_options(scale_factor, min_neighbors, min_face, accurate),
+                         batch_size=batch_size, annotate=annotate, redo=redo, force=force,
+                         max_megapixels=max_megapixels, workers=workers)
+    try:
+        res = analyze_folder(path, out, model, opts, progress=progress)
+    except (FileNotFoundError, NotADirectoryError, ValueError, OutputConflict) as e:
+        _fail(str(e))
+    classes = [c[len("share_"):] for c in res.summary.columns if c.startswith("share_")]
+    _print_summary(res.summary, classes, f"{res.files} files ({res.skipped_done} already done), {res.faces} faces, "
+                   f"{res.errors} errors in {res.seconds:.1f}s -> {res.out}")
+    if res.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def train(
+    data_dir: Path = typer.Argument(..., help="Folder with one sub-folder of face images per class."),
+    out: Path = typer.Option(Path("models/emotion.keras"), help="Model file to write (.keras); the model card "
+                             "(.json, .md) goes beside it."),
+    val_dir: Optional[Path] = typer.Option(None, help="A separate validation folder (same class sub-folders)."),
+    val_split: float = typer.Option(0.1, help="Share held out for validation when there is no --val-dir."),
+    group_by: Optional[str] = typer.Option(None, help="Regex whose first group is a file's group (e.g. subject "
+                                           "'^(S\\d+)_'): no group lands on both sides of a split."),
+    alpha: float = typer.Option(0.5, help="MobileNet width multiplier."),
+    size: int = typer.Option(64, help="Network input size in pixels (crops are resized inside the model)."),
+    image_size: int = typer.Option(48, help="Crop size the saved model takes."),
+    epochs: int = typer.Option(40, help="Most epochs of the main (fine-tune or scratch) phase."),
+    head_epochs: int = typer.Option(2, help="Epochs training only the head on a frozen pretrained base."),
+    batch_size: int = typer.Option(64),
+    lr: float = typer.Option(1e-3, help="Learning rate (head, or whole net from scratch); cosine decay."),
+    fine_tune_lr: Optional[float] = typer.Option(None, help="Learning rate for fine-tuning the base "
+                                                 "(default lr/3)."),
+    base_weights: str = typer.Option("imagenet", help="ImageNet weights: a .h5 PATH, 'imagenet' (Keras cache) or "
+                                     "'none' (from scratch)."),
+    init_model: Optional[Path] = typer.Option(None, help="Start from the base of another batchemo model."),
+    class_weight_power: float = typer.Option(0.5, help="Class weights (1/frequency)^power; 0 turns them off."),
+    patience: int = typer.Option(8, help="Early-stopping patience in epochs (on validation accuracy)."),
+    seed: int = typer.Option(1),
+    augment: bool = typer.Option(True, help="Flip, rotate, zoom, shift and contrast augmentation."),
+) -> None:
+    """Train an emotion model on labelled folders (resumable: re-run the same command after an interruption)."""
+    from .train import TrainOptions, train_folder
+
+    opts = TrainOptions(alpha=alpha, size=size, image_size=image_size, epochs=epochs, head_epochs=head_epochs,
+                        batch_size=batch_size, lr=lr, fine_tune_lr=fine_tune_lr, seed=seed,
+                        base_weights=base_weights, init_model=str(init_model) if init_model else None,
+                        class_weight_power=class_weight_power, patience=patience, augment=augment)
+    try:
+        card = train_folder(data_dir, out, opts, val_dir=val_dir, val_split=val_split, group_by=group_by,
+                            command=_command_line())
+    except (FileNotFoundError, ValueError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"saved {out} (val accuracy {100 * card['validation']['accuracy']:.2f} %, "
+               f"{card['epochs_run']} epochs); card: {out.with_suffix('.md')}")

@@ -1,0 +1,131 @@
+"""Labelled image folders (one sub-folder per class): listing, group-aware splits and tf.data pipelines."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+@dataclass
+class Labelled:
+    """Files of a labelled folder with integer labels into `classes`."""
+
+    paths: list[str]
+    labels: np.ndarray
+    classes: list[str]
+
+    def subset(self, index: np.ndarray) -> "Labelled":
+        return Labelled([self.paths[i] for i in index], self.labels[index], self.classes)
+
+    def counts(self) -> dict[str, int]:
+        return {c: int((self.labels == i).sum()) for i, c in enumerate(self.classes)}
+
+
+def list_labelled(data_dir: str | Path, classes: list[str] | None = None) -> Labelled:
+    """List DATA_DIR/<class>/* images; classes are the sorted sub-folder names unless given."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: not a folder of class sub-folders")
+    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = list(classes) if classes is not None else found
+    if not classes:
+        raise ValueError(f"{root}: no class sub-folders found")
+    paths: list[str] = []
+    labels: list[int] = []
+    for i, name in enumerate(classes):
+        folder = root / name
+        if not folder.is_dir():
+            continue
+        for p in sorted(folder.rglob("*")):
+            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS:
+                paths.append(str(p))
+                labels.append(i)
+    if not paths:
+        raise ValueError(f"{root}: no images in its class sub-folders")
+    return Labelled(paths, np.asarray(labels, dtype=np.int64), classes)
+
+
+def group_keys(paths: list[str], pattern: str | None) -> np.ndarray:
+    """The group of each file: what `pattern`'s first group (or whole match) extracts from its file name.
+
+    Without a pattern every file is its own group. A file name the pattern does not match is an error:
+    silently making it its own group would let one subject leak across a split.
+    """
+    if not pattern:
+        return np.asarray(paths)
+    rx = re.compile(pattern)
+    keys = []
+    for p in paths:
+        m = rx.search(Path(p).name)
+        if m is None:
+            raise ValueError(f"{p}: file name does not match --group-by {pattern!r}")
+        keys.append(m.group(1) if m.groups() else m.group(0))
+    return np.asarray(keys)
+
+
+def group_split(groups: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, val) such that no group is on both sides; about `val_fraction` of files in val."""
+    unique = np.unique(groups)
+    rng = np.random.default_rng(seed)
+    rng.shuffle(unique)
+    target = val_fraction * len(groups)
+    val_groups: set = set()
+    taken = 0
+    for g in unique:
+        if taken >= target:
+            break
+        val_groups.add(g)
+        taken += int((groups == g).sum())
+    is_val = np.isin(groups, list(val_groups))
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+def group_folds(groups: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
+    """K lists of test indices, whole groups each, balanced in file count (largest groups first)."""
+    unique, sizes = np.unique(groups, return_counts=True)
+    if len(unique) < k:
+        raise ValueError(f"{k} folds need at least {k} groups, found {len(unique)}")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(unique))
+    order = order[np.argsort(-sizes[order], kind="stable")]
+    fold_of = {}
+    load = np.zeros(k)
+    for i in order:
+        f = int(np.argmin(load))
+        fold_of[unique[i]] = f
+        load[f] += sizes[i]
+    assign = np.asarray([fold_of[g] for g in groups])
+    return [np.flatnonzero(assign == f) for f in range(k)]
+
+
+def class_weights(labels: np.ndarray, n_classes: int, power: float = 0.5) -> dict[int, float]:
+    """Inverse-frequency weights raised to `power` (1 = fully balanced, 0.5 = softened), mean 1 over files."""
+    counts = np.bincount(labels, minlength=n_classes).astype(float)
+    w = np.where(counts > 0, (counts.sum() / np.maximum(counts, 1) / n_classes) ** power, 0.0)
+    w = w / (w[labels].mean() if len(labels) else 1.0)
+    return {i: float(w[i]) for i in range(n_classes)}
+
+
+def image_dataset(files: Labelled, image_size: int, batch_size: int, shuffle: bool, seed: int,
+                  cache: bool = True):
+    """A tf.data pipeline of (uint8-valued float32 grey images [N, S, S, 1], int labels), cached and prefetched."""
+    import tensorflow as tf
+
+    def load(path, label):
+        raw = tf.io.read_file(path)
+        img = tf.io.decode_image(raw, channels=1, expand_animations=False)
+        img = tf.image.resize(img, (image_size, image_size), method="area")
+        return tf.cast(tf.round(img), tf.uint8), label
+
+    ds = tf.data.Dataset.from_tensor_slices((files.paths, files.labels))
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    if cache:
+        ds = ds.cache()
+    if shuffle:
+        ds = ds.shuffle(len(files.paths), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y))
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,227 @@
+"""`batchemo folder`: every image under a folder, faces detected, classified in batches, reported."""
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from . import report as R
+from .annotate import draw_faces, label, write_image
+from .detect import DetectOptions, detect_faces
+from .model import EmotionModel, crop_faces
+from .runtime import claim_output, prefetch_map, versions
+from .sources import IMAGE_EXTENSIONS, BadInput, SourceFile, read_image, to_grey, walk
+
+
+@dataclass
+class FolderOptions:
+    detect: DetectOptions = field(default_factory=DetectOptions)
+    batch_size: int = 64
+    annotate: bool = True
+    redo: bool = False
+    force: bool = False
+    max_megapixels: float = 40.0
+    workers: int = 2
+    # Images waiting for their faces to be classified are held in memory: cap them by total pixels.
+    pending_megapixels: float = 60.0
+
+
+@dataclass
+class FileDetections:
+    """The per-file step's result: what the classifier and the writers need about one image."""
+
+    source: SourceFile
+    width: int | None = None
+    height: int | None = None
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.int32))
+    crops: np.ndarray | None = None
+    error: str = ""
+    image: np.ndarray | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+@dataclass
+class FolderResult:
+    out: Path
+    files: int
+    faces: int
+    errors: int
+    skipped_done: int
+    summary: pd.DataFrame
+    seconds: float
+
+
+def detect_file(sf: SourceFile, opts: FolderOptions, image_size: int, keep_image: bool) -> FileDetections:
+    """Decode one image, find its faces and cut their crops; a bad file becomes an error, never an exception."""
+    try:
+        img = read_image(sf.path, opts.max_megapixels)
+        grey = to_grey(img)
+        h, w = grey.shape
+        if min(h, w) < min(opts.detect.min_face, 24):
+            raise BadInput(f"image too small for a face ({w}x{h} px)")
+        boxes = detect_faces(grey, opts.detect)
+        crops = crop_faces(grey, boxes, image_size)
+        return FileDetections(sf, w, h, boxes, crops, image=img if keep_image else None)
+    except BadInput as e:
+        return FileDetections(sf, error=str(e))
+    except Exception as e:  # an unexpected decoder failure must not stop the batch either
+        return FileDetections(sf, error=f"{type(e).__name__}: {e}".splitlines()[0])
+
+
+def face_rows(fd: FileDetections, probs: np.ndarray, classes: list[str]) -> list[dict]:
+    rows = []
+    for i, ((x, y, w, h), p) in enumerate(zip(fd.boxes, probs)):
+        k = int(np.argmax(p))
+        row = {"source": fd.source.rel, "frame": 0, "time_s": np.nan, "face": i, "x": int(x), "y": int(y),
+               "w": int(w), "h": int(h), "emotion": classes[k], "confidence": float(p[k])}
+        row.update({f"p_{c}": float(v) for c, v in zip(classes, p)})
+        rows.append(row)
+    return rows
+
+
+def file_row(fd: FileDetections, status: str | None = None) -> dict:
+    return {"source": fd.source.rel, "width": fd.width, "height": fd.height, "faces": len(fd.boxes),
+            "status": status or ("ok" if fd.ok else "error"), "error": fd.error, "bytes": fd.source.size,
+            "mtime_ns": fd.source.mtime_ns}
+
+
+def annotate_file(fd: FileDetections, rows: list[dict], annotated_dir: Path) -> None:
+    img = fd.image.copy()
+    draw_faces(img, fd.boxes, [label(r["emotion"], r["confidence"]) for r in rows], [r["emotion"] for r in rows])
+    write_image(img, annotated_dir / fd.source.rel)
+
+
+def default_out(path: Path) -> Path:
+    return Path("reports") / (path.resolve().name or "root")
+
+
+def analyze_folder(path: str | Path, out: str | Path | None = None, model: EmotionModel | str | Path | None = None,
+                   options: FolderOptions | None = None, progress: bool = True,
+                   log=None) -> FolderResult:
+    """Analyse every image under `path`; write faces.csv, files.csv, summary.csv, annotated/ and run.json.
+
+    Resumes an interrupted run in the same `out` (files done, by path, size and mtime, are skipped) unless
+    `options.redo`.
+    """
+    t0 = time.time()
+    opts = options or FolderOptions()
+    root = Path(path)
+    log = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
+    if not root.exists():
+        raise FileNotFoundError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root}: not a folder (for a video use `batchemo video`)")
+    out = Path(out) if out else default_out(root)
+    inside = out.resolve().is_relative_to(root.resolve())
+    images, others = walk(root, IMAGE_EXTENSIONS, skip=out if inside else None)
+    if not images:
+        raise ValueError(f"{root}: no images found ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+    claim_output(out, root, opts.force)
+    em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)
+    classes = em.classes
+
+    journal = R.Journal(out)
+    if opts.redo:
+        journal.clear()
+        journal = R.Journal(out)
+        old_files, old_faces = R.files_frame([]), R.faces_frame([], classes)
+    else:
+        old_files, old_faces = journal.load(out, "files.csv", "faces.csv", classes)
+        old_prob = [c for c in old_faces.columns if c.startswith("p_")]
+        if len(old_faces) and old_prob != R.prob_columns(classes):
+            raise ValueError(f"{out} was made with classes {[c[2:] for c in old_prob]}; this model has "
+                             f"{classes}: pass --redo to start over")
+    done = set()
+    if len(old_files):
+        current = {s.rel: s for s in images}
+        for r in old_files.itertuples():
+            s = current.get(r.source)
+            if s is not None and r.status == "ok" and r.bytes == s.size and r.mtime_ns == s.mtime_ns:
+                done.add(r.source)
+    todo = [s for s in images if s.rel not in done]
+
+    annotated_dir = out / "annotated"
+    counts = {"files": 0, "faces": 0, "errors": 0}
+    bar = tqdm(total=len(images), initial=len(done), unit="file", desc="images", disable=not progress,
+               dynamic_ncols=True)
+
+    def flush(pending: list[FileDetections], writer: ThreadPoolExecutor) -> None:
+        crops = [fd.crops for fd in pending if fd.ok and len(fd.boxes)]
+        probs = em.predict(np.concatenate(crops), opts.batch_size) if crops else np.zeros((0, len(classes)))
+        file_rows, rows_all, jobs, at = [], [], [], 0
+        for fd in pending:
+            n = len(fd.boxes) if fd.ok else 0
+            rows = face_rows(fd, probs[at:at + n], classes)
+            at += n
+            rows_all += rows
+            file_rows.append(file_row(fd))
+            if fd.ok and opts.annotate:
+                jobs.append(writer.submit(annotate_file, fd, rows, annotated_dir))
+            if not fd.ok:
+                log(f"{fd.source.rel}: {fd.error}")
+                counts["errors"] += 1
+            counts["files"] += 1
+            counts["faces"] += n
+        for j in jobs:
+            j.result()
+        journal.append(R.files_frame(file_rows), R.faces_frame(rows_all, classes))
+        bar.update(len(pending))
+        bar.set_postfix(faces=counts["faces"], errors=counts["errors"], refresh=False)
+
+    with ThreadPoolExecutor(opts.workers) as pool, ThreadPoolExecutor(2) as writer:
+        pending: list[FileDetections] = []
+        n_crops = 0
+        pixels = 0.0
+        step = lambda s: detect_file(s, opts, em.image_size, keep_image=opts.annotate)  # noqa: E731
+        for fd in prefetch_map(pool, step, todo, ahead=4 * opts.workers + 4):
+            pending.append(fd)
+            n_crops += len(fd.boxes)
+            pixels += (fd.width or 0) * (fd.height or 0) / 1e6 if fd.image is not None else 0
+            if n_crops >= opts.batch_size or pixels >= opts.pending_megapixels:
+                flush(pending, writer)
+                pending, n_crops, pixels = [], 0, 0.0
+        if pending:
+            flush(pending, writer)
+    bar.close()
+
+    files, faces = journal.load(out, "files.csv", "faces.csv", classes)
+    order = {s.rel: i for i, s in enumerate(images)}
+    skipped = [file_row(FileDetections(s, error=f"not an image file ({Path(s.rel).suffix or 'no extension'})"),
+                        status="skipped") for s in others]
+    files = pd.concat([files[files["source"].isin(order)], R.files_frame(skipped)], ignore_index=True)
+    files = files.iloc[np.argsort([order.get(s, len(order) + i) for i, s in enumerate(files["source"])],
+                                  kind="stable")].reset_index(drop=True)
+    faces = faces[faces["source"].isin(order)]
+    faces = faces.iloc[np.lexsort((faces["face"].to_numpy(), [order[s] for s in faces["source"]]))] \
+        .reset_index(drop=True)
+    top = faces["source"].str.split("/").str[0].where(faces["source"].str.contains("/"), ".")
+    summary = R.emotion_summary(faces, classes, by=top if top.ne(".").any() else None)
+    R.write_csv(faces, out / "faces.csv")
+    R.write_csv(files, out / "files.csv")
+    R.write_csv(summary, out / "summary.csv")
+    seconds = time.time() - t0
+    errors = int((files["status"] == "error").sum())
+    R.write_json({
+        "job": "folder",
+        "command": "batchemo " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "input": str(root.resolve()),
+        "out": str(out.resolve()),
+        "options": asdict(opts),
+        "model": {"path": str(em.path), "classes": classes, "image_size": em.image_size},
+        "versions": versions(),
+        "counts": {"files": len(images), "faces": len(faces), "errors": errors,
+                   "skipped_non_images": len(others), "resumed_from_previous": len(done)},
+        "wall_seconds": round(seconds, 3),
+    }, out / "run.json")
+    journal.clear()
+    return FolderResult(out, len(images), len(faces), errors, len(done), summary, seconds)

@@ -1,0 +1,163 @@
+"""The report files: column lists in one place, atomic writers, the resume journal, summaries, read_report."""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+# Column order is part of the public interface (README, "Report files"): append, never reorder.
+FACE_COLUMNS = ["source", "frame", "time_s", "face", "x", "y", "w", "h", "emotion", "confidence"]
+FILE_COLUMNS = ["source", "width", "height", "faces", "status", "error", "bytes", "mtime_ns"]
+FACE_DTYPES = {"source": "string", "frame": "int64", "time_s": "float64", "face": "int64", "x": "int64",
+               "y": "int64", "w": "int64", "h": "int64", "emotion": "string", "confidence": "float64"}
+FILE_DTYPES = {"source": "string", "width": "Int64", "height": "Int64", "faces": "int64", "status": "string",
+               "error": "string", "bytes": "int64", "mtime_ns": "int64"}
+
+
+def prob_columns(classes: list[str]) -> list[str]:
+    return [f"p_{c}" for c in classes]
+
+
+def face_columns(classes: list[str]) -> list[str]:
+    return FACE_COLUMNS + prob_columns(classes)
+
+
+def write_atomic(path: Path, write) -> None:
+    """Call write(tmp_path), then rename onto `path`: a reader never sees a half-written file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    write_atomic(path, lambda tmp: df.to_csv(tmp, index=False, float_format="%.6g"))
+
+
+def write_json(obj: dict, path: Path) -> None:
+    write_atomic(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, default=str)))
+
+
+def faces_frame(rows: list[dict], classes: list[str]) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=face_columns(classes))
+    return _typed(df, {**FACE_DTYPES, **{c: "float64" for c in prob_columns(classes)}})
+
+
+def files_frame(rows: list[dict]) -> pd.DataFrame:
+    return _typed(pd.DataFrame(rows, columns=FILE_COLUMNS), FILE_DTYPES)
+
+
+def _typed(df: pd.DataFrame, dtypes: dict) -> pd.DataFrame:
+    for col, dt in dtypes.items():
+        if col in df.columns:
+            df[col] = df[col].astype(dt)
+    return df
+
+
+def read_report(path: str | Path) -> pd.DataFrame:
+    """A report table as a typed DataFrame.
+
+    `path` may be a report folder (its faces.csv, or frames.csv for a video report) or any of the CSV files.
+    """
+    path = Path(path)
+    if path.is_dir():
+        for name in ("faces.csv", "frames.csv"):
+            if (path / name).exists():
+                path = path / name
+                break
+        else:
+            raise FileNotFoundError(f"{path}: no faces.csv or frames.csv in this folder")
+    df = pd.read_csv(path, keep_default_na=True)
+    probs = {c: "float64" for c in df.columns if c.startswith("p_")}
+    if "emotion" in df.columns and "x" in df.columns:
+        return _typed(df, {**FACE_DTYPES, **probs})
+    if "status" in df.columns:
+        df["error"] = df["error"].fillna("")
+        return _typed(df, FILE_DTYPES)
+    return _typed(df, {"source": "string", **probs})
+
+
+def emotion_summary(faces: pd.DataFrame, classes: list[str], by: pd.Series | None = None) -> pd.DataFrame:
+    """Count and share of each top emotion, over all faces (`group` = 'all') and per group of `by`."""
+    rows = []
+    groups = [("all", faces)]
+    if by is not None:
+        groups += [(g, faces[by == g]) for g in sorted(by.dropna().unique())]
+    for name, part in groups:
+        counts = part["emotion"].value_counts()
+        n = len(part)
+        row = {"group": name, "faces": n}
+        for c in classes:
+            row[f"n_{c}"] = int(counts.get(c, 0))
+        for c in classes:
+            row[f"share_{c}"] = round(counts.get(c, 0) / n, 6) if n else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+class Journal:
+    """Resume bookkeeping: finished files' rows land in small atomic chunk files under OUT/.journal.
+
+    A killed run leaves whole chunks only; the next run reads them (and the last final report) back, keeps the
+    newest record of every source, and skips sources already done.
+    """
+
+    def __init__(self, out: Path):
+        self.dir = Path(out) / ".journal"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.run = uuid.uuid4().hex[:8]
+        self.count = 0
+
+    def chunks(self) -> list[Path]:
+        # Named <time_ns>-<run>-<n>: sorting by name is sorting by when they were written.
+        return sorted(self.dir.glob("*.files.csv"))
+
+    def append(self, files: pd.DataFrame, faces: pd.DataFrame) -> None:
+        if files.empty:
+            return
+        self.count += 1
+        stem = f"{__import__('time').time_ns():020d}-{self.run}-{self.count:06d}"
+        # faces first: a files chunk (which marks sources done) never exists without its faces chunk.
+        write_csv(faces, self.dir / f"{stem}.faces.csv")
+        write_csv(files, self.dir / f"{stem}.files.csv")
+
+    def load(self, out: Path, files_name: str, faces_name: str, classes: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(files, faces) of everything recorded so far, newest record per source winning."""
+        parts_files, parts_faces = [], []
+        final_files, final_faces = Path(out) / files_name, Path(out) / faces_name
+        pairs = []
+        if final_files.exists() and final_faces.exists():
+            pairs.append((final_files, final_faces))
+        for f in self.chunks():
+            faces = f.with_name(f.name.replace(".files.csv", ".faces.csv"))
+            if faces.exists():
+                pairs.append((f, faces))
+        for rank, (fp, ap) in enumerate(pairs):
+            fdf = read_report(fp)
+            adf = read_report(ap)
+            fdf["_rank"] = rank
+            adf["_rank"] = rank
+            parts_files.append(fdf)
+            parts_faces.append(adf)
+        if not parts_files:
+            return files_frame([]), faces_frame([], classes)
+        files = pd.concat(parts_files, ignore_index=True)
+        faces = pd.concat(parts_faces, ignore_index=True)
+        newest = files.groupby("source")["_rank"].max()
+        files = files[files["_rank"].values == newest.reindex(files["source"]).values]
+        faces = faces[faces["_rank"].values == newest.reindex(faces["source"]).values]
+        return (files.drop(columns="_rank").reset_index(drop=True),
+                faces.drop(columns="_rank").reset_index(drop=True))
+
+    def clear(self) -> None:
+        for p in self.dir.glob("*"):
+            p.unlink()
+        self.dir.rmdir()

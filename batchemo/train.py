@@ -1,0 +1,302 @@
+"""`batchemo train`: fine-tune (or train from scratch) a Keras MobileNet on labelled face folders.
+
+The saved model takes plain grey uint8-valued crops of `image_size` pixels (the card says which) and does its
+own scaling (MobileNet's [-1, 1]), resizing to the network size and grey-to-RGB inside, so nobody can feed it
+the wrong scale.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import data as D
+from .labels import canonical
+
+KERAS_WEIGHTS = "mobilenet_{alpha}_{rows}_tf_no_top.h5"
+
+
+@dataclass
+class TrainOptions:
+    alpha: float = 0.5
+    size: int = 64  # network input size; crops are resized inside the model
+    image_size: int = 48  # crop size the saved model takes (FER2013's native 48 px)
+    epochs: int = 40
+    head_epochs: int = 2  # epochs with the pretrained base frozen (skipped when training from scratch)
+    batch_size: int = 64
+    lr: float = 1e-3
+    fine_tune_lr: float | None = None  # default lr / 3 when a pretrained base is fine-tuned
+    seed: int = 1
+    base_weights: str = "imagenet"  # PATH, "imagenet" (Keras cache) or "none"
+    init_model: str | None = None  # start from another batchemo model's base (e.g. FER2013 model for CK+)
+    class_weight_power: float = 0.5
+    patience: int = 8
+    dropout: float = 0.3
+    augment: bool = True
+
+
+@dataclass
+class FitResult:
+    model: object
+    epochs_run: int
+    best_val_accuracy: float
+    best_val_loss: float
+    history: list[dict] = field(default_factory=list)
+    base: str = ""
+    seconds: float = 0.0
+
+
+def resolve_base_weights(opts: TrainOptions) -> tuple[str | None, str]:
+    """(weights argument for keras MobileNet, human description)."""
+    spec = (opts.base_weights or "none").strip()
+    if spec.lower() == "none":
+        return None, "none (trained from scratch)"
+    if spec.lower() == "imagenet":
+        cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
+        alpha = {0.25: "2_5", 0.5: "5_0", 0.75: "7_5", 1.0: "1_0"}.get(opts.alpha, str(opts.alpha))
+        cached = cache / KERAS_WEIGHTS.format(alpha=alpha, rows=224)
+        if cached.exists():
+            return str(cached), f"ImageNet MobileNet alpha {opts.alpha} (Keras cache {cached.name})"
+        print(f"note: no ImageNet weights for alpha {opts.alpha} in {cache} and no download here; "
+              "training from scratch (pass --base-weights PATH to fine-tune)", file=sys.stderr)
+        return None, "none (trained from scratch: ImageNet weights not available)"
+    path = Path(spec)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: --base-weights file not found")
+    return str(path), f"ImageNet MobileNet alpha {opts.alpha} ({path.name})"
+
+
+def build_model(n_classes: int, opts: TrainOptions, weights: str | None):
+    import keras
+    from keras import layers
+
+    inp = keras.Input((opts.image_size, opts.image_size, 1), name="grey_uint8")
+    x = layers.Rescaling(1 / 127.5, offset=-1.0, name="mobilenet_preprocess")(inp)
+    if opts.size != opts.image_size:
+        x = layers.Resizing(opts.size, opts.size, interpolation="bilinear", name="to_network_size")(x)
+    x = layers.Concatenate(name="grey_to_rgb")([x, x, x])
+    base = keras.applications.MobileNet(input_shape=(opts.size, opts.size, 3), alpha=opts.alpha,
+                                        include_top=False, weights=weights, name="base")
+    x = base(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    x = layers.Dropout(opts.dropout, name="dropout")(x)
+    out = layers.Dense(n_classes, activation="softmax", name="emotion")(x)
+    return keras.Model(inp, out, name="batchemo_emotion")
+
+
+def augmenter(seed: int):
+    import keras
+    from keras import layers
+
+    return keras.Sequential([
+        layers.RandomFlip("horizontal", seed=seed),
+        layers.RandomRotation(0.04, fill_mode="reflect", seed=seed + 1),
+        layers.RandomZoom(0.12, fill_mode="reflect", seed=seed + 2),
+        layers.RandomTranslation(0.08, 0.08, fill_mode="reflect", seed=seed + 3),
+        layers.RandomContrast(0.25, value_range=(0, 255), seed=seed + 4),
+    ], name="augment")
+
+
+class _EpochLine:
+    """A one-line progress report per epoch (Keras's own bars are unreadable in logs)."""
+
+    def __init__(self, phase: str, total: int):
+        import keras
+
+        outer = self
+
+        class CB(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                outer.t0 = time.time()
+
+            def on_epoch_end(self, epoch, logs=None):
+                logs = logs or {}
+                lr = float(np.asarray(self.model.optimizer.learning_rate))
+                print(f"[{phase}] epoch {epoch + 1}/{total}  loss {logs.get('loss', float('nan')):.4f}  "
+                      f"acc {logs.get('accuracy', float('nan')):.4f}  val_loss {logs.get('val_loss', float('nan')):.4f}  "
+                      f"val_acc {logs.get('val_accuracy', float('nan')):.4f}  lr {lr:.2e}  "
+                      f"{time.time() - outer.t0:.0f}s", flush=True)
+
+        self.callback = CB()
+        self.t0 = time.time()
+
+
+def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path | None = None,
+        verbose: bool = True) -> FitResult:
+    """Train on `train`, select on `val`; resumable through `work_dir` (re-run the same call to resume)."""
+    import keras
+    import tensorflow as tf
+
+    t0 = time.time()
+    keras.utils.set_random_seed(opts.seed)
+    n = len(train.classes)
+    weights, base_desc = resolve_base_weights(opts)
+    model = build_model(n, opts, weights)
+    if opts.init_model:
+        donor = keras.saving.load_model(opts.init_model, compile=False)
+        model.get_layer("base").set_weights(donor.get_layer("base").get_weights())
+        base_desc = f"base of {Path(opts.init_model).name}"
+        weights = opts.init_model
+    pretrained = weights is not None
+
+    aug = augmenter(opts.seed) if opts.augment else None
+    train_ds = D.image_dataset(train, opts.image_size, opts.batch_size, shuffle=True, seed=opts.seed)
+    if aug is not None:
+        train_ds = train_ds.map(lambda x, y: (aug(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+    val_ds = D.image_dataset(val, opts.image_size, max(opts.batch_size, 256), shuffle=False, seed=opts.seed)
+    cw = D.class_weights(train.labels, n, opts.class_weight_power) if opts.class_weight_power > 0 else None
+
+    work = Path(work_dir) if work_dir else Path(os.environ.get("TMPDIR", "/tmp")) / f"batchemo-train-{os.getpid()}"
+    work.mkdir(parents=True, exist_ok=True)
+    best_path = work / "best.keras"  # a whole model, usable while training goes on
+    state_path = work / "state.json"
+    state = json.loads(state_path.read_text()) if state_path.exists() else {"best": -1.0, "history": []}
+
+    phases = []
+    if pretrained and opts.head_epochs > 0:
+        phases.append(("head", opts.head_epochs, opts.lr, False))
+    ft_lr = opts.fine_tune_lr or (opts.lr / 3 if pretrained else opts.lr)
+    phases.append(("fine-tune" if pretrained else "scratch", opts.epochs, ft_lr, True))
+
+    epochs_run = 0
+    for name, epochs, lr, base_trainable in phases:
+        done_marker = work / f"{name}.done.weights.h5"
+        if done_marker.exists():
+            model.load_weights(done_marker)
+            epochs_run += state.get(f"{name}_epochs", epochs)
+            continue
+        model.get_layer("base").trainable = base_trainable
+        steps = epochs * int(np.ceil(len(train.paths) / opts.batch_size))
+        schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(steps, 1), alpha=0.02)
+        model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        # Best-so-far survives a restart: the checkpoint only overwrites when val accuracy beats it.
+        ckpt = keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_accuracy", mode="max",
+                                               save_best_only=True, save_weights_only=False,
+                                               initial_value_threshold=state["best"] if state["best"] >= 0 else None)
+
+        class Keep(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                logs = {k: float(v) for k, v in (logs or {}).items()}
+                state["best"] = max(state["best"], logs.get("val_accuracy", -1))
+                state["history"].append({"phase": name, "epoch": epoch + 1, **logs})
+                state[f"{name}_epochs"] = epoch + 1
+                tmp = state_path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(state, indent=1))
+                os.replace(tmp, state_path)
+
+        callbacks = [
+            keras.callbacks.BackupAndRestore(str(work / f"backup-{name}")),
+            ckpt,
+            keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=opts.patience),
+            Keep(),
+        ]
+        if verbose:
+            callbacks.append(_EpochLine(name, epochs).callback)
+        model.fit(train_ds, validation_data=val_ds, epochs=epochs, class_weight=cw, verbose=0,
+                  callbacks=callbacks)
+        model.save_weights(done_marker)
+        epochs_run += state.get(f"{name}_epochs", epochs)
+
+    if best_path.exists():
+        model.set_weights(keras.saving.load_model(best_path, compile=False).get_weights())
+    model.get_layer("base").trainable = True
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    val_loss, val_acc = model.evaluate(val_ds, verbose=0)
+    result = FitResult(model, epochs_run, float(val_acc), float(val_loss), state["history"], base_desc,
+                       time.time() - t0 + state.get("seconds_before", 0.0))
+    return result
+
+
+def write_card(model_path: Path, card: dict) -> None:
+    """NAME.json (machine-readable) and NAME.md (for people) beside NAME.keras, atomically."""
+    js = model_path.with_suffix(".json")
+    tmp = js.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(card, indent=2))
+    os.replace(tmp, js)
+    v = card.get("validation", {})
+    lines = [
+        f"# Model card: {model_path.name}",
+        "",
+        f"- Classes, in output order: {', '.join(card['classes'])}",
+        f"- Input: {card['input']['image_size']}x{card['input']['image_size']} grey crops, uint8 values 0..255 "
+        f"({card['input']['preprocessing']})",
+        f"- Network: Keras MobileNet alpha {card['alpha']} at {card['size']} px; base weights: {card['base_weights']}",
+        f"- Training data: `{card['data']['train_dir']}` ({card['data']['train_images']} images); "
+        f"validation: {card['data']['split']} ({card['data']['val_images']} images)",
+        f"- Command: `{card['command']}`",
+        f"- Epochs run: {card['epochs_run']}; training time {card['training_seconds'] / 60:.1f} min",
+        f"- Validation top-1 accuracy: {100 * v.get('accuracy', float('nan')):.2f} % (loss {v.get('loss', float('nan')):.4f})",
+    ]
+    for extra in card.get("notes", []):
+        lines.append(f"- {extra}")
+    md = model_path.with_suffix(".md")
+    tmp = md.with_suffix(".md.tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, md)
+
+
+def train_folder(data_dir: str | Path, out: str | Path, opts: TrainOptions, val_dir: str | Path | None = None,
+                 val_split: float = 0.1, group_by: str | None = None, command: str = "",
+                 verbose: bool = True) -> dict:
+    """Train on DATA_DIR and save OUT (.keras) with its model card; returns the card."""
+    out = Path(out)
+    if out.suffix != ".keras":
+        raise ValueError(f"{out}: the model file must end in .keras")
+    files = D.list_labelled(data_dir)
+    classes = [canonical(c) for c in files.classes]
+    if val_dir:
+        val = D.list_labelled(val_dir)
+        if [canonical(c) for c in val.classes] != classes:
+            # Re-list val in the training order, through aliases, so label i means the same class on both sides.
+            by_canon = {canonical(c): c for c in val.classes}
+            missing = [c for c in classes if c not in by_canon]
+            if missing:
+                raise ValueError(f"{val_dir}: lacks classes {missing} that {data_dir} has")
+            val = D.list_labelled(val_dir, [by_canon[c] for c in classes])
+        train = files
+        split_desc = f"separate folder `{val_dir}`"
+    else:
+        groups = D.group_keys(files.paths, group_by)
+        tr, va = D.group_split(groups, val_split, opts.seed)
+        train, val = files.subset(tr), files.subset(va)
+        split_desc = (f"{val_split:.0%} of groups held out by --group-by {group_by!r} (no group on both sides)"
+                      if group_by else f"{val_split:.0%} of images held out at random (seed {opts.seed})")
+    if verbose:
+        print(f"train: {len(train.paths)} images {train.counts()}\nval:   {len(val.paths)} images {val.counts()}",
+              flush=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = out.with_name(out.name + ".work")
+    res = fit(train, val, opts, work_dir=work, verbose=verbose)
+    tmp = out.with_name(out.stem + ".tmp.keras")
+    res.model.save(tmp)
+    os.replace(tmp, out)
+    card = {
+        "format": "batchemo-model-card/1",
+        "model_file": out.name,
+        "classes": classes,
+        "input": {"image_size": opts.image_size, "channels": 1, "dtype": "uint8 values as float32",
+                  "preprocessing": "grey crop resized with area interpolation; the model itself scales to "
+                                   "[-1, 1] (MobileNet preprocess_input) and resizes to the network size"},
+        "size": opts.size,
+        "alpha": opts.alpha,
+        "base_weights": res.base,
+        "options": asdict(opts),
+        "data": {"train_dir": str(data_dir), "train_images": len(train.paths), "train_counts": train.counts(),
+                 "val_dir": str(val_dir) if val_dir else None, "val_images": len(val.paths), "split": split_desc},
+        "command": command,
+        "epochs_run": res.epochs_run,
+        "training_seconds": round(res.seconds, 1),
+        "validation": {"accuracy": res.best_val_accuracy, "loss": res.best_val_loss},
+        "history": res.history,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    write_card(out, card)
+    shutil.rmtree(work, ignore_errors=True)
+    return card

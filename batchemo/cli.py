@@ -91,6 +91,79 @@ def folder(
 
 
 @app.command()
+def video(
+    inputs: list[Path] = typer.Argument(..., help="Video files, or folders of videos."),
+    out: Optional[Path] = typer.Option(None, help="Report folder (default reports/<video stem>/; with several "
+                                       "videos, OUT/<video stem>/)."),
+    model: Optional[Path] = typer.Option(None, help=MODEL_HELP),
+    every: int = typer.Option(1, help="Analyse every N-th frame."),
+    fps: Optional[float] = typer.Option(None, help="Analyse about F frames per second of video (overrides "
+                                        "--every)."),
+    detect_every: int = typer.Option(3, help="Run Haar on every k-th analysed frame; tracks carry the boxes "
+                                     "in between."),
+    bin: float = typer.Option(1.0, help="Timeline bin width in seconds."),
+    batch_size: int = typer.Option(64, help="Faces per model call (crops span frames)."),
+    scale_factor: float = typer.Option(1.1, help=SCALE_HELP),
+    min_neighbors: int = typer.Option(5, help=NEIGH_HELP),
+    min_face: int = typer.Option(30, help=MINFACE_HELP),
+    accurate: bool = typer.Option(False, "--accurate", help="Full-resolution Haar on every analysed frame "
+                                  "(slow; the straightforward pipeline)."),
+    annotate: bool = typer.Option(True, help="Write annotated.mp4."),
+    redo: bool = typer.Option(False, "--redo", help="Analyse again even if a complete report exists."),
+    force: bool = typer.Option(False, "--force", help="Write into an OUT that holds another input's report."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Analyse videos frame by frame: frames.csv, timeline.csv/.png, summary.csv, annotated.mp4, run.json.
+
+    Exit code: 0 all videos ok, 1 some failed or were cut short, 2 usage error.
+    """
+    from .runtime import OutputConflict
+    from .sources import VIDEO_EXTENSIONS, BadInput, walk
+    from .video import VideoOptions, analyze_video, default_out
+
+    paths: list[Path] = []
+    for p in inputs:
+        if p.is_dir():
+            found = [s.path for s in walk(p, VIDEO_EXTENSIONS)[0]]
+            if not found:
+                _fail(f"{p}: no videos found ({', '.join(sorted(VIDEO_EXTENSIONS))})")
+            paths += found
+        else:
+            paths.append(p)
+    opts = VideoOptions(detect=_detect_options(scale_factor, min_neighbors, min_face, accurate), every=every,
+                        fps=fps, detect_every=1 if accurate else detect_every, batch_size=batch_size, bin_s=bin,
+                        annotate=annotate, redo=redo, force=force)
+    em = None
+    failed = 0
+    for p in paths:
+        target = (out / p.stem if len(paths) > 1 else out) if out else default_out(p)
+        try:
+            if em is None:
+                from .model import EmotionModel
+
+                em = EmotionModel.load(model)
+            r = analyze_video(p, target, em, opts, progress=progress)
+        except BadInput as e:
+            typer.echo(f"{p}: {e}", err=True)
+            failed += 1
+            continue
+        except (FileNotFoundError, OutputConflict) as e:
+            _fail(str(e))
+        if r.status == "skipped":
+            typer.echo(f"{p}: already complete in {r.out} (--redo to analyse again)")
+            continue
+        if r.status == "partial":
+            failed += 1
+            typer.echo(f"{p}: partial: {r.note}", err=True)
+        elif r.note:
+            typer.echo(f"{p}: note: {r.note}", err=True)
+        typer.echo(f"{p}: {r.frames_decoded} frames ({r.frames_analysed} analysed), {r.faces} faces in "
+                   f"{r.tracks} tracks, {r.frames_decoded / max(r.seconds, 1e-9):.1f} frames/s -> {r.out}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
 def train(
     data_dir: Path = typer.Argument(..., help="Folder with one sub-folder of face images per class."),
     out: Path = typer.Option(Path("models/emotion.keras"), help="Model file to write (.keras); the model card "
@@ -131,3 +204,54 @@ def train(
         raise typer.Exit(2)
     typer.echo(f"saved {out} (val accuracy {100 * card['validation']['accuracy']:.2f} %, "
                f"{card['epochs_run']} epochs); card: {out.with_suffix('.md')}")
+
+
+@app.command()
+def evaluate(
+    model: Path = typer.Argument(..., help="Model file (.keras, card beside it)."),
+    data_dir: Path = typer.Argument(..., help="Labelled folder: one sub-folder per class."),
+    out: Path = typer.Option(Path("reports/evaluate"), help="Folder for metrics, confusion matrix and plots."),
+    batch_size: int = typer.Option(64),
+    folds: int = typer.Option(0, help="K > 1: K-fold cross-validation on DATA_DIR, training each fold with the "
+                              "train options below (MODEL is then only the name of the recipe's output)."),
+    group_by: Optional[str] = typer.Option(None, help="Regex for the group key (CV folds never split a group)."),
+    alpha: float = typer.Option(0.5),
+    size: int = typer.Option(64),
+    epochs: int = typer.Option(40),
+    head_epochs: int = typer.Option(2),
+    lr: float = typer.Option(1e-3),
+    fine_tune_lr: Optional[float] = typer.Option(None),
+    base_weights: str = typer.Option("imagenet"),
+    init_model: Optional[Path] = typer.Option(None, help="CV: start each fold from this model's base."),
+    patience: int = typer.Option(8),
+    seed: int = typer.Option(1),
+) -> None:
+    """Measure a model on labelled data: accuracy, macro F1, per-class P/R/F1, confusion matrix, faces/s."""
+    from .evaluate import cross_validate
+    from .evaluate import evaluate as run_eval
+    from .train import TrainOptions
+
+    try:
+        if folds > 1:
+            opts = TrainOptions(alpha=alpha, size=size, epochs=epochs, head_epochs=head_epochs, lr=lr,
+                                fine_tune_lr=fine_tune_lr, base_weights=base_weights, batch_size=batch_size,
+                                init_model=str(init_model) if init_model else None, patience=patience, seed=seed)
+            r = cross_validate(data_dir, out, folds, group_by, opts, batch_size=batch_size, command=_command_line())
+            typer.echo(f"{folds}-fold CV by {group_by!r}: accuracy {100 * r['accuracy_mean']:.2f} ± "
+                       f"{100 * r['accuracy_std']:.2f} %, macro F1 {r['macro_f1_mean']:.3f} -> {out}")
+            return
+        r = run_eval(model, data_dir, out, batch_size)
+    except (FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+    typer.echo(f"{r['images']} images, accuracy {100 * r['accuracy']:.2f} %, macro F1 {r['macro_f1']:.3f}, "
+               f"{r['faces_per_second']:.0f} faces/s (batch {batch_size})")
+    typer.echo(f"{'class':<10} {'support':>7} {'precision':>9} {'recall':>7} {'f1':>6}")
+    for row in r["per_class"]:
+        typer.echo(f"{row['class']:<10} {row['support']:>7} {row['precision']:>9.3f} {row['recall']:>7.3f} "
+                   f"{row['f1']:>6.3f}")
+    if r["classes_not_in_model"]:
+        typer.echo(f"left out (the model has no such class): {r['left_out']}")
+    if r["model_classes_not_in_data"]:
+        typer.echo(f"model classes absent from the data (predictions into them count as errors): "
+                   f"{r['model_classes_not_in_data']}")
+    typer.echo(f"-> {out}")

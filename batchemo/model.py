@@ -61,9 +61,16 @@ class EmotionModel:
         import tensorflow as tf
 
         model = keras.saving.load_model(path, compile=False)
+        return cls.from_keras(model, list(card["classes"]), int(card["input"]["image_size"]), card, path)
+
+    @classmethod
+    def from_keras(cls, model, classes: list[str], image_size: int, card: dict | None = None,
+                   path: Path | None = None) -> "EmotionModel":
+        import tensorflow as tf
+
         # A traced graph call is several times faster than model.predict for batches of a few dozen faces.
         fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-        return cls(path, list(card["classes"]), int(card["input"]["image_size"]), card, fn)
+        return cls(Path(path) if path else Path("<in memory>"), classes, image_size, card or {}, fn)
 
     def predict(self, crops: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """Probabilities [N, n_classes] (float32, rows sum to 1) for grey crops [N, S, S] uint8."""

@@ -161,3 +161,52 @@ class Journal:
         for p in self.dir.glob("*"):
             p.unlink()
         self.dir.rmdir()
+
+
+SMOOTH_BINS = 3  # centred rolling mean over this many time bins: the timeline's smoothed view (README)
+
+
+def timeline_table(frames: pd.DataFrame, classes: list[str], bin_s: float) -> pd.DataFrame:
+    """Per track and time bin: mean probability of each class, the dominant emotion, frames seen, and a
+    smoothed view (centred rolling mean of the bin means over SMOOTH_BINS bins, per track)."""
+    probs = prob_columns(classes)
+    cols = ["face", "bin", "start_s", "end_s", "frames"] + probs + ["dominant"] + \
+        [f"smooth_{c}" for c in classes] + ["dominant_smooth"]
+    if frames.empty:
+        return pd.DataFrame(columns=cols)
+    df = frames.assign(bin=np.floor(frames["time_s"] / bin_s).astype("int64"))
+    g = df.groupby(["face", "bin"], sort=True)
+    tl = g[probs].mean()
+    tl.insert(0, "frames", g.size())
+    tl = tl.reset_index()
+    tl.insert(2, "start_s", tl["bin"] * bin_s)
+    tl.insert(3, "end_s", (tl["bin"] + 1) * bin_s)
+    tl["dominant"] = np.asarray(classes)[tl[probs].to_numpy().argmax(1)]
+    smooth = tl.groupby("face")[probs].transform(lambda s: s.rolling(SMOOTH_BINS, center=True, min_periods=1).mean())
+    smooth = smooth.div(smooth.sum(axis=1), axis=0)
+    for c in classes:
+        tl[f"smooth_{c}"] = smooth[f"p_{c}"]
+    tl["dominant_smooth"] = np.asarray(classes)[smooth.to_numpy().argmax(1)]
+    return tl[cols]
+
+
+def track_summary(frames: pd.DataFrame, classes: list[str], frame_interval_s: float) -> pd.DataFrame:
+    """Per track (and `all` for the whole video): first/last time seen, seconds on screen, dominant emotion
+    (the most frequent top emotion), share of frames with each top emotion, mean probability of each class."""
+    cols = ["face", "first_s", "last_s", "seconds_on_screen", "frames", "dominant"] + \
+        [f"share_{c}" for c in classes] + [f"mean_p_{c}" for c in classes]
+    rows = []
+    groups = [(str(f), part) for f, part in frames.groupby("face", sort=True)] if len(frames) else []
+    groups.append(("all", frames))
+    for name, part in groups:
+        n = len(part)
+        counts = part["emotion"].value_counts() if n else pd.Series(dtype=int)
+        frames_seen = part["frame"].nunique() if n else 0
+        row = {"face": name, "first_s": part["time_s"].min() if n else np.nan,
+               "last_s": part["time_s"].max() if n else np.nan,
+               "seconds_on_screen": round(frames_seen * frame_interval_s, 3), "frames": frames_seen,
+               "dominant": max(classes, key=lambda c: counts.get(c, 0)) if n else ""}
+        row.update({f"share_{c}": counts.get(c, 0) / n if n else np.nan for c in classes})
+        row.update({f"mean_p_{c}": part[f"p_{c}"].mean() if n else np.nan for c in classes})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=cols)

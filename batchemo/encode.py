@@ -1,0 +1,79 @@
+"""Writing the annotated video: H.264 through imageio-ffmpeg's ffmpeg, the input's audio muxed back."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+
+def ffmpeg_exe() -> str | None:
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception:  # no wheel binary for this platform and none on PATH
+        return None
+
+
+class VideoSink:
+    """Frames in (BGR uint8), an H.264 MP4 out; falls back to OpenCV's MPEG-4 Part 2 without ffmpeg."""
+
+    def __init__(self, path: Path, width: int, height: int, fps: float):
+        self.path = Path(path)
+        self.codec = "h264"
+        self.note = ""
+        exe = ffmpeg_exe()
+        self._gen = None
+        self._cv = None
+        if exe:
+            import imageio_ffmpeg
+
+            # yuv420p (what browsers play) needs even sides: pad odd ones by a pixel rather than rescale.
+            self._gen = imageio_ffmpeg.write_frames(
+                str(self.path), (width, height), pix_fmt_in="bgr24", fps=fps, codec="libx264",
+                macro_block_size=1, ffmpeg_log_level="error",
+                output_params=["-preset", "veryfast", "-crf", "23", "-movflags", "+faststart",
+                               "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"])
+            self._gen.send(None)
+            if width % 2 or height % 2:
+                self.note = f"odd size {width}x{height} padded by one pixel to an even size for H.264"
+        else:
+            import cv2
+
+            self.codec = "mp4v"
+            self.note = "no ffmpeg binary: MPEG-4 Part 2 video (not playable in every browser)"
+            self._cv = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+
+    def write(self, frame: np.ndarray) -> None:
+        if self._gen is not None:
+            self._gen.send(np.ascontiguousarray(frame))
+        else:
+            self._cv.write(frame)
+
+    def close(self) -> None:
+        if self._gen is not None:
+            self._gen.close()
+        elif self._cv is not None:
+            self._cv.release()
+
+
+def has_audio(path: Path) -> bool:
+    exe = ffmpeg_exe()
+    if not exe:
+        return False
+    r = subprocess.run([exe, "-hide_banner", "-i", str(path)], capture_output=True, text=True, errors="replace")
+    return "Audio:" in r.stderr
+
+
+def mux_audio(video: Path, audio_source: Path, out: Path) -> str:
+    """Copy `audio_source`'s first audio stream into `video`, writing `out`; returns '' or why it failed."""
+    exe = ffmpeg_exe()
+    if not exe:
+        return "no ffmpeg binary to mux the audio"
+    r = subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-y", "-i", str(video), "-i", str(audio_source),
+                        "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-shortest",
+                        "-movflags", "+faststart", str(out)], capture_output=True, text=True, errors="replace")
+    if r.returncode != 0:
+        return "audio not kept: " + (r.stderr.strip().splitlines() or ["ffmpeg failed"])[-1]
+    return ""

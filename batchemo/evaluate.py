@@ -1,0 +1,191 @@
+"""`batchemo evaluate`: honest measurement of an emotion model on a labelled folder, and grouped K-fold CV."""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from . import data as D
+from .labels import canonical
+from .model import EmotionModel
+from .report import write_atomic, write_csv, write_json
+from .train import TrainOptions, fit
+
+
+def load_crops(paths: list[str], image_size: int, progress: bool = False) -> np.ndarray:
+    """Grey crops [N, S, S] uint8, resized as the folder and video jobs resize detected faces."""
+    out = np.empty((len(paths), image_size, image_size), np.uint8)
+    for i, p in enumerate(tqdm(paths, desc="loading", unit="img", disable=not progress)):
+        img = cv2.imdecode(np.fromfile(p, np.uint8), cv2.IMREAD_GRAYSCALE)
+        if img is None:
+            raise ValueError(f"{p}: not a decodable image")
+        interp = cv2.INTER_AREA if min(img.shape) >= image_size else cv2.INTER_LINEAR
+        out[i] = cv2.resize(img, (image_size, image_size), interpolation=interp)
+    return out
+
+
+def match_classes(model_classes: list[str], data_classes: list[str]) -> tuple[dict[int, int], list[str], list[str]]:
+    """(data label -> model output index, data classes the model lacks, model classes the data lacks)."""
+    index = {canonical(c): i for i, c in enumerate(model_classes)}
+    mapping, lacking = {}, []
+    for j, c in enumerate(data_classes):
+        if canonical(c) in index:
+            mapping[j] = index[canonical(c)]
+        else:
+            lacking.append(c)
+    present = {canonical(c) for c in data_classes}
+    unused = [c for c in model_classes if canonical(c) not in present]
+    return mapping, lacking, unused
+
+
+def metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], present: list[int]) -> dict:
+    """Accuracy, macro F1 over the classes present in the data, per-class P/R/F1 and the confusion matrix."""
+    n = len(classes)
+    cm = np.zeros((n, n), dtype=np.int64)
+    np.add.at(cm, (y_true, y_pred), 1)
+    tp = np.diag(cm).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(cm.sum(0) > 0, tp / cm.sum(0), 0.0)
+        recall = np.where(cm.sum(1) > 0, tp / cm.sum(1), 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    per_class = pd.DataFrame({"class": classes, "support": cm.sum(1), "predicted": cm.sum(0),
+                              "precision": precision, "recall": recall, "f1": f1})
+    return {"accuracy": float(tp.sum() / max(cm.sum(), 1)), "macro_f1": float(f1[present].mean()) if present else 0.0,
+            "confusion": cm, "per_class": per_class}
+
+
+def plot_confusion(cm: np.ndarray, classes: list[str], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = cm.sum(1, keepdims=True)
+    norm = np.divide(cm, rows, out=np.zeros(cm.shape, float), where=rows > 0)
+    fig, ax = plt.subplots(figsize=(1.1 * len(classes) + 2, 1.0 * len(classes) + 1.5), dpi=110)
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            if rows[i, 0]:
+                ax.text(j, i, f"{cm[i, j]}\n{100 * norm[i, j]:.0f}%", ha="center", va="center", fontsize=7,
+                        color="white" if norm[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046, label="share of the true class")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def faces_per_second(em: EmotionModel, crops: np.ndarray, batch_size: int) -> float:
+    em.predict(crops[:batch_size], batch_size)  # trace once; start-up is not throughput
+    t = time.perf_counter()
+    em.predict(crops, batch_size)
+    return len(crops) / (time.perf_counter() - t)
+
+
+def score(em: EmotionModel, files: D.Labelled, batch_size: int = 64, progress: bool = False) -> dict:
+    """Predict every image of `files` and measure; images of classes the model lacks are left out, and said."""
+    mapping, lacking, unused = match_classes(em.classes, files.classes)
+    keep = np.isin(files.labels, list(mapping))
+    crops = load_crops([p for p, k in zip(files.paths, keep) if k], em.image_size, progress)
+    y_true = np.asarray([mapping[int(l)] for l in files.labels[keep]], dtype=np.int64)
+    probs = em.predict(crops, batch_size)
+    y_pred = probs.argmax(1)
+    m = metrics(y_true, y_pred, em.classes, sorted(set(mapping.values())))
+    m.update({"images": int(keep.sum()), "left_out": {c: int((files.labels == j).sum())
+                                                     for j, c in enumerate(files.classes) if j not in mapping},
+              "classes_not_in_model": lacking, "model_classes_not_in_data": unused,
+              "faces_per_second": faces_per_second(em, crops, batch_size) if len(crops) else 0.0,
+              "y_true": y_true, "y_pred": y_pred, "probs": probs, "paths": [p for p, k in zip(files.paths, keep) if k]})
+    return m
+
+
+def evaluate(model_path: str | Path | None, data_dir: str | Path, out: str | Path, batch_size: int = 64,
+             progress: bool = True) -> dict:
+    """Score a saved model on DATA_DIR; write metrics.json, per_class.csv, confusion.csv/.png, predictions.csv."""
+    em = EmotionModel.load(model_path)
+    files = D.list_labelled(data_dir)
+    m = score(em, files, batch_size, progress)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_outputs(m, em.classes, out, f"{Path(em.path).name} on {Path(data_dir).name}")
+    return summary_dict(m, str(em.path), str(data_dir))
+
+
+def write_outputs(m: dict, classes: list[str], out: Path, title: str) -> None:
+    cm = pd.DataFrame(m["confusion"], index=pd.Index(classes, name="true"), columns=classes)
+    write_atomic(out / "confusion.csv", lambda tmp: cm.to_csv(tmp))
+    write_csv(m["per_class"], out / "per_class.csv")
+    pred = pd.DataFrame({"path": m["paths"], "true": [classes[i] for i in m["y_true"]],
+                         "predicted": [classes[i] for i in m["y_pred"]],
+                         "confidence": m["probs"].max(1) if len(m["probs"]) else []})
+    write_csv(pred, out / "predictions.csv")
+    plot_confusion(m["confusion"], classes, out / "confusion.png",
+                   f"{title}\naccuracy {100 * m['accuracy']:.2f} %, macro F1 {m['macro_f1']:.3f}")
+
+
+def summary_dict(m: dict, model: str, data: str) -> dict:
+    return {"model": model, "data": data, "images": m["images"], "accuracy": m["accuracy"],
+            "macro_f1": m["macro_f1"], "faces_per_second": m["faces_per_second"],
+            "classes_not_in_model": m["classes_not_in_model"], "left_out": m["left_out"],
+            "model_classes_not_in_data": m["model_classes_not_in_data"],
+            "per_class": m["per_class"].to_dict(orient="records")}
+
+
+def cross_validate(data_dir: str | Path, out: str | Path, folds: int, group_by: str | None, opts: TrainOptions,
+                   val_split: float = 0.1, batch_size: int = 64, command: str = "") -> dict:
+    """K-fold CV split by group: each fold trains on the other folds (selecting on a group-split part of them)
+    with `opts`, and is tested on its own groups, which training never saw."""
+    files = D.list_labelled(data_dir)
+    classes = [canonical(c) for c in files.classes]
+    groups = D.group_keys(files.paths, group_by)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    total_cm = np.zeros((len(classes), len(classes)), np.int64)
+    for k, test_idx in enumerate(D.group_folds(groups, folds, opts.seed)):
+        done = out / f"fold{k}.json"
+        if done.exists():  # resumable: a finished fold is not trained again
+            row = json.loads(done.read_text())
+            rows.append(row)
+            total_cm += np.asarray(row["confusion"])
+            continue
+        rest = np.setdiff1d(np.arange(len(files.paths)), test_idx)
+        inner_tr, inner_va = D.group_split(groups[rest], val_split, opts.seed + k)
+        train, val, test = files.subset(rest[inner_tr]), files.subset(rest[inner_va]), files.subset(test_idx)
+        assert not set(groups[test_idx]) & set(groups[rest]), "a group on both sides of a fold"
+        print(f"fold {k + 1}/{folds}: train {len(train.paths)}, select {len(val.paths)}, test {len(test.paths)} "
+              f"images ({len(set(groups[test_idx]))} groups)", flush=True)
+        res = fit(train, val, replace(opts, seed=opts.seed + k), work_dir=out / f"fold{k}.work", verbose=False)
+        em = EmotionModel.from_keras(res.model, classes, opts.image_size)
+        m = score(em, test, batch_size)
+        row = {"fold": k, "test_images": m["images"], "test_groups": int(len(set(groups[test_idx]))),
+               "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "epochs_run": res.epochs_run,
+               "confusion": m["confusion"].tolist()}
+        print(f"fold {k + 1}/{folds}: accuracy {100 * m['accuracy']:.2f} %, macro F1 {m['macro_f1']:.3f}", flush=True)
+        write_json(row, done)
+        shutil.rmtree(out / f"fold{k}.work", ignore_errors=True)
+        rows.append(row)
+        total_cm += m["confusion"]
+    table = pd.DataFrame([{k: v for k, v in r.items() if k != "confusion"} for r in rows])
+    write_csv(table, out / "folds.csv")
+    acc = table["accuracy"].to_numpy()
+    result = {"data": str(data_dir), "folds": folds, "group_by": group_by, "options": asdict(opts),
+              "command": command, "accuracy_mean": float(acc.mean()), "accuracy_std": float(acc.std(ddof=1)),
+              "macro_f1_mean": float(table["macro_f1"].mean()),
+              "pooled_accuracy": float(np.trace(total_cm) / total_cm.sum())}
+    write_json(result, out / "cv.json")
+    plot_confusion(total_cm, classes, out / "confusion.png",
+                   f"{folds}-fold CV by group on {Path(data_dir).name}: {100 * acc.mean():.1f} ± {100 * acc.std(ddof=1):.1f} %")
+    return result

@@ -1,0 +1,52 @@
+"""The emotion timeline picture: one panel per face track, stacked smoothed probabilities over time."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .annotate import colour
+from .report import write_atomic
+
+
+def _rgb(emotion: str) -> tuple[float, float, float]:
+    b, g, r = colour(emotion)
+    return (r / 255, g / 255, b / 255)
+
+
+def timeline_png(timeline: pd.DataFrame, summary: pd.DataFrame, classes: list[str], path: Path, title: str,
+                 duration_s: float, max_tracks: int = 4) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tracks = summary[summary["face"] != "all"].sort_values("frames", ascending=False)["face"].head(max_tracks)
+    n = max(1, len(tracks))
+    fig, axes = plt.subplots(n, 1, figsize=(11, 1.2 + 2.0 * n), dpi=110, sharex=True, squeeze=False)
+    if len(tracks) == 0:
+        ax = axes[0, 0]
+        ax.text(0.5, 0.5, "no faces found in this video", ha="center", va="center", fontsize=14,
+                transform=ax.transAxes)
+        ax.set_yticks([])
+    for ax, face in zip(axes[:, 0], tracks):
+        part = timeline[timeline["face"].astype(str) == face].sort_values("bin")
+        # Step-shaped areas: each bin's share holds over its whole width.
+        t = np.repeat(np.r_[part["start_s"].to_numpy(), part["end_s"].to_numpy()[-1:]], 2)[1:-1]
+        ys = [np.repeat(part[f"smooth_{c}"].to_numpy(), 2) for c in classes]
+        ax.stackplot(t, ys, colors=[_rgb(c) for c in classes], labels=classes, alpha=0.9, edgecolor="none")
+        row = summary[summary["face"] == face].iloc[0]
+        ax.set_title(f"face #{face}: {row['seconds_on_screen']:.1f} s on screen, mostly {row['dominant']}",
+                     loc="left", fontsize=10)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("probability")
+        ax.grid(axis="x", alpha=0.3)
+    axes[-1, 0].set_xlabel("time (s)")
+    axes[-1, 0].set_xlim(0, max(duration_s, 1e-3))
+    handles = [plt.Rectangle((0, 0), 1, 1, color=_rgb(c)) for c in classes]
+    fig.suptitle(title, x=0.01, ha="left", fontsize=11)
+    fig.tight_layout(rect=(0, 0.06 / n, 1, 0.97))
+    fig.legend(handles, classes, loc="lower center", ncol=len(classes), fontsize=9, frameon=False)
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
+    plt.close(fig)

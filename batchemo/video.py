@@ -1,0 +1,332 @@
+"""`batchemo video`: frame-by-frame analysis with face tracks, annotated video and emotion timelines.
+
+Three stages overlap: a decoder thread reads frames; the calling thread detects (Haar every
+`detect_every`-th analysed frame, boxes carried by the tracker in between) and cuts crops; a writer thread
+classifies crops in batches that span frames, draws and encodes. Memory stays flat: the queues are bounded.
+"""
+from __future__ import annotations
+
+import json
+import queue
+import shlex
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from . import report as R
+from .annotate import draw_faces, label
+from .detect import DetectOptions, detect_faces
+from .encode import VideoSink, has_audio, mux_audio
+from .model import EmotionModel, crop_faces
+from .runtime import claim_output, versions
+from .sources import BadInput
+from .track import Tracker
+
+FALLBACK_FPS = 25.0
+
+
+@dataclass
+class VideoOptions:
+    detect: DetectOptions = field(default_factory=DetectOptions)
+    every: int = 1  # analyse every N-th frame
+    fps: float | None = None  # or: analyse about this many frames per second of video
+    detect_every: int = 3  # run Haar on every k-th analysed frame; the tracker carries boxes in between
+    batch_size: int = 64
+    bin_s: float = 1.0
+    annotate: bool = True
+    redo: bool = False
+    force: bool = False
+    max_gap_s: float = 1.0  # a track missed by Haar this long is ended
+    iou_threshold: float = 0.3
+    max_tracks_plotted: int = 4
+
+
+@dataclass
+class VideoResult:
+    source: Path
+    out: Path
+    status: str  # complete | partial | skipped (already complete)
+    frames_decoded: int
+    frames_analysed: int
+    faces: int
+    tracks: int
+    seconds: float
+    note: str = ""
+
+
+@dataclass
+class _Work:
+    """One decoded frame on its way through detection, classification and writing."""
+
+    index: int
+    time_s: float
+    image: np.ndarray | None
+    analysed: bool
+    ids: np.ndarray
+    boxes: np.ndarray
+    crops: np.ndarray | None
+
+
+def probe(path: Path) -> tuple[cv2.VideoCapture, float, int, int, int]:
+    """Open a video: (capture, fps or 0 when unknown, frame count or -1, width, height); BadInput if not."""
+    if not path.exists():
+        raise BadInput("no such file")
+    if path.is_dir():
+        raise BadInput("is a directory")
+    if path.stat().st_size == 0:
+        raise BadInput("empty file (0 bytes)")
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise BadInput("not a readable video (OpenCV/FFmpeg cannot open it)")
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    fps = fps if 0.1 < fps < 1000 else 0.0
+    count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    return cap, fps, count if count > 0 else -1, w, h
+
+
+def _decode(cap: cv2.VideoCapture, fps: float, out_q: queue.Queue, stop: threading.Event) -> None:
+    """Decoder thread: (index, time_s, frame) tuples, then None; an exception is passed on as itself."""
+    try:
+        i = 0
+        while not stop.is_set():
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                break
+            if fps > 0:
+                t = i / fps
+            else:  # no usable fps in the container: the frame's own timestamp
+                ms = cap.get(cv2.CAP_PROP_POS_MSEC)
+                t = ms / 1000 if ms > 0 or i == 0 else i / FALLBACK_FPS
+            out_q.put((i, t, frame))
+            i += 1
+        out_q.put(None)
+    except Exception as e:  # noqa: BLE001 - handed to the consumer, which reports it
+        out_q.put(e)
+
+
+def default_out(path: Path) -> Path:
+    return Path("reports") / path.stem
+
+
+def _done_before(out: Path, path: Path) -> dict | None:
+    run = out / "run.json"
+    if not run.exists():
+        return None
+    try:
+        info = json.loads(run.read_text())
+    except (OSError, ValueError):
+        return None
+    st = path.stat()
+    if info.get("status") in ("complete", "partial") and info.get("input_bytes") == st.st_size \
+            and info.get("input_mtime_ns") == st.st_mtime_ns:
+        return info
+    return None
+
+
+def analyze_video(path: str | Path, out: str | Path | None = None, model: EmotionModel | str | Path | None = None,
+                  options: VideoOptions | None = None, progress: bool = True) -> VideoResult:
+    """Analyse one video; write frames.csv, timeline.csv, timeline.png, summary.csv, annotated.mp4, run.json.
+
+    Raises BadInput (one-line reason) for a file that is not a readable video. A re-run on a complete report
+    is skipped unless `options.redo`.
+    """
+    t0 = time.time()
+    opts = options or VideoOptions()
+    path = Path(path)
+    out = Path(out) if out else default_out(path)
+    cap, fps, count, width, height = probe(path)
+    claim_output(out, path, opts.force)
+    prev = None if opts.redo else _done_before(out, path)
+    if prev is not None:
+        cap.release()
+        c = prev.get("counts", {})
+        return VideoResult(path, out, "skipped", c.get("frames_decoded", 0), c.get("frames_analysed", 0),
+                           c.get("faces", 0), c.get("tracks", 0), time.time() - t0, "already complete")
+    for stale in out.glob(".*.tmp*"):  # leftovers of a killed run, never under the final names
+        stale.unlink()
+    em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)
+    classes = em.classes
+    every = max(1, int(round(fps / opts.fps))) if (opts.fps and fps > 0) else max(1, opts.every)
+    step_s = 1.0 / (fps or FALLBACK_FPS)
+    tracker = Tracker(iou_threshold=opts.iou_threshold,
+                      max_gap=max(1, int(round(opts.max_gap_s / (step_s * every * opts.detect_every)))))
+
+    frames_q: queue.Queue = queue.Queue(maxsize=32)
+    work_q: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+    rows: list[dict] = []
+    notes: list[str] = []
+    sink_holder: dict = {}
+    tmp_video = out / f".annotated.{int(time.time())}.tmp.mp4"
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        last_label: dict[int, tuple[str, float]] = {}
+        try:
+            while True:
+                batch = work_q.get()
+                if batch is None:
+                    return
+                crops = [w.crops for w in batch if w.crops is not None and len(w.crops)]
+                probs = em.predict(np.concatenate(crops), opts.batch_size) if crops else None
+                at = 0
+                for w in batch:
+                    labels, emotions = [], []
+                    if w.crops is not None and len(w.crops):
+                        p = probs[at:at + len(w.crops)]
+                        at += len(w.crops)
+                        for tid, (x, y, bw, bh), pr in zip(w.ids, w.boxes, p):
+                            k = int(np.argmax(pr))
+                            last_label[int(tid)] = (classes[k], float(pr[k]))
+                            row = {"source": path.name, "frame": w.index, "time_s": round(w.time_s, 6),
+                                   "face": int(tid), "x": int(x), "y": int(y), "w": int(bw), "h": int(bh),
+                                   "emotion": classes[k], "confidence": float(pr[k])}
+                            row.update({f"p_{c}": float(v) for c, v in zip(classes, pr)})
+                            rows.append(row)
+                    if w.image is not None:
+                        for tid in w.ids:
+                            e, c = last_label.get(int(tid), ("?", 0.0))
+                            labels.append(label(e, c, int(tid)))
+                            emotions.append(e)
+                        draw_faces(w.image, w.boxes, labels, emotions)
+                        if "sink" not in sink_holder:
+                            h, wd = w.image.shape[:2]
+                            sink_holder["sink"] = VideoSink(tmp_video, wd, h, fps or FALLBACK_FPS)
+                        sink_holder["sink"].write(w.image)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller
+            errors.append(e)
+            while work_q.get() is not None:  # drain so the producer never blocks on a dead consumer
+                pass
+
+    dec = threading.Thread(target=_decode, args=(cap, fps, frames_q, stop), daemon=True)
+    wr = threading.Thread(target=writer, daemon=True)
+    dec.start()
+    wr.start()
+    bar = tqdm(total=count if count > 0 else None, unit="frame", desc=path.name[:30], disable=not progress,
+               dynamic_ncols=True)
+    decoded = analysed = 0
+    decode_error = ""
+    pending: list[_Work] = []
+    pending_crops = 0
+    ids = np.zeros(0, np.int64)
+    boxes = np.zeros((0, 4), np.int32)
+    det_step = 0
+    try:
+        while True:
+            item = frames_q.get()
+            if item is None:
+                break
+            if isinstance(item, BaseException):
+                decode_error = f"{type(item).__name__}: {item}".splitlines()[0]
+                break
+            i, t, frame = item
+            decoded += 1
+            is_analysed = i % every == 0
+            crops = None
+            if is_analysed:
+                grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+                if analysed % opts.detect_every == 0:
+                    ids, boxes = tracker.update(detect_faces(grey, opts.detect), det_step)
+                    det_step += 1
+                crops = crop_faces(grey, boxes, em.image_size)
+                analysed += 1
+            pending.append(_Work(i, t, frame if opts.annotate else None, is_analysed, ids, boxes, crops))
+            pending_crops += len(boxes) if is_analysed else 0
+            if pending_crops >= opts.batch_size or len(pending) >= 48:
+                work_q.put(pending)
+                pending, pending_crops = [], 0
+            bar.update(1)
+            if errors:
+                break
+        if pending:
+            work_q.put(pending)
+    finally:
+        stop.set()
+        work_q.put(None)
+        wr.join()
+        while dec.is_alive():  # unblock a decoder waiting on a full queue
+            try:
+                frames_q.get_nowait()
+            except queue.Empty:
+                pass
+            dec.join(0.05)
+        cap.release()
+        bar.close()
+        if "sink" in sink_holder:
+            sink_holder["sink"].close()
+    if errors:
+        raise errors[0]
+    if decoded == 0:
+        raise BadInput("no frames could be decoded (not a video, or no video stream)")
+
+    status = "complete"
+    if decode_error:
+        status = "partial"
+        notes.append(f"decoding failed after {decoded} frames: {decode_error}")
+    elif count > 0 and decoded < count - 1:
+        # Containers may overstate the count by a frame; more missing means the file broke off.
+        status = "partial"
+        notes.append(f"decoding stopped after {decoded} of {count} frames (truncated or damaged file)")
+
+    frames_df = R.faces_frame(rows, classes)
+    frames_df = frames_df.sort_values(["frame", "face"], kind="stable").reset_index(drop=True)
+    interval = step_s * every
+    timeline = R.timeline_table(frames_df, classes, opts.bin_s)
+    summary = R.track_summary(frames_df, classes, interval)
+    duration = decoded * step_s
+    from .plots import timeline_png
+
+    R.write_csv(frames_df, out / "frames.csv")
+    R.write_csv(timeline, out / "timeline.csv")
+    R.write_csv(summary, out / "summary.csv")
+    timeline_png(timeline, summary, classes, out / "timeline.png",
+                 f"{path.name}: emotion over time (smoothed over {R.SMOOTH_BINS} bins of {opts.bin_s:g} s)",
+                 duration, opts.max_tracks_plotted)
+    codec = ""
+    if "sink" in sink_holder:
+        sink = sink_holder["sink"]
+        codec = sink.codec
+        if sink.note:
+            notes.append(sink.note)
+        final_tmp = tmp_video
+        if has_audio(path):
+            muxed = out / f".annotated.{int(time.time())}.mux.tmp.mp4"
+            why = mux_audio(tmp_video, path, muxed)
+            if why:
+                notes.append(why)
+            else:
+                final_tmp = muxed
+        final_tmp.replace(out / "annotated.mp4")
+        for stale in out.glob(".annotated.*.tmp.mp4"):
+            stale.unlink()
+    st = path.stat()
+    seconds = time.time() - t0
+    R.write_json({
+        "job": "video",
+        "command": "batchemo " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "input": str(path.resolve()),
+        "input_bytes": st.st_size,
+        "input_mtime_ns": st.st_mtime_ns,
+        "out": str(out.resolve()),
+        "status": status,
+        "notes": notes,
+        "options": asdict(opts),
+        "model": {"path": str(em.path), "classes": classes, "image_size": em.image_size},
+        "video": {"fps": fps or None, "fps_used": fps or FALLBACK_FPS, "frame_count_metadata": count,
+                  "width": width, "height": height, "analyse_every": every, "codec": codec},
+        "versions": versions(),
+        "counts": {"frames_decoded": decoded, "frames_analysed": analysed, "faces": len(frames_df),
+                   "tracks": int(frames_df["face"].nunique())},
+        "wall_seconds": round(seconds, 3),
+        "frames_per_second": round(decoded / seconds, 2) if seconds else None,
+    }, out / "run.json")
+    return VideoResult(path, out, status, decoded, analysed, len(frames_df), int(frames_df["face"].nunique()),
+                       seconds, "; ".join(notes))

@@ -40,6 +40,9 @@ def crop_faces(grey: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+_CACHE: dict = {}
+
+
 @dataclass
 class EmotionModel:
     """A Keras emotion model with its card; `predict` takes grey uint8 crops and returns probabilities."""
@@ -52,7 +55,15 @@ class EmotionModel:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "EmotionModel":
+        """Load a model (cached per process by path and mtime: a worker or a test suite loads it once)."""
         path = Path(path) if path else default_model_path()
+        key = (str(path.resolve()), path.stat().st_mtime_ns if path.exists() else 0)
+        if key not in _CACHE:
+            _CACHE[key] = cls._load(path)
+        return _CACHE[key]
+
+    @classmethod
+    def _load(cls, path: Path) -> "EmotionModel":
         if not path.exists():
             raise FileNotFoundError(f"{path}: model file not found (train one with `batchemo train`, or pass "
                                     "--model)")

@@ -80,7 +80,7 @@ def read_report(path: str | Path) -> pd.DataFrame:
     if "emotion" in df.columns and "x" in df.columns:
         return _typed(df, {**FACE_DTYPES, **probs})
     if "status" in df.columns:
-        df["error"] = df["error"].fillna("")
+        df["error"] = df["error"].astype("string").fillna("")
         return _typed(df, FILE_DTYPES)
     return _typed(df, {"source": "string", **probs})
 

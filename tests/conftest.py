@@ -1,0 +1,69 @@
+"""Shared fixtures: the sample tree, the shipped model, and where ../shared is (optional)."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+SHARED = Path(os.environ.get("BATCHEMO_SHARED", ROOT.parent / "shared"))
+
+# Faces the Haar defaults find in each sample photo (checked by eye on the annotated copies).
+SAMPLE_FACES = {
+    "astronaut.png": 1,
+    "group/three_faces.jpg": 3,
+    "no face/rocket.jpg": 0,
+    "variants/astronaut_grey.jpg": 1,
+    "variants/astronaut_mirrored.jpg": 1,
+    "variants/astronaut_small.jpg": 1,
+}
+
+
+def needs_shared(*parts: str):
+    """Skip (with the reason) when the optional ../shared data is not beside the project."""
+    path = SHARED.joinpath(*parts)
+    return pytest.mark.skipif(not path.exists(), reason=f"needs {path} (../shared data, present in CI only)")
+
+
+@pytest.fixture(scope="session")
+def model():
+    from batchemo.model import EmotionModel
+
+    return EmotionModel.load()
+
+
+@pytest.fixture()
+def sample_tree(tmp_path) -> Path:
+    """A private copy of samples/images (tests may add bad files to it)."""
+    dst = tmp_path / "photos"
+    shutil.copytree(SAMPLES / "images", dst)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def face_bgr() -> np.ndarray:
+    img = cv2.imread(str(SAMPLES / "images" / "astronaut.png"))
+    return img[20:260, 100:300].copy()
+
+
+def moving_faces_video(path: Path, face: np.ndarray, frames: int = 30, fps: float = 10.0,
+                       size: tuple[int, int] = (480, 320), fourcc: str = "MJPG") -> None:
+    """Two faces sliding across a canvas in opposite directions (2 tracks, `frames` frames)."""
+    w, h = size
+    small = cv2.resize(face, (100, 120), interpolation=cv2.INTER_AREA)
+    mirrored = np.ascontiguousarray(small[:, ::-1])
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
+    assert writer.isOpened()
+    for i in range(frames):
+        canvas = np.full((h, w, 3), 160, np.uint8)
+        x1 = 10 + int(100 * i / frames)
+        x2 = w - 120 - int(100 * i / frames)
+        canvas[20:140, x1:x1 + 100] = small
+        canvas[h - 130:h - 10, x2:x2 + 100] = mirrored
+        writer.write(canvas)
+    writer.release()

@@ -1,0 +1,176 @@
+"""`batchemo folder` end to end on the samples, through the CLI and the library API."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import batchemo
+from batchemo.cli import app
+from batchemo.folder import FolderOptions
+from batchemo.report import FACE_COLUMNS, FILE_COLUMNS
+
+from .conftest import SAMPLE_FACES
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def cli_report(sample_tree, tmp_path, model):
+    out = tmp_path / "report"
+    r = runner.invoke(app, ["folder", str(sample_tree), "--out", str(out), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    return sample_tree, out, r.output
+
+
+def test_cli_writes_every_report_file(cli_report):
+    src, out, output = cli_report
+    for name in ("faces.csv", "files.csv", "summary.csv", "run.json"):
+        assert (out / name).is_file(), name
+    assert "6 files" in output and "7 faces" in output and str(out) in output
+
+
+def test_face_counts_match_the_known_faces(cli_report):
+    _, out, _ = cli_report
+    files = batchemo.read_report(out / "files.csv")
+    assert dict(zip(files["source"], files["faces"])) == SAMPLE_FACES
+    assert (files["status"] == "ok").all()
+    faces = batchemo.read_report(out)
+    assert faces.groupby("source").size().to_dict() == {k: v for k, v in SAMPLE_FACES.items() if v}
+
+
+def test_faces_csv_columns_dtypes_and_probabilities(cli_report, model):
+    _, out, _ = cli_report
+    faces = batchemo.read_report(out / "faces.csv")
+    probs = [f"p_{c}" for c in model.classes]
+    assert list(faces.columns) == FACE_COLUMNS + probs
+    assert faces["frame"].dtype == np.int64 and (faces["frame"] == 0).all()
+    assert faces["time_s"].isna().all()
+    assert str(faces["emotion"].dtype) == "string" and faces["emotion"].isin(model.classes).all()
+    np.testing.assert_allclose(faces[probs].sum(axis=1), 1.0, atol=1e-4)
+    top = faces[probs].to_numpy().argmax(1)
+    assert (np.asarray(model.classes)[top] == faces["emotion"].to_numpy()).all()
+    np.testing.assert_allclose(faces[probs].max(axis=1), faces["confidence"], atol=1e-5)
+    group = faces[faces["source"] == "group/three_faces.jpg"]
+    assert list(group["face"]) == [0, 1, 2] and (group["x"].diff().dropna() > 0).all()
+
+
+def test_files_csv_and_summary(cli_report, model):
+    _, out, _ = cli_report
+    files = pd.read_csv(out / "files.csv")
+    assert list(files.columns) == FILE_COLUMNS
+    assert list(files["source"]) == sorted(SAMPLE_FACES)
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary["group"]) == ["all", ".", "group", "no face", "variants"] or \
+        list(summary["group"]) == ["all", ".", "group", "variants"]
+    allrow = summary.iloc[0]
+    assert allrow["faces"] == 7
+    assert sum(allrow[f"n_{c}"] for c in model.classes) == 7
+    assert abs(sum(allrow[f"share_{c}"] for c in model.classes) - 1) < 1e-6
+    run = json.loads((out / "run.json").read_text())
+    assert run["counts"]["faces"] == 7 and run["model"]["classes"] == model.classes
+    assert run["options"]["batch_size"] == 64 and "opencv" in run["versions"]
+
+
+def test_annotated_copies_mirror_the_tree_and_differ(cli_report):
+    src, out, _ = cli_report
+    for rel, n in SAMPLE_FACES.items():
+        a = out / "annotated" / rel
+        assert a.is_file(), rel
+        original = cv2.imread(str(src / rel))
+        annotated = cv2.imread(str(a))
+        assert annotated.shape == original.shape
+        # jpg re-encoding alone changes pixels a little; a drawn box changes many a lot
+        changed = (np.abs(annotated.astype(int) - original.astype(int)).max(axis=2) > 60).mean()
+        assert (changed > 0.002) == (n > 0), (rel, changed)
+
+
+def test_library_api_and_read_report_round_trip(sample_tree, tmp_path, model):
+    out = tmp_path / "api"
+    res = batchemo.analyze_folder(sample_tree, out=out, model=model,
+                                  options=FolderOptions(annotate=False, batch_size=4), progress=False)
+    assert (res.files, res.faces, res.errors) == (6, 7, 0)
+    assert not (out / "annotated").exists()
+    faces = batchemo.read_report(out)
+    again = pd.read_csv(out / "faces.csv")
+    assert len(faces) == len(again) == 7
+    pd.testing.assert_frame_equal(faces.astype(object), batchemo.read_report(out / "faces.csv").astype(object))
+    faces.to_csv(tmp_path / "copy.csv", index=False)
+    pd.testing.assert_frame_equal(batchemo.read_report(tmp_path / "copy.csv"), faces)
+
+
+def test_batch_size_does_not_change_results(sample_tree, tmp_path, model):
+    a = batchemo.analyze_folder(sample_tree, out=tmp_path / "a", model=model,
+                                options=FolderOptions(annotate=False, batch_size=1), progress=False)
+    b = batchemo.analyze_folder(sample_tree, out=tmp_path / "b", model=model,
+                                options=FolderOptions(annotate=False, batch_size=64), progress=False)
+    fa, fb = batchemo.read_report(a.out), batchemo.read_report(b.out)
+    probs = [c for c in fa.columns if c.startswith("p_")]
+    np.testing.assert_allclose(fa[probs].to_numpy(), fb[probs].to_numpy(), atol=1e-5)
+
+
+def test_rerun_skips_done_files_and_redo_starts_over(sample_tree, tmp_path, model):
+    out = tmp_path / "r"
+    opts = FolderOptions(annotate=False)
+    first = batchemo.analyze_folder(sample_tree, out=out, model=model, options=opts, progress=False)
+    second = batchemo.analyze_folder(sample_tree, out=out, model=model, options=opts, progress=False)
+    assert second.skipped_done == 6 and second.faces == first.faces
+    (sample_tree / "variants" / "astronaut_small.jpg").touch()  # changed mtime: analysed again
+    third = batchemo.analyze_folder(sample_tree, out=out, model=model, options=opts, progress=False)
+    assert third.skipped_done == 5 and third.faces == 7
+    redo = batchemo.analyze_folder(sample_tree, out=out, model=model,
+                                   options=FolderOptions(annotate=False, redo=True), progress=False)
+    assert redo.skipped_done == 0 and redo.faces == 7
+    assert len(batchemo.read_report(out)) == 7
+
+
+def test_interrupted_run_is_completed_without_losing_or_doubling_faces(sample_tree, tmp_path, model, monkeypatch):
+    from batchemo import folder as F
+
+    full = batchemo.analyze_folder(sample_tree, out=tmp_path / "full", model=model,
+                                   options=FolderOptions(annotate=False), progress=False)
+    real = F.detect_file
+    calls = {"n": 0}
+
+    def flaky(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt  # Ctrl-C in the middle of the walk
+        return real(*args, **kw)
+
+    monkeypatch.setattr(F, "detect_file", flaky)
+    out = tmp_path / "cut"
+    with pytest.raises(KeyboardInterrupt):
+        batchemo.analyze_folder(sample_tree, out=out, model=model,
+                                options=FolderOptions(annotate=False, batch_size=1, workers=1), progress=False)
+    assert not (out / "faces.csv").exists()  # no final report from a cut run
+    assert list((out / ".journal").glob("*.files.csv"))  # but the finished files are kept
+    monkeypatch.setattr(F, "detect_file", real)
+    resumed = batchemo.analyze_folder(sample_tree, out=out, model=model,
+                                      options=FolderOptions(annotate=False), progress=False)
+    assert resumed.skipped_done >= 2
+    a, b = batchemo.read_report(full.out), batchemo.read_report(out)
+    pd.testing.assert_frame_equal(a.drop(columns=[c for c in a if c.startswith("p_") or c == "confidence"]),
+                                  b.drop(columns=[c for c in b if c.startswith("p_") or c == "confidence"]))
+
+
+def test_missing_path_and_empty_folder_are_clear_errors(tmp_path, model):
+    r = runner.invoke(app, ["folder", str(tmp_path / "nope"), "--no-progress"])
+    assert r.exit_code == 2 and "no such folder" in r.output and "Traceback" not in r.output
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("hi")
+    r = runner.invoke(app, ["folder", str(tmp_path / "empty"), "--no-progress"])
+    assert r.exit_code == 2 and "no images found" in r.output
+
+
+def test_help_reads_well():
+    r = runner.invoke(app, ["--help"])
+    assert r.exit_code == 0
+    for cmd in ("folder", "video", "train", "evaluate"):
+        assert cmd in r.output
+    r = runner.invoke(app, ["folder", "--help"])
+    assert "--min-face" in r.output and "--batch-size" in r.output and "Exit code" in r.output

@@ -1,7 +1,7 @@
 """Face tracks across video frames: each person keeps one id while their boxes keep overlapping.
 
 Rule (README, "Tracking"): boxes of a detection step are matched greedily to the live tracks, best IoU first
-(IoU >= `iou_threshold`, or centres closer than half the box side when a fast move breaks the overlap). A
+(IoU >= `iou_threshold`, or centres closer than one box side when a fast move breaks the overlap). A
 matched track takes the new box; an unmatched box starts a new id. A track missed by Haar stays alive for
 `max_gap` detection steps: re-found within that gap it keeps its id, and for the first `coast` missed steps
 its last box is carried so one Haar flicker does not drop the face. Ids count up from 0 in order of
@@ -53,7 +53,7 @@ class Tracker:
             pc = prev[:, :2] + prev[:, 2:] / 2
             bc = boxes[:, :2] + boxes[:, 2:] / 2
             dist = np.linalg.norm(pc[:, None] - bc[None], axis=2)
-            near = dist < 0.5 * np.maximum(prev[:, 2:3], boxes[None, :, 2])
+            near = dist < np.maximum(prev[:, 2:3], boxes[None, :, 2])
             # Near-but-not-overlapping pairs rank below every overlapping pair.
             score = np.where(score >= self.iou_threshold, score, np.where(near, 1e-3 / (1 + dist), -1.0))
             used_t: set[int] = set()

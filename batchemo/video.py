@@ -38,6 +38,7 @@ class VideoOptions:
     every: int = 1  # analyse every N-th frame
     fps: float | None = None  # or: analyse about this many frames per second of video
     detect_every: int = 3  # run Haar on every k-th analysed frame; the tracker carries boxes in between
+    max_carry_s: float = 0.15  # ...but never carry a box longer than this (low-fps video: Haar every frame)
     batch_size: int = 64
     bin_s: float = 1.0
     annotate: bool = True
@@ -156,8 +157,9 @@ def analyze_video(path: str | Path, out: str | Path | None = None, model: Emotio
     classes = em.classes
     every = max(1, int(round(fps / opts.fps))) if (opts.fps and fps > 0) else max(1, opts.every)
     step_s = 1.0 / (fps or FALLBACK_FPS)
+    detect_every = max(1, min(opts.detect_every, int(opts.max_carry_s / (step_s * every)) + 1))
     tracker = Tracker(iou_threshold=opts.iou_threshold,
-                      max_gap=max(1, int(round(opts.max_gap_s / (step_s * every * opts.detect_every)))))
+                      max_gap=max(1, int(round(opts.max_gap_s / (step_s * every * detect_every)))))
 
     frames_q: queue.Queue = queue.Queue(maxsize=32)
     work_q: queue.Queue = queue.Queue(maxsize=2)
@@ -233,7 +235,7 @@ def analyze_video(path: str | Path, out: str | Path | None = None, model: Emotio
             crops = None
             if is_analysed:
                 grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-                if analysed % opts.detect_every == 0:
+                if analysed % detect_every == 0:
                     ids, boxes = tracker.update(detect_faces(grey, opts.detect), det_step)
                     det_step += 1
                 crops = crop_faces(grey, boxes, em.image_size)
@@ -321,7 +323,8 @@ def analyze_video(path: str | Path, out: str | Path | None = None, model: Emotio
         "options": asdict(opts),
         "model": {"path": str(em.path), "classes": classes, "image_size": em.image_size},
         "video": {"fps": fps or None, "fps_used": fps or FALLBACK_FPS, "frame_count_metadata": count,
-                  "width": width, "height": height, "analyse_every": every, "codec": codec},
+                  "width": width, "height": height, "analyse_every": every, "detect_every": detect_every,
+                  "codec": codec},
         "versions": versions(),
         "counts": {"frames_decoded": decoded, "frames_analysed": analysed, "faces": len(frames_df),
                    "tracks": int(frames_df["face"].nunique())},

@@ -17,8 +17,23 @@ def main() -> None:
     """batchemo: emotion analysis of faces in photo folders and videos."""
 
 
-def _command_line() -> str:
-    return "batchemo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+def _command_line(ctx: typer.Context) -> str:
+    """The running command with every option spelled out: exact and re-runnable, whatever defaults become."""
+    parts = ["batchemo", ctx.info_name or ""]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if param.param_type_name == "argument":
+            parts += [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+        elif value is None:
+            continue
+        elif isinstance(value, bool) and param.is_flag:
+            if param.secondary_opts:
+                parts.append(param.opts[0] if value else param.secondary_opts[0])
+            elif value:
+                parts.append(param.opts[0])
+        else:
+            parts += [param.opts[0], str(value)]
+    return " ".join(shlex.quote(p) for p in parts)
 
 
 def _detect_options(scale_factor: float, min_neighbors: int, min_face: int, accurate: bool):
@@ -165,6 +180,7 @@ def video(
 
 @app.command()
 def train(
+    ctx: typer.Context,
     data_dir: Path = typer.Argument(..., help="Folder with one sub-folder of face images per class."),
     out: Path = typer.Option(Path("models/emotion.keras"), help="Model file to write (.keras); the model card "
                              "(.json, .md) goes beside it."),
@@ -198,7 +214,7 @@ def train(
                         class_weight_power=class_weight_power, patience=patience, augment=augment)
     try:
         card = train_folder(data_dir, out, opts, val_dir=val_dir, val_split=val_split, group_by=group_by,
-                            command=_command_line())
+                            command=_command_line(ctx))
     except (FileNotFoundError, ValueError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2)
@@ -208,6 +224,7 @@ def train(
 
 @app.command()
 def evaluate(
+    ctx: typer.Context,
     model: Path = typer.Argument(..., help="Model file (.keras, card beside it)."),
     data_dir: Path = typer.Argument(..., help="Labelled folder: one sub-folder per class."),
     out: Path = typer.Option(Path("reports/evaluate"), help="Folder for metrics, confusion matrix and plots."),
@@ -236,7 +253,7 @@ def evaluate(
             opts = TrainOptions(alpha=alpha, size=size, epochs=epochs, head_epochs=head_epochs, lr=lr,
                                 fine_tune_lr=fine_tune_lr, base_weights=base_weights, batch_size=batch_size,
                                 init_model=str(init_model) if init_model else None, patience=patience, seed=seed)
-            r = cross_validate(data_dir, out, folds, group_by, opts, batch_size=batch_size, command=_command_line())
+            r = cross_validate(data_dir, out, folds, group_by, opts, batch_size=batch_size, command=_command_line(ctx))
             typer.echo(f"{folds}-fold CV by {group_by!r}: accuracy {100 * r['accuracy_mean']:.2f} ± "
                        f"{100 * r['accuracy_std']:.2f} %, macro F1 {r['macro_f1_mean']:.3f} -> {out}")
             return

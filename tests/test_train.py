@@ -1,0 +1,143 @@
+"""`batchemo train` / `evaluate` on a tiny synthetic data set the test makes (seconds, not hours)."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from batchemo import data as D
+from batchemo.cli import app
+from batchemo.evaluate import match_classes, metrics
+from batchemo.labels import canonical
+
+runner = CliRunner()
+CLASSES = ["anger", "happiness", "surprised"]  # alias spellings on purpose
+
+
+def _draw(kind: str, rng) -> np.ndarray:
+    img = np.full((48, 48), int(rng.integers(90, 140)), np.uint8)
+    c = (24 + int(rng.integers(-3, 4)), 24 + int(rng.integers(-3, 4)))
+    if kind == "anger":
+        cv2.line(img, (c[0] - 12, c[1] - 12), (c[0] + 12, c[1] + 12), 255, 4)
+    elif kind == "happiness":
+        cv2.circle(img, c, 12, 255, -1)
+    else:
+        cv2.rectangle(img, (c[0] - 10, c[1] - 10), (c[0] + 10, c[1] + 10), 0, -1)
+    return img
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """3 classes x 8 subjects x 3 images, subject in the file name like CK+ (S001_...)."""
+    root = tmp_path_factory.mktemp("ds") / "faces"
+    rng = np.random.default_rng(0)
+    for k in CLASSES:
+        (root / k).mkdir(parents=True)
+        for s in range(8):
+            for j in range(3):
+                cv2.imwrite(str(root / k / f"S{s:03d}_{j}.png"), _draw(k, rng))
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("m") / "tiny.keras"
+    r = runner.invoke(app, ["train", str(dataset), "--out", str(out), "--alpha", "0.25", "--size", "32",
+                            "--epochs", "1", "--head-epochs", "0", "--base-weights", "none", "--batch-size", "16",
+                            "--val-split", "0.25", "--group-by", r"^(S\d+)_", "--seed", "3"])
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def test_train_saves_model_and_card(trained):
+    card = json.loads(trained.with_suffix(".json").read_text())
+    for key in ("classes", "input", "size", "alpha", "base_weights", "data", "command", "epochs_run",
+                "training_seconds", "validation", "history"):
+        assert key in card, key
+    assert card["classes"] == ["angry", "happy", "surprise"]  # canonical names through the aliases
+    assert card["input"]["image_size"] == 48 and card["size"] == 32 and card["epochs_run"] == 1
+    assert 0 <= card["validation"]["accuracy"] <= 1
+    assert "--group-by" in card["command"] and "no group on both sides" in card["data"]["split"]
+    assert card["data"]["train_images"] + card["data"]["val_images"] == 72
+    assert "from scratch" in card["base_weights"]
+    md = trained.with_suffix(".md").read_text()
+    assert "Validation top-1 accuracy" in md and card["command"] in md
+    assert not trained.with_name(trained.name + ".work").exists()  # resume state cleaned up after success
+
+
+def test_saved_model_takes_plain_uint8_crops(trained, dataset):
+    from batchemo.model import EmotionModel
+
+    em = EmotionModel.load(trained)
+    crop = cv2.imread(str(next((dataset / "anger").iterdir())), cv2.IMREAD_GRAYSCALE)
+    p = em.predict(np.stack([crop, crop]))
+    assert p.shape == (2, 3) and np.allclose(p.sum(1), 1, atol=1e-5)
+    assert np.allclose(p[0], p[1])
+    # scaling lives inside the model: the first layers rescale to [-1, 1]
+    import keras
+
+    m = keras.saving.load_model(trained, compile=False)
+    assert m.layers[1].name == "mobilenet_preprocess"
+
+
+def test_evaluate_writes_metrics_and_confusion(trained, dataset, tmp_path):
+    out = tmp_path / "ev"
+    r = runner.invoke(app, ["evaluate", str(trained), str(dataset), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "accuracy" in r.output and "faces/s" in r.output
+    cm = pd.read_csv(out / "confusion.csv", index_col=0)
+    assert cm.to_numpy().sum() == 72
+    per = pd.read_csv(out / "per_class.csv")
+    assert list(per["class"]) == ["angry", "happy", "surprise"]
+    assert per[["precision", "recall", "f1"]].apply(lambda s: s.between(0, 1).all()).all()
+    assert (out / "confusion.png").stat().st_size > 5000
+    assert len(pd.read_csv(out / "predictions.csv")) == 72
+
+
+def test_group_split_never_shares_a_group():
+    paths = [f"/x/S{s:03d}_{j}.png" for s in range(40) for j in range(1 + s % 4)]
+    groups = D.group_keys(paths, r"^(S\d+)_")
+    for seed in range(5):
+        tr, va = D.group_split(groups, 0.2, seed)
+        assert not set(groups[tr]) & set(groups[va])
+        assert len(tr) + len(va) == len(paths) and 0.1 < len(va) / len(paths) < 0.35
+    folds = D.group_folds(groups, 5, seed=1)
+    assert sorted(np.concatenate(folds).tolist()) == list(range(len(paths)))
+    for i, f in enumerate(folds):
+        others = np.concatenate([g for j, g in enumerate(folds) if j != i])
+        assert not set(groups[f]) & set(groups[others])
+    with pytest.raises(ValueError, match="does not match"):
+        D.group_keys(["/x/nosubject.png"], r"^(S\d+)_")
+
+
+def test_class_aliases_and_missing_classes():
+    assert canonical("Anger") == canonical("angry") == "angry"
+    assert canonical("sadness") == "sad" and canonical("surprised") == "surprise"
+    mapping, lacking, unused = match_classes(["angry", "happy", "neutral"], ["anger", "contempt", "happiness"])
+    assert mapping == {0: 0, 2: 1} and lacking == ["contempt"] and unused == ["neutral"]
+
+
+def test_metrics_by_hand():
+    m = metrics(np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 0]), ["a", "b", "c"], [0, 1, 2])
+    assert m["accuracy"] == pytest.approx(3 / 5)
+    assert m["confusion"].tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
+    pc = m["per_class"].set_index("class")
+    assert pc.loc["b", "precision"] == pytest.approx(2 / 3) and pc.loc["a", "recall"] == pytest.approx(0.5)
+    assert m["macro_f1"] == pytest.approx((0.5 + 0.8 + 0) / 3)
+
+
+def test_cross_validation_by_group(dataset, tmp_path):
+    out = tmp_path / "cv"
+    r = runner.invoke(app, ["evaluate", "cv.keras", str(dataset), "--folds", "2", "--group-by", r"^(S\d+)_",
+                            "--alpha", "0.25", "--size", "32", "--epochs", "1", "--head-epochs", "0",
+                            "--base-weights", "none", "--batch-size", "16", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    folds = pd.read_csv(out / "folds.csv")
+    assert len(folds) == 2 and folds["test_images"].sum() == 72
+    cv = json.loads((out / "cv.json").read_text())
+    assert cv["accuracy_mean"] == pytest.approx(folds["accuracy"].mean(), abs=1e-5)
+    assert 0 <= cv["accuracy_mean"] <= 1

@@ -1,11 +1,12 @@
 """Face tracks across video frames: each person keeps one id while their boxes keep overlapping.
 
-Rule (README, "Tracking"): boxes of a detection step are matched greedily to the live tracks, best IoU first
-(IoU >= `iou_threshold`, or centres closer than one box side when a fast move breaks the overlap). A
-matched track takes the new box; an unmatched box starts a new id. A track missed by Haar stays alive for
-`max_gap` detection steps: re-found within that gap it keeps its id, and for the first `coast` missed steps
-its last box is carried so one Haar flicker does not drop the face. Ids count up from 0 in order of
-appearance.
+Rule (README, "Tracking"): boxes of a full-frame detection are matched greedily to the live tracks, best
+IoU first (IoU >= `iou_threshold`, or centres closer than one box side when a fast move breaks the overlap). A
+matched track takes the new box; an unmatched box starts a new id. Between full-frame detections each track
+is followed on its own (Haar in a small window around its last box, `follow`). A track missed by Haar stays
+alive for `max_gap` analysed frames: re-found within that gap it keeps its id, and for the first `coast`
+missed frames its last box is carried so one Haar flicker does not drop the face. Ids count up from 0 in
+order of appearance.
 """
 from __future__ import annotations
 
@@ -70,7 +71,22 @@ class Tracker:
         for bi in np.flatnonzero(assigned < 0):
             self.tracks.append(Track(self.next_id, boxes[bi], step))
             self.next_id += 1
+        return self.live(step)
+
+    def live(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, boxes) of the tracks to report at `step`: seen now, or missed for at most `coast` steps."""
         live = [t for t in self.tracks if step - t.last_step <= self.coast]
         live.sort(key=lambda t: t.id)
         return (np.asarray([t.id for t in live], dtype=np.int64),
                 np.stack([t.box for t in live]).astype(np.int32) if live else np.zeros((0, 4), np.int32))
+
+    def follow(self, step: int, refine) -> tuple[np.ndarray, np.ndarray]:
+        """Between full detections: `refine(boxes) -> [box or None]` re-finds each live track near its box."""
+        self.tracks = [t for t in self.tracks if step - t.last_step <= self.max_gap]
+        live = [t for t in self.tracks if step - t.last_step <= self.coast]
+        if live:
+            for t, box in zip(live, refine(np.stack([t.box for t in live]))):
+                if box is not None:
+                    t.box = np.asarray(box, np.int32)
+                    t.last_step = step
+        return self.live(step)

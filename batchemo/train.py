@@ -277,6 +277,10 @@ def train_folder(data_dir: str | Path, out: str | Path, opts: TrainOptions, val_
     tmp = out.with_name(out.stem + ".tmp.keras")
     res.model.save(tmp)
     os.replace(tmp, out)
+    from .model import export_tflite
+
+    probe = np.random.default_rng(0).integers(0, 256, (8, opts.image_size, opts.image_size, 1)).astype(np.float32)
+    export_tflite(res.model, out.with_suffix(".tflite"), check=probe)
     card = {
         "format": "batchemo-model-card/1",
         "model_file": out.name,

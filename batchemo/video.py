@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from . import report as R
 from .annotate import draw_faces, label
-from .detect import DetectOptions, detect_faces
+from .detect import DetectOptions, detect_faces, refine_faces
 from .encode import VideoSink, has_audio, mux_audio
 from .model import EmotionModel, crop_faces
 from .runtime import claim_output, versions
@@ -37,8 +37,10 @@ class VideoOptions:
     detect: DetectOptions = field(default_factory=DetectOptions)
     every: int = 1  # analyse every N-th frame
     fps: float | None = None  # or: analyse about this many frames per second of video
-    detect_every: int = 3  # run Haar on every k-th analysed frame; the tracker carries boxes in between
-    max_carry_s: float = 0.15  # ...but never carry a box longer than this (low-fps video: Haar every frame)
+    detect_every: int = 10  # full-frame Haar on every k-th analysed frame (new faces appear there)...
+    max_detect_interval_s: float = 0.4  # ...and at least this often in video time
+    follow: bool = True  # between full-frame detections, re-find each face in a window around its last box
+    coast_s: float = 0.2  # a face Haar misses keeps its last box this long (flicker)
     batch_size: int = 64
     bin_s: float = 1.0
     annotate: bool = True
@@ -157,9 +159,10 @@ def analyze_video(path: str | Path, out: str | Path | None = None, model: Emotio
     classes = em.classes
     every = max(1, int(round(fps / opts.fps))) if (opts.fps and fps > 0) else max(1, opts.every)
     step_s = 1.0 / (fps or FALLBACK_FPS)
-    detect_every = max(1, min(opts.detect_every, int(opts.max_carry_s / (step_s * every)) + 1))
-    tracker = Tracker(iou_threshold=opts.iou_threshold,
-                      max_gap=max(1, int(round(opts.max_gap_s / (step_s * every * detect_every)))))
+    interval = step_s * every
+    detect_every = max(1, min(opts.detect_every, int(opts.max_detect_interval_s / interval) + 1))
+    tracker = Tracker(iou_threshold=opts.iou_threshold, max_gap=max(1, int(round(opts.max_gap_s / interval))),
+                      coast=int(round(opts.coast_s / interval)))
 
     frames_q: queue.Queue = queue.Queue(maxsize=32)
     work_q: queue.Queue = queue.Queue(maxsize=2)
@@ -220,7 +223,6 @@ def analyze_video(path: str | Path, out: str | Path | None = None, model: Emotio
     pending_crops = 0
     ids = np.zeros(0, np.int64)
     boxes = np.zeros((0, 4), np.int32)
-    det_step = 0
     try:
         while True:
             item = frames_q.get()
@@ -236,8 +238,11 @@ def analyze_video(path: str | Path, out: str | Path | None = None, model: Emotio
             if is_analysed:
                 grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
                 if analysed % detect_every == 0:
-                    ids, boxes = tracker.update(detect_faces(grey, opts.detect), det_step)
-                    det_step += 1
+                    ids, boxes = tracker.update(detect_faces(grey, opts.detect), analysed)
+                elif opts.follow:
+                    ids, boxes = tracker.follow(analysed, lambda b: refine_faces(grey, b, opts.detect))
+                else:
+                    ids, boxes = tracker.live(analysed)
                 crops = crop_faces(grey, boxes, em.image_size)
                 analysed += 1
             pending.append(_Work(i, t, frame if opts.annotate else None, is_analysed, ids, boxes, crops))
@@ -280,7 +285,6 @@ def analyze_video(path: str | Path, out: str | Path | None = None, model: Emotio
 
     frames_df = R.faces_frame(rows, classes)
     frames_df = frames_df.sort_values(["frame", "face"], kind="stable").reset_index(drop=True)
-    interval = step_s * every
     timeline = R.timeline_table(frames_df, classes, opts.bin_s)
     summary = R.track_summary(frames_df, classes, interval)
     duration = decoded * step_s

@@ -1,0 +1,250 @@
+"""Speed benchmark: batchemo against decode + full-resolution Haar, side by side in one run.
+
+    python benchmarks/bench_speed.py            # writes benchmarks/results/speed.{csv,md}
+
+Inputs are made under benchmarks/work/: a real face clip looped to >= 1,000 frames (../shared/media's CASME II
+clip when present, else the sample video), a multi-face clip, and a folder of >= 500 photos of mixed sizes
+(12-megapixel ones included) built from the sample photos. Every variant runs in its own process; its wall
+time (start-up included for batchemo's own commands) and peak RSS come from the OS.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+WORK = HERE / "work"
+RESULTS = HERE / "results"
+SHARED_CLIP = ROOT.parent / "shared" / "media" / "casme2-EP02_05.avi"
+REF = dict(scaleFactor=1.1, minNeighbors=5, minSize=(30, 30))  # the reference that cannot drift
+
+
+# ---------------------------------------------------------------- inputs
+def looped_clip(src: Path, dst: Path, frames: int) -> Path:
+    if dst.exists():
+        return dst
+    cap = cv2.VideoCapture(str(src))
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25
+    clip = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        clip.append(f)
+    h, w = clip[0].shape[:2]
+    tmp = dst.with_name("tmp-" + dst.name)  # a killed run must not leave a short clip under the final name
+    out = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    for i in range(frames):
+        # forwards then backwards, so the loop has no jump cut
+        k = i % (2 * len(clip) - 2)
+        out.write(clip[k if k < len(clip) else 2 * len(clip) - 2 - k])
+    out.release()
+    tmp.rename(dst)
+    return dst
+
+
+def photo_folder(dst: Path, n: int = 500) -> Path:
+    if dst.exists():
+        return dst
+    final, dst = dst, dst.with_name("tmp-" + dst.name)
+    dst.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    face = cv2.imread(str(ROOT / "samples" / "images" / "astronaut.png"))[20:260, 100:300]
+    sizes = [(4000, 3000)] * 1 + [(1600, 1200)] * 3 + [(1024, 768)] * 4 + [(640, 480)] * 2
+    for i in range(n):
+        w, h = sizes[i % len(sizes)]
+        img = np.empty((h, w, 3), np.uint8)
+        img[:] = rng.integers(60, 200, 3)
+        img = cv2.GaussianBlur((img + rng.normal(0, 12, img.shape)).clip(0, 255).astype(np.uint8), (5, 5), 0)
+        for _ in range(int(rng.integers(0, 4))):
+            fw = int(min(w, h) * rng.uniform(0.1, 0.35))  # faces 10-35 % of the short side
+            f = cv2.resize(face, (fw, int(fw * 1.2)), interpolation=cv2.INTER_AREA)
+            if rng.random() < 0.5:
+                f = f[:, ::-1]
+            x, y = int(rng.integers(0, w - fw)), int(rng.integers(0, h - f.shape[0]))
+            img[y:y + f.shape[0], x:x + fw] = f
+        cv2.imwrite(str(dst / f"photo_{i:04d}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    dst.rename(final)
+    return final
+
+
+# ---------------------------------------------------------------- variants (each runs in a child process)
+def variant_decode(path: Path) -> dict:
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    return {"frames": n}
+
+
+def variant_haar(path: Path, boxes_out: Path) -> dict:
+    casc = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    boxes = {}
+    if path.is_dir():
+        files = sorted(path.rglob("*.jpg"))
+        for p in files:
+            g = cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2GRAY)
+            boxes[p.relative_to(path).as_posix()] = np.asarray(casc.detectMultiScale(g, **REF)).reshape(-1, 4).tolist()
+        n = len(files)
+    else:
+        cap = cv2.VideoCapture(str(path))
+        n = 0
+        while True:
+            ok, f = cap.read()
+            if not ok:
+                break
+            g = cv2.cvtColor(f, cv2.COLOR_BGR2GRAY)
+            boxes[str(n)] = np.asarray(casc.detectMultiScale(g, **REF)).reshape(-1, 4).tolist()
+            n += 1
+    boxes_out.write_text(json.dumps(boxes))
+    return {"frames": n}
+
+
+def run_child(args: list[str]) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS MB, exit code) of a child process, start-up included."""
+    t = time.perf_counter()
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t
+    err = p.stderr.read()
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 1):
+        print(err[-2000:], file=sys.stderr)
+    return wall, usage.ru_maxrss / 1024, code
+
+
+# ---------------------------------------------------------------- quality guard
+def iou(a, b) -> float:
+    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
+    iw, ih = max(0, min(ax1, bx1) - max(a[0], b[0])), max(0, min(ay1, by1) - max(a[1], b[1]))
+    inter = iw * ih
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def recall(ref: dict, rows, key: str) -> float:
+    """Share of the reference boxes matched (IoU >= 0.5) by a box of `rows` on the same frame/file."""
+    by = {}
+    for r in rows.itertuples():
+        by.setdefault(str(getattr(r, key)), []).append((r.x, r.y, r.w, r.h))
+    hit = total = 0
+    for k, boxes in ref.items():
+        for b in boxes:
+            total += 1
+            hit += any(iou(b, o) >= 0.5 for o in by.get(k, []))
+    return hit / total if total else float("nan")
+
+
+def agreement(a, b, key: str) -> float:
+    """Share of faces in `a` matched (IoU >= 0.5) in `b` on the same frame/file with the same emotion."""
+    by = {}
+    for r in b.itertuples():
+        by.setdefault(str(getattr(r, key)), []).append(r)
+    same = n = 0
+    for r in a.itertuples():
+        best = max(by.get(str(getattr(r, key)), []), key=lambda o: iou((r.x, r.y, r.w, r.h), (o.x, o.y, o.w, o.h)),
+                   default=None)
+        if best is not None and iou((r.x, r.y, r.w, r.h), (best.x, best.y, best.w, best.h)) >= 0.5:
+            n += 1
+            same += best.emotion == r.emotion
+    return same / n if n else float("nan")
+
+
+# ---------------------------------------------------------------- the run
+def bench(kind: str, name: str, path: Path, units: int, extra: list[str]) -> list[dict]:
+    import pandas as pd
+
+    py = sys.executable
+    out = WORK / "out" / name
+    rows = []
+    ref_boxes = WORK / f"{name}.ref.json"
+    plan = []
+    if kind == "video":
+        plan.append(("decode only", [py, __file__, "--variant", "decode", str(path)], None))
+    plan.append(("decode + full-res Haar (reference)", [py, __file__, "--variant", "haar", str(path), str(ref_boxes)],
+                 None))
+    job = "video" if kind == "video" else "folder"
+    plan.append(("straightforward pipeline (full-res Haar every frame, 1 face per model call)",
+                 [py, "-m", "batchemo", job, str(path), "--out", str(out / "straight"), "--accurate",
+                  "--batch-size", "1", "--no-progress", "--redo", "--force"], out / "straight"))
+    plan.append(("batchemo defaults, all outputs",
+                 [py, "-m", "batchemo", job, str(path), "--out", str(out / "default"), "--no-progress", "--redo",
+                  "--force", *extra], out / "default"))
+    for label, args, report in plan:
+        wall, rss, code = run_child(args)
+        rows.append({"input": name, "variant": label, "seconds": round(wall, 2),
+                     "per_second": round(units / wall, 1), "peak_rss_mb": round(rss), "exit": code, "report": report})
+    base = next(r for r in rows if "reference" in r["variant"])
+    ref = json.loads(ref_boxes.read_text())
+    key = "frame" if kind == "video" else "source"
+    straight = None
+    for r in rows:
+        r["x_reference"] = round(r["per_second"] / base["per_second"], 2)
+        rep = r.pop("report")
+        if rep is not None:
+            faces = pd.read_csv(rep / ("frames.csv" if kind == "video" else "faces.csv"))
+            r["face_recall"] = round(recall(ref, faces, key), 4)
+            if straight is None:
+                straight = faces
+            else:
+                r["emotion_agreement"] = round(agreement(straight, faces, key), 4)
+    return rows
+
+
+def markdown(df) -> str:
+    cells = [[str(c) for c in df.columns]] + [["" if v != v else str(v) for v in row] for row in df.to_numpy()]
+    lines = ["| " + " | ".join(r) + " |" for r in cells]
+    lines.insert(1, "|" + "---|" * len(df.columns))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--variant")
+    ap.add_argument("paths", nargs="*")
+    ap.add_argument("--frames", type=int, default=3000)
+    ap.add_argument("--photos", type=int, default=500)
+    ap.add_argument("--only", choices=["video", "multi", "folder"], action="append")
+    a = ap.parse_args()
+    if a.variant == "decode":
+        print(json.dumps(variant_decode(Path(a.paths[0]))))
+        return
+    if a.variant == "haar":
+        print(json.dumps(variant_haar(Path(a.paths[0]), Path(a.paths[1]))))
+        return
+    WORK.mkdir(exist_ok=True)
+    RESULTS.mkdir(exist_ok=True)
+    src = SHARED_CLIP if SHARED_CLIP.exists() else ROOT / "samples" / "video" / "two_faces.mp4"
+    clip = looped_clip(src, WORK / f"{src.stem}_x{a.frames}.avi", a.frames)
+    multi = looped_clip(ROOT / "samples" / "video" / "two_faces.mp4", WORK / f"two_faces_x{a.frames // 3}.avi",
+                        a.frames // 3)
+    photos = photo_folder(WORK / f"photos_{a.photos}", a.photos)
+    todo = a.only or ["video", "multi", "folder"]
+    rows = []
+    if "video" in todo:
+        rows += bench("video", clip.stem, clip, a.frames, [])
+    if "multi" in todo:
+        rows += bench("video", multi.stem, multi, a.frames // 3, [])
+    if "folder" in todo:
+        rows += bench("folder", photos.name, photos, a.photos, [])
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    stamp = time.strftime("%Y-%m-%d %H:%M")
+    df.to_csv(RESULTS / "speed.csv", index=False)
+    md = f"Measured {stamp} on {os.cpu_count()} CPUs with `python benchmarks/bench_speed.py`.\n\n" + \
+        markdown(df.drop(columns=["exit"])) + "\n"
+    (RESULTS / "speed.md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

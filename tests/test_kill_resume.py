@@ -1,0 +1,133 @@
+"""Kill -9 in the middle of folder and video runs, re-run: the reports equal an uninterrupted run's."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from batchemo.report import read_report
+
+from .conftest import ROOT, SAMPLES, moving_faces_video
+
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "batchemo", *args, "--no-progress"]
+
+
+def assert_final_files_whole(out: Path) -> None:
+    """Whatever exists under a final name is complete: CSVs parse, images and videos decode."""
+    for name in ("faces.csv", "files.csv", "summary.csv", "frames.csv", "timeline.csv"):
+        if (out / name).exists():
+            pd.read_csv(out / name)
+    for p in (out / "annotated").rglob("*") if (out / "annotated").exists() else []:
+        if p.is_file():
+            assert not p.name.endswith(".tmp")
+            assert cv2.imread(str(p)) is not None, p
+    if (out / "annotated.mp4").exists():
+        assert cv2.VideoCapture(str(out / "annotated.mp4")).read()[0]
+
+
+def kill_when(args: list[str], ready, timeout: float = 240) -> bool:
+    """Start a run and SIGKILL it once ready() is true; False if it finished first."""
+    p = subprocess.Popen(args, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t = time.time()
+    while p.poll() is None and time.time() - t < timeout:
+        if ready():
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            return True
+        time.sleep(0.02)
+    p.wait()
+    return False
+
+
+def same_report(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    probs = [c for c in a.columns if c.startswith("p_")] + ["confidence"]
+    pd.testing.assert_frame_equal(a.drop(columns=probs), b.drop(columns=probs))
+    np.testing.assert_allclose(a[probs].to_numpy(), b[probs].to_numpy(), atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def photo_tree(tmp_path_factory):
+    root = tmp_path_factory.mktemp("kill") / "photos"
+    imgs = sorted(p for p in (SAMPLES / "images").rglob("*") if p.is_file())
+    for i in range(5):
+        for p in imgs:
+            dst = root / f"set{i}" / p.relative_to(SAMPLES / "images")
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(p, dst)
+    return root
+
+
+@pytest.fixture(scope="module")
+def photo_reference(photo_tree, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "out"
+    r = subprocess.run(cli("folder", str(photo_tree), "--out", str(out)), env=ENV, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+@pytest.mark.parametrize("chunks", [1, 3, 6], ids=["after-1-chunk", "after-3-chunks", "after-6-chunks"])
+def test_folder_killed_and_resumed(photo_tree, photo_reference, tmp_path, chunks):
+    out = tmp_path / "out"
+    args = cli("folder", str(photo_tree), "--out", str(out), "--batch-size", "2", "--workers", "1")
+    journal = out / ".journal"
+    killed = kill_when(args, lambda: journal.exists() and len(list(journal.glob("*.files.csv"))) >= chunks)
+    assert killed, "the run finished before it could be killed"
+    assert_final_files_whole(out)
+    assert not (out / "faces.csv").exists()
+    r = subprocess.run(args, env=ENV, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert f"({chunks}" in r.stdout or "already done" in r.stdout
+    same_report(read_report(photo_reference), read_report(out))
+    pd.testing.assert_frame_equal(read_report(photo_reference / "files.csv").drop(columns="mtime_ns"),
+                                  read_report(out / "files.csv").drop(columns="mtime_ns"))
+    faces = read_report(out)
+    assert not faces.duplicated(["source", "face"]).any()
+    assert sorted(p.relative_to(out / "annotated").as_posix() for p in (out / "annotated").rglob("*.*")) == \
+        sorted(p.relative_to(photo_reference / "annotated").as_posix()
+               for p in (photo_reference / "annotated").rglob("*.*"))
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory, face_bgr):
+    path = tmp_path_factory.mktemp("kv") / "clip.avi"
+    moving_faces_video(path, face_bgr, frames=240, fps=24)
+    return path
+
+
+@pytest.mark.parametrize("when", ["while-encoding", "early"])
+def test_video_killed_and_redone(clip, tmp_path, when):
+    ref = tmp_path / "ref"
+    r = subprocess.run(cli("video", str(clip), "--out", str(ref)), env=ENV, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "out"
+    args = cli("video", str(clip), "--out", str(out))
+    if when == "early":
+        ready = lambda: out.exists()  # noqa: E731
+    else:
+        ready = lambda: any(p.stat().st_size > 20_000 for p in out.glob(".annotated.*.tmp.mp4"))  # noqa: E731
+    assert kill_when(args, ready)
+    for name in ("frames.csv", "timeline.csv", "summary.csv", "annotated.mp4", "run.json"):
+        assert not (out / name).exists(), name  # never half-written under a final name
+    r = subprocess.run(args, env=ENV, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert not list(out.glob(".*tmp*"))
+    same_report(read_report(ref), read_report(out))
+    pd.testing.assert_frame_equal(pd.read_csv(ref / "summary.csv"), pd.read_csv(out / "summary.csv"), atol=1e-4)
+    n = 0
+    cap = cv2.VideoCapture(str(out / "annotated.mp4"))
+    while cap.read()[0]:
+        n += 1
+    assert n == 240

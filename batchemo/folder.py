@@ -7,6 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,7 @@ class FolderOptions:
     workers: int = 2
     # Images waiting for their faces to be classified are held in memory: cap them by total pixels.
     pending_megapixels: float = 60.0
+    ray: str | None = None  # None: local threads; "" : a local Ray instance; else a Ray cluster address
 
 
 @dataclass
@@ -101,6 +103,49 @@ def annotate_file(fd: FileDetections, rows: list[dict], annotated_dir: Path) -> 
     write_image(img, annotated_dir / fd.source.rel)
 
 
+def classify_files(pending: list[FileDetections], em: EmotionModel, batch_size: int) -> list[list[dict]]:
+    """The per-batch step: every face crop of `pending` in as few model calls as the batch size allows."""
+    crops = [fd.crops for fd in pending if fd.ok and len(fd.boxes)]
+    probs = em.predict(np.concatenate(crops), batch_size) if crops else np.zeros((0, len(em.classes)))
+    out, at = [], 0
+    for fd in pending:
+        n = len(fd.boxes) if fd.ok else 0
+        out.append(face_rows(fd, probs[at:at + n], em.classes))
+        at += n
+    return out
+
+
+Chunk = list  # [(files.csv row, [faces.csv rows])], one entry per finished file, in input order
+
+
+def local_runner(todo: list[SourceFile], em: EmotionModel, opts: FolderOptions,
+                 annotated_dir: Path | None) -> Iterator[Chunk]:
+    """Threads decode and detect ahead while the model classifies; annotated copies are written in the
+    background and finished before a chunk is reported (a reported file is a finished file)."""
+    with ThreadPoolExecutor(opts.workers) as pool, ThreadPoolExecutor(2) as writer:
+        pending: list[FileDetections] = []
+        n_crops, pixels = 0, 0.0
+
+        def flush() -> Chunk:
+            rows = classify_files(pending, em, opts.batch_size)
+            jobs = [writer.submit(annotate_file, fd, r, annotated_dir)
+                    for fd, r in zip(pending, rows) if fd.ok and annotated_dir is not None]
+            for j in jobs:
+                j.result()
+            return [(file_row(fd), r) for fd, r in zip(pending, rows)]
+
+        step = lambda s: detect_file(s, opts, em.image_size, keep_image=annotated_dir is not None)  # noqa: E731
+        for fd in prefetch_map(pool, step, todo, ahead=4 * opts.workers + 4):
+            pending.append(fd)
+            n_crops += len(fd.boxes)
+            pixels += (fd.width or 0) * (fd.height or 0) / 1e6 if fd.image is not None else 0
+            if n_crops >= opts.batch_size or pixels >= opts.pending_megapixels:
+                yield flush()
+                pending, n_crops, pixels = [], 0, 0.0
+        if pending:
+            yield flush()
+
+
 def default_out(path: Path) -> Path:
     return Path("reports") / (path.resolve().name or "root")
 
@@ -150,48 +195,24 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
                 done.add(r.source)
     todo = [s for s in images if s.rel not in done]
 
-    annotated_dir = out / "annotated"
-    counts = {"files": 0, "faces": 0, "errors": 0}
+    annotated_dir = out / "annotated" if opts.annotate else None
+    counts = {"faces": 0, "errors": 0}
     bar = tqdm(total=len(images), initial=len(done), unit="file", desc="images", disable=not progress,
                dynamic_ncols=True)
-
-    def flush(pending: list[FileDetections], writer: ThreadPoolExecutor) -> None:
-        crops = [fd.crops for fd in pending if fd.ok and len(fd.boxes)]
-        probs = em.predict(np.concatenate(crops), opts.batch_size) if crops else np.zeros((0, len(classes)))
-        file_rows, rows_all, jobs, at = [], [], [], 0
-        for fd in pending:
-            n = len(fd.boxes) if fd.ok else 0
-            rows = face_rows(fd, probs[at:at + n], classes)
-            at += n
-            rows_all += rows
-            file_rows.append(file_row(fd))
-            if fd.ok and opts.annotate:
-                jobs.append(writer.submit(annotate_file, fd, rows, annotated_dir))
-            if not fd.ok:
-                log(f"{fd.source.rel}: {fd.error}")
+    if opts.ray is not None:
+        from .distributed import ray_folder_runner as runner
+    else:
+        runner = local_runner
+    for chunk in runner(todo, em, opts, annotated_dir):
+        for frow, _ in chunk:
+            if frow["status"] == "error":
+                log(f"{frow['source']}: {frow['error']}")
                 counts["errors"] += 1
-            counts["files"] += 1
-            counts["faces"] += n
-        for j in jobs:
-            j.result()
-        journal.append(R.files_frame(file_rows), R.faces_frame(rows_all, classes))
-        bar.update(len(pending))
+        counts["faces"] += sum(len(rows) for _, rows in chunk)
+        journal.append(R.files_frame([f for f, _ in chunk]), R.faces_frame([r for _, rows in chunk for r in rows],
+                                                                          classes))
+        bar.update(len(chunk))
         bar.set_postfix(faces=counts["faces"], errors=counts["errors"], refresh=False)
-
-    with ThreadPoolExecutor(opts.workers) as pool, ThreadPoolExecutor(2) as writer:
-        pending: list[FileDetections] = []
-        n_crops = 0
-        pixels = 0.0
-        step = lambda s: detect_file(s, opts, em.image_size, keep_image=opts.annotate)  # noqa: E731
-        for fd in prefetch_map(pool, step, todo, ahead=4 * opts.workers + 4):
-            pending.append(fd)
-            n_crops += len(fd.boxes)
-            pixels += (fd.width or 0) * (fd.height or 0) / 1e6 if fd.image is not None else 0
-            if n_crops >= opts.batch_size or pixels >= opts.pending_megapixels:
-                flush(pending, writer)
-                pending, n_crops, pixels = [], 0, 0.0
-        if pending:
-            flush(pending, writer)
     bar.close()
 
     files, faces = journal.load(out, "files.csv", "faces.csv", classes)

@@ -64,6 +64,8 @@ SCALE_HELP = "Haar scaleFactor: step between detection scales (smaller finds mor
 NEIGH_HELP = "Haar minNeighbors: overlapping hits a face needs (higher = fewer false faces)."
 MINFACE_HELP = "Smallest face side, in pixels of the original image."
 ACCURATE_HELP = "Detect at full resolution (slow; the default detects on a downscaled grey image)."
+RAY_HELP = ("Run on Ray (extra batchemo[ray]): 'local' starts a Ray instance here; 'auto' or 'ray://HOST:10001' "
+            "joins a cluster. Inputs and --out must be on a file system every node sees.")
 MODEL_HELP = "Emotion model (.keras with its .json card beside it); default: the shipped models/emotion.keras."
 
 
@@ -82,6 +84,7 @@ def folder(
     force: bool = typer.Option(False, "--force", help="Write into an OUT that holds another input's report."),
     max_megapixels: float = typer.Option(40.0, help="Refuse images this large or larger (memory guard)."),
     workers: int = typer.Option(2, help="Threads decoding and detecting while the model classifies."),
+    ray: Optional[str] = typer.Option(None, help=RAY_HELP),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Analyse every photo under PATH: faces.csv, files.csv, summary.csv, annotated/ and run.json.
@@ -93,10 +96,10 @@ def folder(
 
     opts = FolderOptions(detect=_detect_options(scale_factor, min_neighbors, min_face, accurate),
                          batch_size=batch_size, annotate=annotate, redo=redo, force=force,
-                         max_megapixels=max_megapixels, workers=workers)
+                         max_megapixels=max_megapixels, workers=workers, ray=ray)
     try:
         res = analyze_folder(path, out, model, opts, progress=progress)
-    except (FileNotFoundError, NotADirectoryError, ValueError, OutputConflict) as e:
+    except (FileNotFoundError, NotADirectoryError, ValueError, OutputConflict, RuntimeError) as e:
         _fail(str(e))
     classes = [c[len("share_"):] for c in res.summary.columns if c.startswith("share_")]
     _print_summary(res.summary, classes, f"{res.files} files ({res.skipped_done} already done), {res.faces} faces, "
@@ -124,6 +127,7 @@ def video(
     accurate: bool = typer.Option(False, "--accurate", help="Full-resolution Haar on every analysed frame "
                                   "(slow; the straightforward pipeline)."),
     annotate: bool = typer.Option(True, help="Write annotated.mp4."),
+    ray: Optional[str] = typer.Option(None, help=RAY_HELP + " One Ray task per video."),
     redo: bool = typer.Option(False, "--redo", help="Analyse again even if a complete report exists."),
     force: bool = typer.Option(False, "--force", help="Write into an OUT that holds another input's report."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
@@ -148,16 +152,26 @@ def video(
     opts = VideoOptions(detect=_detect_options(scale_factor, min_neighbors, min_face, accurate), every=every,
                         fps=fps, detect_every=1 if accurate else detect_every, batch_size=batch_size, bin_s=bin,
                         annotate=annotate, redo=redo, force=force)
+    targets = [(out / p.stem if len(paths) > 1 else out) if out else default_out(p) for p in paths]
+    if ray is not None:
+        from .distributed import ray_videos
+        from .model import default_model_path
+
+        results = iter(ray_videos(paths, targets, model or default_model_path(), opts, ray))
     em = None
     failed = 0
-    for p in paths:
-        target = (out / p.stem if len(paths) > 1 else out) if out else default_out(p)
+    for p, target in zip(paths, targets):
         try:
-            if em is None:
-                from .model import EmotionModel
+            if ray is not None:
+                r = next(results)
+                if isinstance(r, BadInput):
+                    raise r
+            else:
+                if em is None:
+                    from .model import EmotionModel
 
-                em = EmotionModel.load(model)
-            r = analyze_video(p, target, em, opts, progress=progress)
+                    em = EmotionModel.load(model)
+                r = analyze_video(p, target, em, opts, progress=progress)
         except BadInput as e:
             typer.echo(f"{p}: {e}", err=True)
             failed += 1

@@ -1,0 +1,112 @@
+"""The Ray runner (`--ray ADDRESS`, extra `batchemo[ray]`): the same per-file and per-batch steps as the local
+runner, scheduled by Ray Data. Detection runs in CPU tasks; classification in a pool of actors that each load
+the model once. The driver gathers finished files and writes the reports with the local code, so the files
+are exactly a local run's.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+from .folder import (Chunk, FileDetections, FolderOptions, annotate_file, classify_files, detect_file, file_row)
+from .model import EmotionModel
+from .sources import SourceFile, read_image
+
+
+def init(address: str) -> None:
+    """`local` (or empty): a Ray instance on this machine; otherwise a cluster address (`auto`, `ray://...`)."""
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError("--ray needs the Ray extra: pip install 'batchemo[ray]'") from None
+    if not ray.is_initialized():
+        ray.init(address=None if address in ("", "local") else address, ignore_reinit_error=True,
+                 log_to_driver=False, include_dashboard=False)
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    ctx.enable_progress_bars = False  # the driver shows one bar over files, as the local runner does
+    ctx.execution_options.preserve_order = True
+
+
+def _detect_batch(batch: pd.DataFrame, opts: FolderOptions, image_size: int) -> pd.DataFrame:
+    out = []
+    for r in batch.itertuples(index=False):
+        fd = detect_file(SourceFile(Path(r.path), r.rel, int(r.size), int(r.mtime_ns)), opts, image_size, False)
+        out.append({"path": r.path, "rel": r.rel, "size": r.size, "mtime_ns": r.mtime_ns, "width": fd.width or -1,
+                    "height": fd.height or -1, "error": fd.error, "boxes": fd.boxes.astype(np.int32).tobytes(),
+                    "crops": fd.crops.tobytes() if fd.crops is not None else b""})
+    return pd.DataFrame(out)
+
+
+class _Classifier:
+    """A Ray actor: loads the model once, classifies the crops of many files per call, writes annotated copies."""
+
+    def __init__(self, model_path: str, batch_size: int, annotated_dir: str | None):
+        self.em = EmotionModel.load(model_path)
+        self.batch_size = batch_size
+        self.annotated_dir = Path(annotated_dir) if annotated_dir else None
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        s = self.em.image_size
+        fds = []
+        for r in batch.itertuples(index=False):
+            boxes = np.frombuffer(r.boxes, np.int32).reshape(-1, 4)
+            crops = np.frombuffer(r.crops, np.uint8).reshape(-1, s, s) if r.crops else None
+            fds.append(FileDetections(SourceFile(Path(r.path), r.rel, int(r.size), int(r.mtime_ns)),
+                                      None if r.width < 0 else int(r.width), None if r.height < 0 else int(r.height),
+                                      boxes, crops, r.error))
+        rows = classify_files(fds, self.em, self.batch_size)
+        if self.annotated_dir is not None:
+            for fd, rr in zip(fds, rows):
+                if fd.ok:
+                    fd.image = read_image(fd.source.path, float("inf"))
+                    annotate_file(fd, rr, self.annotated_dir)
+                    fd.image = None
+        return pd.DataFrame({"file": [file_row(fd) for fd in fds], "faces": rows})
+
+
+def ray_folder_runner(todo: list[SourceFile], em: EmotionModel, opts: FolderOptions,
+                      annotated_dir: Path | None) -> Iterator[Chunk]:
+    import ray.data
+
+    init(opts.ray or "")
+    if not todo:
+        return
+    items = [{"path": str(Path(s.path).resolve()), "rel": s.rel, "size": s.size, "mtime_ns": s.mtime_ns}
+             for s in todo]
+    n_actors = max(1, min(4, int(ray.cluster_resources().get("CPU", 1)) // 2))
+    ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items) // 8, 200)))
+    ds = ds.map_batches(_detect_batch, batch_format="pandas", batch_size=8,
+                        fn_kwargs={"opts": replace(opts, ray=None), "image_size": em.image_size})
+    ds = ds.map_batches(_Classifier, batch_format="pandas", batch_size=32, concurrency=n_actors,
+                        fn_constructor_kwargs={"model_path": str(Path(em.path).resolve()),
+                                               "batch_size": opts.batch_size,
+                                               "annotated_dir": str(annotated_dir.resolve()) if annotated_dir else None})
+    for batch in ds.iter_batches(batch_format="pandas", batch_size=None):
+        yield [(f, list(r)) for f, r in zip(batch["file"], batch["faces"])]
+
+
+def ray_videos(paths: list[Path], outs: list[Path], model_path: Path, opts, address: str) -> list:
+    """One Ray task per video, each the local `analyze_video`; results (or BadInput errors) in input order."""
+    import ray
+
+    from .video import analyze_video
+
+    init(address)
+
+    @ray.remote(num_cpus=1)
+    def one(path: str, out: str):
+        from .sources import BadInput
+
+        try:
+            return analyze_video(Path(path), Path(out), Path(model_path), opts, progress=False)
+        except BadInput as e:
+            return e
+
+    refs = [one.remote(str(Path(p).resolve()), str(Path(o).resolve())) for p, o in zip(paths, outs)]
+    return ray.get(refs)

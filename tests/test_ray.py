@@ -1,0 +1,49 @@
+"""The Ray runner on a local Ray instance gives the local runner's reports, row for row."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import batchemo
+from batchemo.folder import FolderOptions
+from batchemo.video import VideoOptions
+
+from .conftest import moving_faces_video
+
+ray = pytest.importorskip("ray", reason="the Ray extra is not installed (pip install 'batchemo[ray]')")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    yield
+    ray.shutdown()
+
+
+def test_folder_on_ray_equals_local(sample_tree, tmp_path, model, local_ray):
+    local = batchemo.analyze_folder(sample_tree, tmp_path / "local", model, FolderOptions(), progress=False)
+    onray = batchemo.analyze_folder(sample_tree, tmp_path / "ray", model, FolderOptions(ray="local"), progress=False)
+    for name in ("faces.csv", "files.csv", "summary.csv"):
+        a, b = pd.read_csv(local.out / name), pd.read_csv(onray.out / name)
+        pd.testing.assert_frame_equal(a.drop(columns=["mtime_ns"], errors="ignore"),
+                                      b.drop(columns=["mtime_ns"], errors="ignore"), atol=1e-5)
+    local_ann = sorted(p.relative_to(local.out).as_posix() for p in (local.out / "annotated").rglob("*.*"))
+    ray_ann = sorted(p.relative_to(onray.out).as_posix() for p in (onray.out / "annotated").rglob("*.*"))
+    assert local_ann == ray_ann and len(local_ann) == 6
+
+
+def test_videos_on_ray_equal_local(face_bgr, tmp_path, model, local_ray):
+    from batchemo.distributed import ray_videos
+
+    clips = []
+    for name in ("a.avi", "b.avi"):
+        moving_faces_video(tmp_path / name, face_bgr, frames=20, fps=10)
+        clips.append(tmp_path / name)
+    opts = VideoOptions(annotate=False)
+    results = ray_videos(clips, [tmp_path / "ray" / c.stem for c in clips], model.path, opts, "local")
+    assert [r.status for r in results] == ["complete", "complete"]
+    for c in clips:
+        local = batchemo.analyze_video(c, tmp_path / "local" / c.stem, model, opts, progress=False)
+        for name in ("frames.csv", "timeline.csv", "summary.csv"):
+            pd.testing.assert_frame_equal(pd.read_csv(local.out / name), pd.read_csv(tmp_path / "ray" / c.stem / name),
+                                          atol=1e-5)

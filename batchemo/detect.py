@@ -97,8 +97,9 @@ def refine_faces(grey: np.ndarray, boxes: np.ndarray, opts: DetectOptions = Dete
         x0, y0, x1, y1 = max(0, x - m), max(0, y - m), min(w_img, x + w + m), min(h_img, y + h + m)
         roi = grey[y0:y1, x0:x1]
         s = min(1.0, 2 * HAAR_WINDOW / max(w, 1))
+        # Linear, not area: this runs on most frames, and area resampling costs more than the scan itself.
         small = cv2.resize(roi, (max(1, round(roi.shape[1] * s)), max(1, round(roi.shape[0] * s))),
-                           interpolation=cv2.INTER_AREA) if s < 1 else roi
+                           interpolation=cv2.INTER_LINEAR) if s < 1 else roi
         lo, hi = max(HAAR_WINDOW, int(0.75 * w * s)), int(1.33 * w * s) + 1
         if min(small.shape[:2]) < lo:
             found_boxes.append(None)

@@ -31,18 +31,14 @@ def versions() -> dict:
 
     out = {"python": sys.version.split()[0], "platform": platform.platform(), "opencv": cv2.__version__,
            "numpy": numpy.__version__, "pandas": pandas.__version__}
-    try:
-        from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
-        out["batchemo"] = version("batchemo")
-    except Exception:  # running from a source tree that is not installed
-        out["batchemo"] = "source"
-    try:
-        import tensorflow as tf
-
-        out["tensorflow"] = tf.__version__
-    except ImportError:
-        pass
+    # Read from package metadata: importing TensorFlow just for its version would cost seconds.
+    for name in ("batchemo", "tensorflow-cpu", "tensorflow", "ai-edge-litert"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
     return out
 
 

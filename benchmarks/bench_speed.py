@@ -109,17 +109,35 @@ def variant_haar(path: Path, boxes_out: Path) -> dict:
     return {"frames": n}
 
 
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants (ffmpeg included), from /proc."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for line in open(f"/proc/{p}/status"):
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            for task in os.listdir(f"/proc/{p}/task"):
+                todo += [int(c) for c in open(f"/proc/{p}/task/{task}/children").read().split()]
+        except (OSError, ValueError):
+            pass
+    return total / 1024
+
+
 def run_child(args: list[str]) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS MB, exit code) of a child process, start-up included."""
+    """(wall seconds, peak RSS MB of the process tree, exit code) of a child process, start-up included."""
     t = time.perf_counter()
     p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(p.pid, 0)
+    peak = 0.0
+    while p.poll() is None:
+        peak = max(peak, tree_rss_mb(p.pid))
+        time.sleep(0.05)
     wall = time.perf_counter() - t
     err = p.stderr.read()
-    code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 1):
+    if p.returncode not in (0, 1):
         print(err[-2000:], file=sys.stderr)
-    return wall, usage.ru_maxrss / 1024, code
+    return wall, peak, p.returncode
 
 
 # ---------------------------------------------------------------- quality guard

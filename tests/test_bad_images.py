@@ -191,3 +191,23 @@ def test_output_folder_of_another_input_is_refused(tmp_path, sample_tree, model)
     r = runner.invoke(app, ["folder", str(other), "--out", str(out), "--no-progress", "--force", "--redo"])
     assert r.exit_code == 0
     assert list(pd.read_csv(out / "files.csv")["source"]) == ["a.png"]
+
+
+def test_unwritable_output_is_a_clear_error(tmp_path, sample_tree, model):
+    from typer.testing import CliRunner
+
+    from batchemo.cli import app
+
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder")
+    r = CliRunner().invoke(app, ["folder", str(sample_tree), "--out", str(blocker / "report"), "--no-progress"])
+    assert r.exit_code == 2 and "cannot write the report here" in r.output and "Traceback" not in r.output
+
+
+def test_nothing_is_written_outside_out(tmp_path, sample_tree, model):
+    import batchemo
+
+    before = {p: p.stat().st_mtime_ns for p in sample_tree.rglob("*")}
+    batchemo.analyze_folder(sample_tree, out=tmp_path / "o", model=model, progress=False)
+    assert {p: p.stat().st_mtime_ns for p in sample_tree.rglob("*")} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o", "photos"]

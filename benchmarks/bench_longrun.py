@@ -101,8 +101,8 @@ def drift(name: str, unit: str, run: dict) -> dict:
     span = rss[-1][0]
     early = max((m for t, m in rss if t <= 0.2 * span), default=float("nan"))
     late = max((m for t, m in rss if t >= 0.8 * span), default=float("nan"))
-    return {"job": name, "units": f"{total} {unit}", "minutes": round(run["seconds"] / 60, 1),
-            f"rate_start ({unit}/s)": round(rate(0.02, 0.12), 1), f"rate_end ({unit}/s)": round(rate(0.88, 0.98), 1),
+    return {"job": name, "work": f"{total} {unit}", "minutes": round(run["seconds"] / 60, 1),
+            "per_s_first_10%": round(rate(0.02, 0.12), 1), "per_s_last_10%": round(rate(0.88, 0.98), 1),
             "peak_rss_mb_first_20%": round(early), "peak_rss_mb_last_20%": round(late),
             "peak_rss_mb": round(max(m for _, m in rss)), "exit": run["exit"]}
 

@@ -256,6 +256,8 @@ def evaluate(
     init_model: Optional[Path] = typer.Option(None, help="CV: start each fold from this model's base."),
     patience: int = typer.Option(8),
     seed: int = typer.Option(1),
+    record: Optional[str] = typer.Option(None, help="Also write the figures into MODEL's card under "
+                                         "evaluation.RECORD (e.g. fer2013_val)."),
 ) -> None:
     """Measure a model on labelled data: accuracy, macro F1, per-class P/R/F1, confusion matrix, faces/s."""
     from .evaluate import cross_validate
@@ -270,8 +272,19 @@ def evaluate(
             r = cross_validate(data_dir, out, folds, group_by, opts, batch_size=batch_size, command=_command_line(ctx))
             typer.echo(f"{folds}-fold CV by {group_by!r}: accuracy {100 * r['accuracy_mean']:.2f} ± "
                        f"{100 * r['accuracy_std']:.2f} %, macro F1 {r['macro_f1_mean']:.3f} -> {out}")
+            if record:
+                from .train import record_in_card
+
+                record_in_card(model, record, {k: r[k] for k in ("accuracy_mean", "accuracy_std", "macro_f1_mean",
+                                                                 "pooled_accuracy", "folds", "group_by", "command")})
             return
         r = run_eval(model, data_dir, out, batch_size)
+        if record:
+            from .train import record_in_card
+
+            record_in_card(model, record, {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "images": r["images"],
+                                           "faces_per_second": r["faces_per_second"], "data": str(data_dir),
+                                           "command": _command_line(ctx)})
     except (FileNotFoundError, ValueError) as e:
         _fail(str(e))
     typer.echo(f"{r['images']} images, accuracy {100 * r['accuracy']:.2f} %, macro F1 {r['macro_f1']:.3f}, "

@@ -234,12 +234,29 @@ def write_card(model_path: Path, card: dict) -> None:
         f"- Epochs run: {card['epochs_run']}; training time {card['training_seconds'] / 60:.1f} min",
         f"- Validation top-1 accuracy: {100 * v.get('accuracy', float('nan')):.2f} % (loss {v.get('loss', float('nan')):.4f})",
     ]
+    for name, ev in card.get("evaluation", {}).items():
+        if "accuracy_mean" in ev:
+            lines.append(f"- {name}: {ev['folds']}-fold cross-validation by group ({ev['group_by']}): top-1 accuracy "
+                         f"{100 * ev['accuracy_mean']:.2f} ± {100 * ev['accuracy_std']:.2f} % (macro F1 "
+                         f"{ev['macro_f1_mean']:.3f}); command `{ev['command']}`")
+        else:
+            lines.append(f"- {name}: top-1 accuracy {100 * ev['accuracy']:.2f} %, macro F1 {ev['macro_f1']:.3f} on "
+                         f"{ev['images']} images, {ev['faces_per_second']:.0f} faces/s; command `{ev['command']}`")
     for extra in card.get("notes", []):
         lines.append(f"- {extra}")
     md = model_path.with_suffix(".md")
     tmp = md.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines) + "\n")
     os.replace(tmp, md)
+
+
+def record_in_card(model_path: Path, name: str, figures: dict) -> None:
+    """Add measured figures to a model card (evaluation.NAME) and re-render its .md."""
+    import json as _json
+
+    card = _json.loads(Path(model_path).with_suffix(".json").read_text())
+    card.setdefault("evaluation", {})[name] = figures
+    write_card(Path(model_path), card)
 
 
 def train_folder(data_dir: str | Path, out: str | Path, opts: TrainOptions, val_dir: str | Path | None = None,

@@ -86,8 +86,11 @@ def test_saved_model_takes_plain_uint8_crops(trained, dataset):
 
 def test_evaluate_writes_metrics_and_confusion(trained, dataset, tmp_path):
     out = tmp_path / "ev"
-    r = runner.invoke(app, ["evaluate", str(trained), str(dataset), "--out", str(out)])
+    r = runner.invoke(app, ["evaluate", str(trained), str(dataset), "--out", str(out), "--record", "synthetic"])
     assert r.exit_code == 0, r.output
+    card = json.loads(trained.with_suffix(".json").read_text())
+    assert 0 <= card["evaluation"]["synthetic"]["accuracy"] <= 1 and card["evaluation"]["synthetic"]["images"] == 72
+    assert "synthetic: top-1 accuracy" in trained.with_suffix(".md").read_text()
     assert "accuracy" in r.output and "faces/s" in r.output
     cm = pd.read_csv(out / "confusion.csv", index_col=0)
     assert cm.to_numpy().sum() == 72

@@ -218,6 +218,8 @@ def train(
     patience: int = typer.Option(8, help="Early-stopping patience in epochs (on validation accuracy)."),
     seed: int = typer.Option(1),
     augment: bool = typer.Option(True, help="Flip, rotate, zoom, shift and contrast augmentation."),
+    recipe: str = typer.Option("batchemo", help="'notebook' reproduces the original notebook's baseline for "
+                               "comparison: pixels in [0, 1], base frozen throughout."),
 ) -> None:
     """Train an emotion model on labelled folders (resumable: re-run the same command after an interruption)."""
     from .train import TrainOptions, train_folder
@@ -225,7 +227,8 @@ def train(
     opts = TrainOptions(alpha=alpha, size=size, image_size=image_size, epochs=epochs, head_epochs=head_epochs,
                         batch_size=batch_size, lr=lr, fine_tune_lr=fine_tune_lr, seed=seed,
                         base_weights=base_weights, init_model=str(init_model) if init_model else None,
-                        class_weight_power=class_weight_power, patience=patience, augment=augment)
+                        class_weight_power=class_weight_power, patience=patience, augment=augment,
+                        scale="unit" if recipe == "notebook" else "mobilenet", freeze_base=recipe == "notebook")
     try:
         card = train_folder(data_dir, out, opts, val_dir=val_dir, val_split=val_split, group_by=group_by,
                             command=_command_line(ctx))

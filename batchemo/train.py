@@ -39,6 +39,10 @@ class TrainOptions:
     patience: int = 8
     dropout: float = 0.3
     augment: bool = True
+    # Only to reproduce the original notebook's flawed baseline: pixels to [0, 1] ("unit") instead of
+    # MobileNet's [-1, 1], and a base that is never fine-tuned.
+    scale: str = "mobilenet"
+    freeze_base: bool = False
 
 
 @dataclass
@@ -77,7 +81,10 @@ def build_model(n_classes: int, opts: TrainOptions, weights: str | None):
     from keras import layers
 
     inp = keras.Input((opts.image_size, opts.image_size, 1), name="grey_uint8")
-    x = layers.Rescaling(1 / 127.5, offset=-1.0, name="mobilenet_preprocess")(inp)
+    if opts.scale == "unit":
+        x = layers.Rescaling(1 / 255.0, name="unit_scale")(inp)
+    else:
+        x = layers.Rescaling(1 / 127.5, offset=-1.0, name="mobilenet_preprocess")(inp)
     if opts.size != opts.image_size:
         x = layers.Resizing(opts.size, opts.size, interpolation="bilinear", name="to_network_size")(x)
     x = layers.Concatenate(name="grey_to_rgb")([x, x, x])
@@ -159,10 +166,13 @@ def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path |
     state = json.loads(state_path.read_text()) if state_path.exists() else {"best": -1.0, "history": []}
 
     phases = []
-    if pretrained and opts.head_epochs > 0:
-        phases.append(("head", opts.head_epochs, opts.lr, False))
-    ft_lr = opts.fine_tune_lr or (opts.lr / 3 if pretrained else opts.lr)
-    phases.append(("fine-tune" if pretrained else "scratch", opts.epochs, ft_lr, True))
+    if opts.freeze_base:
+        phases.append(("head", opts.epochs, opts.lr, False))
+    else:
+        if pretrained and opts.head_epochs > 0:
+            phases.append(("head", opts.head_epochs, opts.lr, False))
+        ft_lr = opts.fine_tune_lr or (opts.lr / 3 if pretrained else opts.lr)
+        phases.append(("fine-tune" if pretrained else "scratch", opts.epochs, ft_lr, True))
 
     epochs_run = 0
     for name, epochs, lr, base_trainable in phases:
@@ -304,7 +314,8 @@ def train_folder(data_dir: str | Path, out: str | Path, opts: TrainOptions, val_
         "classes": classes,
         "input": {"image_size": opts.image_size, "channels": 1, "dtype": "uint8 values as float32",
                   "preprocessing": "grey crop resized with area interpolation; the model itself scales to "
-                                   "[-1, 1] (MobileNet preprocess_input) and resizes to the network size"},
+                                   + ("[0, 1]" if opts.scale == "unit" else "[-1, 1] (MobileNet preprocess_input)")
+                                   + " and resizes to the network size"},
         "size": opts.size,
         "alpha": opts.alpha,
         "base_weights": res.base,

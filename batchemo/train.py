@@ -192,7 +192,12 @@ def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path |
                                                initial_value_threshold=state["best"] if state["best"] >= 0 else None)
 
         class Keep(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.t = time.time()
+
             def on_epoch_end(self, epoch, logs=None):
+                # Training time summed over epochs survives restarts (a resumed run counts every epoch once).
+                state["seconds"] = state.get("seconds", 0.0) + time.time() - self.t
                 logs = {k: float(v) for k, v in (logs or {}).items()}
                 state["best"] = max(state["best"], logs.get("val_accuracy", -1))
                 state["history"].append({"phase": name, "epoch": epoch + 1, **logs})
@@ -220,7 +225,7 @@ def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path |
     model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     val_loss, val_acc = model.evaluate(val_ds, verbose=0)
     result = FitResult(model, epochs_run, float(val_acc), float(val_loss), state["history"], base_desc,
-                       time.time() - t0 + state.get("seconds_before", 0.0))
+                       state.get("seconds", time.time() - t0))
     return result
 
 

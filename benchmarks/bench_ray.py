@@ -37,7 +37,9 @@ def main() -> None:
     a = ap.parse_args()
     photos = photo_folder(WORK / f"photos_{a.photos}", a.photos)
     job = [sys.executable, "-m", "batchemo", "folder", str(photos), "--no-progress", "--redo", "--force"]
-    env = {**os.environ, "RAY_ADDRESS": f"127.0.0.1:{PORT}"}
+    # Ray >= 2.5x refuses a second node without an auth token: make one and use it on every node.
+    env = {**os.environ, "RAY_ADDRESS": f"127.0.0.1:{PORT}", "RAY_AUTH_MODE": "token"}
+    subprocess.run(["ray", "get-auth-token", "--generate"], env=env, capture_output=True)
     rows = []
     secs = timed(job + ["--out", str(WORK / "out" / "ray-local")], dict(os.environ))
     rows.append({"runner": "local threads (no Ray)", "nodes": 1, "cpus": os.cpu_count(), "seconds": round(secs, 1),
@@ -45,11 +47,12 @@ def main() -> None:
     try:
         ray("stop", "--force")
         ray("start", "--head", "--port", PORT, "--num-cpus", "1", "--include-dashboard", "false",
-            "--disable-usage-stats")
+            "--disable-usage-stats", env=env)
         secs = timed(job + ["--out", str(WORK / "out" / "ray-1"), "--ray", "auto"], env)
         rows.append({"runner": "Ray", "nodes": 1, "cpus": 1, "seconds": round(secs, 1),
                      "images_per_s": round(a.photos / secs, 1)})
-        ray("start", "--address", f"127.0.0.1:{PORT}", "--num-cpus", "1", "--disable-usage-stats")
+        ray("start", "--address", f"127.0.0.1:{PORT}", "--num-cpus", "1", "--disable-usage-stats", env=env)
+        time.sleep(5)  # let the second node register before the job asks for resources
         secs = timed(job + ["--out", str(WORK / "out" / "ray-2"), "--ray", "auto"], env)
         rows.append({"runner": "Ray", "nodes": 2, "cpus": 2, "seconds": round(secs, 1),
                      "images_per_s": round(a.photos / secs, 1)})

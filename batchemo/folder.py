@@ -81,14 +81,7 @@ def detect_file(sf: SourceFile, opts: FolderOptions, image_size: int, keep_image
 
 
 def face_rows(fd: FileDetections, probs: np.ndarray, classes: list[str]) -> list[dict]:
-    rows = []
-    for i, ((x, y, w, h), p) in enumerate(zip(fd.boxes, probs)):
-        k = int(np.argmax(p))
-        row = {"source": fd.source.rel, "frame": 0, "time_s": np.nan, "face": i, "x": int(x), "y": int(y),
-               "w": int(w), "h": int(h), "emotion": classes[k], "confidence": float(p[k])}
-        row.update({f"p_{c}": float(v) for c, v in zip(classes, p)})
-        rows.append(row)
-    return rows
+    return [R.face_row(fd.source.rel, 0, np.nan, i, box, p, classes) for i, (box, p) in enumerate(zip(fd.boxes, probs))]
 
 
 def file_row(fd: FileDetections, status: str | None = None) -> dict:

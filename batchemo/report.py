@@ -46,6 +46,16 @@ def write_json(obj: dict, path: Path) -> None:
     write_atomic(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, default=str)))
 
 
+def face_row(source: str, frame: int, time_s: float, face: int, box, probs: np.ndarray, classes: list[str]) -> dict:
+    """One faces.csv / frames.csv row: the box, the top class and every class's probability."""
+    k = int(np.argmax(probs))
+    x, y, w, h = (int(v) for v in box)
+    row = {"source": source, "frame": int(frame), "time_s": time_s, "face": int(face), "x": x, "y": y, "w": w,
+           "h": h, "emotion": classes[k], "confidence": float(probs[k])}
+    row.update({f"p_{c}": float(v) for c, v in zip(classes, probs)})
+    return row
+
+
 def faces_frame(rows: list[dict], classes: list[str]) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=face_columns(classes))
     return _typed(df, {**FACE_DTYPES, **{c: "float64" for c in prob_columns(classes)}})

@@ -187,13 +187,9 @@ def analyze_video(path: str | Path, out: str | Path | None = None, model: Emotio
                     if w.crops is not None and len(w.crops):
                         p = probs[at:at + len(w.crops)]
                         at += len(w.crops)
-                        for tid, (x, y, bw, bh), pr in zip(w.ids, w.boxes, p):
-                            k = int(np.argmax(pr))
-                            last_label[int(tid)] = (classes[k], float(pr[k]))
-                            row = {"source": path.name, "frame": w.index, "time_s": round(w.time_s, 6),
-                                   "face": int(tid), "x": int(x), "y": int(y), "w": int(bw), "h": int(bh),
-                                   "emotion": classes[k], "confidence": float(pr[k])}
-                            row.update({f"p_{c}": float(v) for c, v in zip(classes, pr)})
+                        for tid, box, pr in zip(w.ids, w.boxes, p):
+                            row = R.face_row(path.name, w.index, round(w.time_s, 6), tid, box, pr, classes)
+                            last_label[int(tid)] = (row["emotion"], row["confidence"])
                             rows.append(row)
                     if w.image is not None:
                         for tid in w.ids:

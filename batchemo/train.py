@@ -214,7 +214,7 @@ def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path |
         ]
         if verbose:
             callbacks.append(_EpochLine(name, epochs).callback)
-        model.fit(train_ds, validation_data=val_ds, epochs=epochs, class_weight=cw, verbose=0,
+        model.fit(train_ds, validation_data=val_ds, epochs=epochs, class_weight=cw, verbose=0, shuffle=False,
                   callbacks=callbacks)
         model.save_weights(done_marker)
         epochs_run += state.get(f"{name}_epochs", epochs)

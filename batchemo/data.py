@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+from .sources import IMAGE_EXTENSIONS
 
 
 @dataclass

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from . import data as D
 from .labels import canonical
-from .model import EmotionModel
+from .model import EmotionModel, crop_faces
 from .report import write_atomic, write_csv, write_json
 from .train import TrainOptions, fit
 
@@ -26,8 +26,7 @@ def load_crops(paths: list[str], image_size: int, progress: bool = False) -> np.
         img = cv2.imdecode(np.fromfile(p, np.uint8), cv2.IMREAD_GRAYSCALE)
         if img is None:
             raise ValueError(f"{p}: not a decodable image")
-        interp = cv2.INTER_AREA if min(img.shape) >= image_size else cv2.INTER_LINEAR
-        out[i] = cv2.resize(img, (image_size, image_size), interpolation=interp)
+        out[i] = crop_faces(img, np.array([[0, 0, img.shape[1], img.shape[0]]]), image_size)[0]
     return out
 
 

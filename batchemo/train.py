@@ -267,9 +267,7 @@ def write_card(model_path: Path, card: dict) -> None:
 
 def record_in_card(model_path: Path, name: str, figures: dict) -> None:
     """Add measured figures to a model card (evaluation.NAME) and re-render its .md."""
-    import json as _json
-
-    card = _json.loads(Path(model_path).with_suffix(".json").read_text())
+    card = json.loads(Path(model_path).with_suffix(".json").read_text())
     card.setdefault("evaluation", {})[name] = figures
     write_card(Path(model_path), card)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench_speed import RESULTS, ROOT, WORK, markdown, tree_rss_mb
+from bench_speed import RESULTS, ROOT, WORK, tree_rss_mb, write_result
 
 
 def synthetic_video(path: Path, minutes: float, fps: int = 30, size=(320, 240)) -> Path:
@@ -123,12 +123,8 @@ def main() -> None:
         drift("folder", "images", watch(py + ["folder", str(images), "--out", str(WORK / "out" / "longfolder"),
                                               "--redo", "--force"])),
     ]
-    import pandas as pd
-
-    md = (f"Measured {time.strftime('%Y-%m-%d %H:%M')} with `python benchmarks/bench_longrun.py --minutes "
-          f"{a.minutes:g} --images {a.images}`.\n\n" + markdown(pd.DataFrame(rows)) + "\n")
-    (RESULTS / "longrun.md").write_text(md)
-    print(md)
+    write_result("longrun", f"with `python benchmarks/bench_longrun.py --minutes {a.minutes:g} --images {a.images}`",
+                 rows)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-from bench_speed import RESULTS, WORK, markdown, photo_folder
+from bench_speed import WORK, photo_folder, write_result
 
 PORT = "6391"
 
@@ -58,12 +58,8 @@ def main() -> None:
                      "images_per_s": round(a.photos / secs, 1)})
     finally:
         ray("stop", "--force")
-    import pandas as pd
-
-    md = (f"Measured {time.strftime('%Y-%m-%d %H:%M')} with `python benchmarks/bench_ray.py --photos {a.photos}` "
-          f"on one {os.cpu_count()}-CPU machine (the two Ray nodes share it).\n\n" + markdown(pd.DataFrame(rows)) + "\n")
-    (RESULTS / "ray.md").write_text(md)
-    print(md)
+    write_result("ray", f"with `python benchmarks/bench_ray.py --photos {a.photos}` on one {os.cpu_count()}-CPU "
+                 "machine (the two Ray nodes share it)", rows)
 
 
 if __name__ == "__main__":

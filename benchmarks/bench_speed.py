@@ -20,6 +20,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from batchemo.track import iou as box_iou  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 WORK = HERE / "work"
@@ -142,10 +145,8 @@ def run_child(args: list[str]) -> tuple[float, float, int]:
 
 # ---------------------------------------------------------------- quality guard
 def iou(a, b) -> float:
-    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
-    iw, ih = max(0, min(ax1, bx1) - max(a[0], b[0])), max(0, min(ay1, by1) - max(a[1], b[1]))
-    inter = iw * ih
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+    """IoU of two (x, y, w, h) boxes, with the tracker's own function."""
+    return float(box_iou(np.asarray([a], float), np.asarray([b], float))[0, 0])
 
 
 def recall(ref: dict, rows, key: str) -> float:
@@ -217,6 +218,17 @@ def bench(kind: str, name: str, path: Path, units: int, extra: list[str]) -> lis
     return rows
 
 
+def write_result(name: str, how: str, rows: list[dict]) -> None:
+    """results/NAME.md (and .csv): when and how it was measured, then the table; printed too."""
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    df.to_csv(RESULTS / f"{name}.csv", index=False)
+    md = f"Measured {time.strftime('%Y-%m-%d %H:%M')} {how}.\n\n" + markdown(df.drop(columns=["exit"], errors="ignore")) + "\n"
+    (RESULTS / f"{name}.md").write_text(md)
+    print(md)
+
+
 def markdown(df) -> str:
     cells = [[str(c) for c in df.columns]] + [["" if v != v else str(v) for v in row] for row in df.to_numpy()]
     lines = ["| " + " | ".join(r) + " |" for r in cells]
@@ -253,15 +265,8 @@ def main() -> None:
         rows += bench("video", multi.stem, multi, a.frames // 3, [])
     if "folder" in todo:
         rows += bench("folder", photos.name, photos, a.photos, [])
-    import pandas as pd
-
-    df = pd.DataFrame(rows)
-    stamp = time.strftime("%Y-%m-%d %H:%M")
-    df.to_csv(RESULTS / "speed.csv", index=False)
-    md = f"Measured {stamp} on {os.cpu_count()} CPUs with `python benchmarks/bench_speed.py`.\n\n" + \
-        markdown(df.drop(columns=["exit"])) + "\n"
-    (RESULTS / "speed.md").write_text(md)
-    print(md)
+    write_result("speed", f"on {os.cpu_count()} CPUs with `python benchmarks/bench_speed.py --frames {a.frames} "
+                 f"--photos {a.photos}`", rows)
 
 
 if __name__ == "__main__":

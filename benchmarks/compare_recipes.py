@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench_speed import RESULTS, ROOT, WORK, markdown
+from bench_speed import ROOT, WORK, write_result
 
 FER = ROOT.parent / "shared" / "datasets" / "fer2013"
 WEIGHTS = ROOT.parent / "shared" / "weights" / "mobilenet_2_5_224_tf_no_top.h5"
@@ -61,13 +61,9 @@ def main() -> None:
         rows.append({"recipe": name, "fer2013/val top-1 %": round(100 * card["validation"]["accuracy"], 2),
                      "epochs": card["epochs_run"], "minutes": round((time.perf_counter() - t) / 60, 1)})
         print(rows[-1], flush=True)
-    import pandas as pd
-
-    md = (f"Measured {time.strftime('%Y-%m-%d %H:%M')} with `python benchmarks/compare_recipes.py --per-class "
-          f"{a.per_class} --epochs {a.epochs}` ({a.per_class} images per class at most, {a.epochs} epochs + 1 head "
-          "epoch where pretrained; full fer2013/val).\n\n" + markdown(pd.DataFrame(rows)) + "\n")
-    (RESULTS / "recipes.md").write_text(md)
-    print(md)
+    write_result("recipes", f"with `python benchmarks/compare_recipes.py --per-class {a.per_class} --epochs "
+                 f"{a.epochs}` ({a.per_class} images per class at most, {a.epochs} epochs + 1 head epoch where "
+                 "pretrained; full fer2013/val)", rows)
 
 
 if __name__ == "__main__":

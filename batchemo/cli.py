@@ -217,6 +217,8 @@ def train(
     patience: int = typer.Option(8, help="Early-stopping patience in epochs (on validation accuracy)."),
     seed: int = typer.Option(1),
     augment: bool = typer.Option(True, help="Flip, rotate, zoom, shift and contrast augmentation."),
+    flip_average: bool = typer.Option(True, help="The model card asks for each face to be classified together "
+                                      "with its mirror image and the two averaged (twice the work, more accurate)."),
     recipe: str = typer.Option("batchemo", help="'notebook' reproduces the original notebook's baseline for "
                                "comparison: pixels in [0, 1], base frozen throughout."),
 ) -> None:
@@ -227,7 +229,7 @@ def train(
                         batch_size=batch_size, lr=lr, fine_tune_lr=fine_tune_lr, seed=seed,
                         base_weights=base_weights, init_model=str(init_model) if init_model else None,
                         class_weight_power=class_weight_power, patience=patience, augment=augment,
-                        scale="unit" if recipe == "notebook" else "mobilenet", freeze_base=recipe == "notebook")
+                        flip_average=flip_average, scale="unit" if recipe == "notebook" else "mobilenet", freeze_base=recipe == "notebook")
     try:
         card = train_folder(data_dir, out, opts, val_dir=val_dir, val_split=val_split, group_by=group_by,
                             command=_command_line(ctx))
@@ -236,6 +238,17 @@ def train(
         raise typer.Exit(2)
     typer.echo(f"saved {out} (val accuracy {100 * card['validation']['accuracy']:.2f} %, "
                f"{card['epochs_run']} epochs); card: {out.with_suffix('.md')}")
+
+
+@app.command()
+def export(model: Path = typer.Argument(..., help="Model file (.keras).")) -> None:
+    """Write a model's TFLite twin beside it (the fast CPU path the folder and video jobs prefer)."""
+    from .train import export_model
+
+    if not model.is_file():
+        typer.echo(f"error: {model}: model file not found", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"wrote {export_model(model)}")
 
 
 @app.command()
@@ -258,6 +271,8 @@ def evaluate(
     init_model: Optional[Path] = typer.Option(None, help="CV: start each fold from this model's base."),
     patience: int = typer.Option(8),
     seed: int = typer.Option(1),
+    flip: Optional[bool] = typer.Option(None, "--flip/--no-flip", help="Average each face with its mirror image "
+                                        "(default: as the model card says; CV: on)."),
     record: Optional[str] = typer.Option(None, help="Also write the figures into MODEL's card under "
                                          "evaluation.RECORD (e.g. fer2013_val)."),
 ) -> None:
@@ -270,7 +285,8 @@ def evaluate(
         if folds > 1:
             opts = TrainOptions(alpha=alpha, size=size, epochs=epochs, head_epochs=head_epochs, lr=lr,
                                 fine_tune_lr=fine_tune_lr, base_weights=base_weights, batch_size=batch_size,
-                                init_model=str(init_model) if init_model else None, patience=patience, seed=seed)
+                                init_model=str(init_model) if init_model else None, patience=patience, seed=seed,
+                                flip_average=flip is not False)
             r = cross_validate(data_dir, out, folds, group_by, opts, batch_size=batch_size, command=_command_line(ctx))
             typer.echo(f"{folds}-fold CV by {group_by!r}: accuracy {100 * r['accuracy_mean']:.2f} ± "
                        f"{100 * r['accuracy_std']:.2f} %, macro F1 {r['macro_f1_mean']:.3f} -> {out}")
@@ -280,17 +296,19 @@ def evaluate(
                 record_in_card(model, record, {k: r[k] for k in ("accuracy_mean", "accuracy_std", "macro_f1_mean",
                                                                  "pooled_accuracy", "folds", "group_by", "command")})
             return
-        r = run_eval(model, data_dir, out, batch_size)
+        r = run_eval(model, data_dir, out, batch_size, flip=flip)
         if record:
             from .train import record_in_card
 
             record_in_card(model, record, {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "images": r["images"],
                                            "faces_per_second": r["faces_per_second"], "data": str(data_dir),
+                                           "flip_average": r["flip_average"],
                                            "command": _command_line(ctx)})
     except (FileNotFoundError, ValueError) as e:
         _fail(str(e))
     typer.echo(f"{r['images']} images, accuracy {100 * r['accuracy']:.2f} %, macro F1 {r['macro_f1']:.3f}, "
-               f"{r['faces_per_second']:.0f} faces/s (batch {batch_size})")
+               f"{r['faces_per_second']:.0f} faces/s (batch {batch_size}"
+               f"{', each face averaged with its mirror image' if r['flip_average'] else ''})")
     typer.echo(f"{'class':<10} {'support':>7} {'precision':>9} {'recall':>7} {'f1':>6}")
     for row in r["per_class"]:
         typer.echo(f"{row['class']:<10} {row['support']:>7} {row['precision']:>9.3f} {row['recall']:>7.3f} "

@@ -1,4 +1,5 @@
-"""Labelled image folders (one sub-folder per class): listing, group-aware splits and tf.data pipelines."""
+"""Labelled image folders (one sub-folder per class): listing, group-aware splits and the batches that feed
+training (a tf.data pipeline on TensorFlow, in-memory arrays on the other Keras backends)."""
 from __future__ import annotations
 
 import re
@@ -129,3 +130,46 @@ def image_dataset(files: Labelled, image_size: int, batch_size: int, shuffle: bo
         ds = ds.shuffle(len(files.paths), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y))
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def read_grey(path: str, image_size: int) -> np.ndarray:
+    """One image as a grey uint8 [S, S] array, area-resized like `image_dataset` does."""
+    import cv2
+
+    img = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_GRAYSCALE)
+    if img is None:
+        raise ValueError(f"{path}: not a readable image")
+    if img.shape != (image_size, image_size):
+        img = cv2.resize(img, (image_size, image_size), interpolation=cv2.INTER_AREA)
+    return img
+
+
+def array_batches(files: Labelled, image_size: int, batch_size: int, shuffle: bool, seed: int, augment=None):
+    """The batches of `image_dataset`, held in memory as a Keras PyDataset, for backends without tf.data (JAX on
+    a GPU). `augment` (Keras layers) runs on each training batch, on the backend's device."""
+    import keras
+
+    x = np.stack([read_grey(p, image_size) for p in files.paths])[..., None]
+    y = files.labels
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.rng = np.random.default_rng(seed)
+            self.order = self.rng.permutation(len(y)) if shuffle else np.arange(len(y))
+
+        def __len__(self):
+            return int(np.ceil(len(y) / batch_size))
+
+        def __getitem__(self, i):
+            idx = self.order[i * batch_size:(i + 1) * batch_size]
+            xb = x[idx].astype(np.float32)
+            if augment is not None:
+                xb = augment(xb, training=True)
+            return xb, y[idx]
+
+        def on_epoch_end(self):
+            if shuffle:
+                self.order = self.rng.permutation(len(y))
+
+    return Batches()

@@ -111,15 +111,19 @@ def score(em: EmotionModel, files: D.Labelled, batch_size: int = 64, progress: b
 
 
 def evaluate(model_path: str | Path | None, data_dir: str | Path, out: str | Path, batch_size: int = 64,
-             progress: bool = True) -> dict:
-    """Score a saved model on DATA_DIR; write metrics.json, per_class.csv, confusion.csv/.png, predictions.csv."""
+             progress: bool = True, flip: bool | None = None) -> dict:
+    """Score a saved model on DATA_DIR; write metrics.json, per_class.csv, confusion.csv/.png, predictions.csv.
+    `flip` overrides the card's mirror averaging (None: as the card says)."""
     em = EmotionModel.load(model_path)
+    if flip is not None:
+        em = replace(em, flip=flip)
     files = D.list_labelled(data_dir)
     m = score(em, files, batch_size, progress)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    write_outputs(m, em.classes, out, f"{Path(em.path).name} on {Path(data_dir).name}")
-    return summary_dict(m, str(em.path), str(data_dir))
+    write_outputs(m, em.classes, out, f"{Path(em.path).name} on {Path(data_dir).name}"
+                  + (" (mirror-averaged)" if em.flip else ""))
+    return {**summary_dict(m, str(em.path), str(data_dir)), "flip_average": em.flip}
 
 
 def write_outputs(m: dict, classes: list[str], out: Path, title: str) -> None:
@@ -167,7 +171,8 @@ def cross_validate(data_dir: str | Path, out: str | Path, folds: int, group_by: 
         print(f"fold {k + 1}/{folds}: train {len(train.paths)}, select {len(val.paths)}, test {len(test.paths)} "
               f"images ({len(set(groups[test_idx]))} groups)", flush=True)
         res = fit(train, val, replace(opts, seed=opts.seed + k), work_dir=out / f"fold{k}.work", verbose=False)
-        em = EmotionModel.from_keras(res.model, classes, opts.image_size)
+        em = EmotionModel.from_keras(res.model, classes, opts.image_size,
+                                     {"inference": {"flip_average": opts.flip_average}})
         m = score(em, test, batch_size)
         row = {"fold": k, "test_images": m["images"], "test_groups": int(len(set(groups[test_idx]))),
                "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "epochs_run": res.epochs_run,

@@ -54,6 +54,13 @@ class EmotionModel:
     image_size: int
     card: dict
     _predict: object = None
+    # Average each face with its mirror image (test-time augmentation): twice the work, +1.9 points on
+    # fer2013/val for the shipped model. None: as the model card says (`inference.flip_average`).
+    flip: bool | None = None
+
+    def __post_init__(self):
+        if self.flip is None:
+            self.flip = bool(self.card.get("inference", {}).get("flip_average", False))
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "EmotionModel":
@@ -94,14 +101,18 @@ class EmotionModel:
         if n == 0:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
         x = crops.reshape(n, self.image_size, self.image_size, 1).astype(np.float32)
+        if self.flip:
+            x = np.concatenate([x, x[:, :, ::-1]])
         out = []
-        for i in range(0, n, batch_size):
+        for i in range(0, len(x), batch_size):
             chunk = x[i:i + batch_size]
             pad = batch_size - len(chunk)
             if pad:  # one fixed batch shape: no re-tracing for the short tail batch
                 chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), np.float32)])
             out.append(np.asarray(self._predict(chunk))[:batch_size - pad])
         p = np.concatenate(out).astype(np.float32)
+        if self.flip:
+            p = (p[:n] + p[n:]) / 2
         return p / p.sum(axis=1, keepdims=True)
 
 

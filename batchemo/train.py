@@ -39,6 +39,7 @@ class TrainOptions:
     patience: int = 8
     dropout: float = 0.3
     augment: bool = True
+    flip_average: bool = True  # the saved card asks predictions to average each face with its mirror image
     # Only to reproduce the original notebook's flawed baseline: pixels to [0, 1] ("unit") instead of
     # MobileNet's [-1, 1], and a base that is never fine-tuned.
     scale: str = "mobilenet"
@@ -138,7 +139,6 @@ def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path |
         verbose: bool = True) -> FitResult:
     """Train on `train`, select on `val`; resumable through `work_dir` (re-run the same call to resume)."""
     import keras
-    import tensorflow as tf
 
     t0 = time.time()
     keras.utils.set_random_seed(opts.seed)
@@ -153,10 +153,21 @@ def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path |
     pretrained = weights is not None
 
     aug = augmenter(opts.seed) if opts.augment else None
-    train_ds = D.image_dataset(train, opts.image_size, opts.batch_size, shuffle=True, seed=opts.seed)
-    if aug is not None:
-        train_ds = train_ds.map(lambda x, y: (aug(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
-    val_ds = D.image_dataset(val, opts.image_size, max(opts.batch_size, 256), shuffle=False, seed=opts.seed)
+    val_batch = max(opts.batch_size, 256)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        train_ds = D.image_dataset(train, opts.image_size, opts.batch_size, shuffle=True, seed=opts.seed)
+        if aug is not None:
+            train_ds = train_ds.map(lambda x, y: (aug(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+        val_ds = D.image_dataset(val, opts.image_size, val_batch, shuffle=False, seed=opts.seed)
+    else:
+        # KERAS_BACKEND=jax (or torch) trains on a GPU without TensorFlow; the saved .keras is the same format.
+        # (Augmenting inside the compiled step instead was measured slower on an H100: XLA compiles the
+        # affine warps for minutes.)
+        train_ds = D.array_batches(train, opts.image_size, opts.batch_size, shuffle=True, seed=opts.seed,
+                                   augment=aug)
+        val_ds = D.array_batches(val, opts.image_size, val_batch, shuffle=False, seed=opts.seed)
     cw = D.class_weights(train.labels, n, opts.class_weight_power) if opts.class_weight_power > 0 else None
 
     work = Path(work_dir) if work_dir else Path(os.environ.get("TMPDIR", "/tmp")) / f"batchemo-train-{os.getpid()}"
@@ -186,10 +197,6 @@ def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path |
         schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(steps, 1), alpha=0.02)
         model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"])
-        # Best-so-far survives a restart: the checkpoint only overwrites when val accuracy beats it.
-        ckpt = keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_accuracy", mode="max",
-                                               save_best_only=True, save_weights_only=False,
-                                               initial_value_threshold=state["best"] if state["best"] >= 0 else None)
 
         class Keep(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
@@ -199,7 +206,12 @@ def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path |
                 # Training time summed over epochs survives restarts (a resumed run counts every epoch once).
                 state["seconds"] = state.get("seconds", 0.0) + time.time() - self.t
                 logs = {k: float(v) for k, v in (logs or {}).items()}
-                state["best"] = max(state["best"], logs.get("val_accuracy", -1))
+                if logs.get("val_accuracy", -1) > state["best"]:
+                    # Best-so-far survives a restart: saved only when val accuracy beats every earlier epoch.
+                    state["best"] = logs["val_accuracy"]
+                    tmp_model = best_path.with_name("best.tmp.keras")
+                    model.save(tmp_model)
+                    os.replace(tmp_model, best_path)
                 state["history"].append({"phase": name, "epoch": epoch + 1, **logs})
                 state[f"{name}_epochs"] = epoch + 1
                 tmp = state_path.with_suffix(".tmp")
@@ -208,7 +220,6 @@ def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path |
 
         callbacks = [
             keras.callbacks.BackupAndRestore(str(work / f"backup-{name}")),
-            ckpt,
             keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=opts.patience),
             Keep(),
         ]
@@ -247,6 +258,7 @@ def write_card(model_path: Path, card: dict) -> None:
         f"validation: {card['data']['split']} ({card['data']['val_images']} images)",
         f"- Command: `{card['command']}`",
         f"- Epochs run: {card['epochs_run']}; training time {card['training_seconds'] / 60:.1f} min",
+        f"- Inference: {'each face is classified with its mirror image and the two averaged' if card.get('inference', {}).get('flip_average') else 'one pass per face'} (`inference.flip_average`)",
         f"- Validation top-1 accuracy: {100 * v.get('accuracy', float('nan')):.2f} % (loss {v.get('loss', float('nan')):.4f})",
     ]
     for name, ev in card.get("evaluation", {}).items():
@@ -307,10 +319,15 @@ def train_folder(data_dir: str | Path, out: str | Path, opts: TrainOptions, val_
     tmp = out.with_name(out.stem + ".tmp.keras")
     res.model.save(tmp)
     os.replace(tmp, out)
-    from .model import export_tflite
+    import keras
 
-    probe = np.random.default_rng(0).integers(0, 256, (8, opts.image_size, opts.image_size, 1)).astype(np.float32)
-    export_tflite(res.model, out.with_suffix(".tflite"), check=probe)
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        export_model(out)
+    else:
+        # The TFLite converter needs the TensorFlow backend (a JAX GPU machine may not even have TensorFlow).
+        print(f"note: no TFLite twin written under the {backend} backend; run `batchemo export {out}` with "
+              "TensorFlow installed", file=sys.stderr)
     card = {
         "format": "batchemo-model-card/1",
         "model_file": out.name,
@@ -319,9 +336,11 @@ def train_folder(data_dir: str | Path, out: str | Path, opts: TrainOptions, val_
                   "preprocessing": "grey crop resized with area interpolation; the model itself scales to "
                                    + ("[0, 1]" if opts.scale == "unit" else "[-1, 1] (MobileNet preprocess_input)")
                                    + " and resizes to the network size"},
+        "inference": {"flip_average": opts.flip_average},
         "size": opts.size,
         "alpha": opts.alpha,
         "base_weights": res.base,
+        "keras_backend": backend,
         "options": asdict(opts),
         "data": {"train_dir": str(data_dir), "train_images": len(train.paths), "train_counts": train.counts(),
                  "val_dir": str(val_dir) if val_dir else None, "val_images": len(val.paths), "split": split_desc},
@@ -335,3 +354,17 @@ def train_folder(data_dir: str | Path, out: str | Path, opts: TrainOptions, val_
     write_card(out, card)
     shutil.rmtree(work, ignore_errors=True)
     return card
+
+
+def export_model(model_path: str | Path) -> Path:
+    """Write the TFLite twin of a saved .keras model (checked against Keras) beside it."""
+    import keras
+
+    from .model import export_tflite
+
+    model_path = Path(model_path)
+    model = keras.saving.load_model(model_path, compile=False)
+    size = int(model.input_shape[1])
+    probe = np.random.default_rng(0).integers(0, 256, (8, size, size, 1)).astype(np.float32)
+    export_tflite(model, model_path.with_suffix(".tflite"), check=probe)
+    return model_path.with_suffix(".tflite")

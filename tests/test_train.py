@@ -84,6 +84,60 @@ def test_saved_model_takes_plain_uint8_crops(trained, dataset):
     assert m.layers[1].name == "mobilenet_preprocess"
 
 
+def test_mirror_averaging_follows_the_card(trained, dataset):
+    from dataclasses import replace
+
+    from batchemo.model import EmotionModel
+
+    em = EmotionModel.load(trained)
+    assert json.loads(trained.with_suffix(".json").read_text())["inference"]["flip_average"] is True
+    assert em.flip is True  # train writes flip_average into the card; loading follows it
+    crops = np.stack([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in sorted((dataset / "anger").iterdir())[:5]])
+    single = replace(em, flip=False)
+    expected = (single.predict(crops) + single.predict(crops[:, :, ::-1])) / 2
+    assert np.allclose(em.predict(crops), expected, atol=1e-5)
+
+    def left_half(x):  # a stand-in network that only looks at the left half of the face
+        m = x[:, :, :24].mean(axis=(1, 2, 3)) / 255
+        return np.stack([m, 1 - m], axis=1)
+
+    toy = EmotionModel(trained, ["a", "b"], 48, {"inference": {"flip_average": True}}, left_half)
+    face = np.zeros((1, 48, 48), np.uint8)
+    face[:, :, :24] = 255
+    assert np.allclose(replace(toy, flip=False).predict(face), [[1, 0]])
+    assert np.allclose(toy.predict(face), [[0.5, 0.5]])
+
+
+def test_export_writes_a_matching_tflite_twin(trained, tmp_path):
+    import shutil
+
+    from batchemo.model import EmotionModel
+
+    model = tmp_path / "copy.keras"
+    shutil.copy(trained, model)
+    shutil.copy(trained.with_suffix(".json"), model.with_suffix(".json"))
+    r = runner.invoke(app, ["export", str(model)])
+    assert r.exit_code == 0, r.output
+    assert model.with_suffix(".tflite").stat().st_size > 10_000
+    crops = np.random.default_rng(1).integers(0, 256, (4, 48, 48)).astype(np.uint8)
+    lite = EmotionModel.load(model)
+    assert type(lite._predict).__name__ == "_LitePredictor"
+    assert np.allclose(lite.predict(crops), EmotionModel.load(trained).predict(crops), atol=1e-3)
+    assert runner.invoke(app, ["export", str(tmp_path / "missing.keras")]).exit_code == 2
+
+
+def test_in_memory_batches_match_the_tf_data_pipeline(dataset):
+    """The batches a GPU backend (JAX) trains on are the tf.data pipeline's, pixel for pixel."""
+    files = D.list_labelled(dataset)
+    mem = D.array_batches(files, 48, 16, shuffle=False, seed=0)
+    tfd = list(D.image_dataset(files, 48, 16, shuffle=False, seed=0, cache=False).as_numpy_iterator())
+    assert len(mem) == len(tfd) == 5
+    for i, (x, y) in enumerate(tfd):
+        mx, my = mem[i]
+        assert mx.dtype == np.float32 and mx.shape == x.shape
+        assert np.array_equal(mx, x) and np.array_equal(my, y)
+
+
 def test_evaluate_writes_metrics_and_confusion(trained, dataset, tmp_path):
     out = tmp_path / "ev"
     r = runner.invoke(app, ["evaluate", str(trained), str(dataset), "--out", str(out), "--record", "synthetic"])

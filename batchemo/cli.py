@@ -35,10 +35,11 @@ def _command_line(ctx: typer.Context) -> str:
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def _detect_options(scale_factor: float, min_neighbors: int, min_face: int, accurate: bool):
+def _detect_options(scale_factor: float, min_neighbors: int, min_face: int, accurate: bool, detect_size: int):
     from .detect import DetectOptions
 
-    d = DetectOptions(scale_factor=scale_factor, min_neighbors=min_neighbors, min_face=min_face)
+    d = DetectOptions(scale_factor=scale_factor, min_neighbors=min_neighbors, min_face=min_face,
+                      max_side=detect_size)
     return d.accurate if accurate else d
 
 
@@ -62,6 +63,8 @@ def _print_summary(summary, classes: list[str], header: str) -> None:
 SCALE_HELP = "Haar scaleFactor: step between detection scales (smaller finds more, slower)."
 NEIGH_HELP = "Haar minNeighbors: overlapping hits a face needs (higher = fewer false faces)."
 MINFACE_HELP = "Smallest face side, in pixels of the original image."
+DETECT_SIZE_HELP = ("Long side, in pixels, of the downscaled copy Haar searches (0: no cap). Faces smaller than "
+                    "24 px on that copy are not found.")
 ACCURATE_HELP = "Detect at full resolution (slow; the default detects on a downscaled grey image)."
 RAY_HELP = ("Run on Ray (extra batchemo[ray]): 'local' starts a Ray instance here; 'auto' or 'ray://HOST:10001' "
             "joins a cluster. Inputs and --out must be on a file system every node sees.")
@@ -77,7 +80,11 @@ def folder(
     scale_factor: float = typer.Option(1.1, help=SCALE_HELP),
     min_neighbors: int = typer.Option(5, help=NEIGH_HELP),
     min_face: int = typer.Option(30, help=MINFACE_HELP),
-    accurate: bool = typer.Option(False, "--accurate", help=ACCURATE_HELP),
+    detect_size: int = typer.Option(640, help=DETECT_SIZE_HELP),
+    decode_side: int = typer.Option(1920, help="Large JPEGs are decoded at 1/2, 1/4 or 1/8 scale while their long "
+                                    "side stays at least this (faster, less memory; annotated copies are that size; "
+                                    "boxes are in full-size pixels). 0: full size."),
+    accurate: bool = typer.Option(False, "--accurate", help=ACCURATE_HELP + " Also decodes at full size."),
     annotate: bool = typer.Option(True, help="Write annotated copies under OUT/annotated/."),
     redo: bool = typer.Option(False, "--redo", help="Start over instead of resuming a previous run in OUT."),
     force: bool = typer.Option(False, "--force", help="Write into an OUT that holds another input's report."),
@@ -93,8 +100,8 @@ def folder(
     from .folder import FolderOptions, analyze_folder
     from .runtime import OutputConflict
 
-    opts = FolderOptions(detect=_detect_options(scale_factor, min_neighbors, min_face, accurate),
-                         batch_size=batch_size, annotate=annotate, redo=redo, force=force,
+    opts = FolderOptions(detect=_detect_options(scale_factor, min_neighbors, min_face, accurate, detect_size),
+                         decode_side=0 if accurate else decode_side, batch_size=batch_size, annotate=annotate, redo=redo, force=force,
                          max_megapixels=max_megapixels, workers=workers, ray=ray)
     try:
         res = analyze_folder(path, out, model, opts, progress=progress)
@@ -123,6 +130,7 @@ def video(
     scale_factor: float = typer.Option(1.1, help=SCALE_HELP),
     min_neighbors: int = typer.Option(5, help=NEIGH_HELP),
     min_face: int = typer.Option(30, help=MINFACE_HELP),
+    detect_size: int = typer.Option(1280, help=DETECT_SIZE_HELP),
     accurate: bool = typer.Option(False, "--accurate", help="Full-resolution Haar on every analysed frame "
                                   "(slow; the straightforward pipeline)."),
     annotate: bool = typer.Option(True, help="Write annotated.mp4."),
@@ -148,7 +156,7 @@ def video(
             paths += found
         else:
             paths.append(p)
-    opts = VideoOptions(detect=_detect_options(scale_factor, min_neighbors, min_face, accurate), every=every,
+    opts = VideoOptions(detect=_detect_options(scale_factor, min_neighbors, min_face, accurate, detect_size), every=every,
                         fps=fps, detect_every=1 if accurate else detect_every, batch_size=batch_size, bin_s=bin,
                         annotate=annotate, redo=redo, force=force)
     targets = [(out / p.stem if len(paths) > 1 else out) if out else default_out(p) for p in paths]

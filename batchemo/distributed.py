@@ -12,9 +12,17 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from .folder import (Chunk, FileDetections, FolderOptions, annotate_file, classify_files, detect_file, file_row)
+from .folder import (
+    Chunk,
+    FileDetections,
+    FolderOptions,
+    annotate_file,
+    classify_files,
+    detect_file,
+    file_row,
+)
 from .model import EmotionModel
-from .sources import SourceFile, read_image
+from .sources import SourceFile, read_photo
 
 
 def init(address: str) -> None:
@@ -46,10 +54,11 @@ def _detect_batch(batch: pd.DataFrame, opts: FolderOptions, image_size: int) -> 
 class _Classifier:
     """A Ray actor: loads the model once, classifies the crops of many files per call, writes annotated copies."""
 
-    def __init__(self, model_path: str, batch_size: int, annotated_dir: str | None):
+    def __init__(self, model_path: str, batch_size: int, annotated_dir: str | None, decode_side: int):
         self.em = EmotionModel.load(model_path)
         self.batch_size = batch_size
         self.annotated_dir = Path(annotated_dir) if annotated_dir else None
+        self.decode_side = decode_side
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         s = self.em.image_size
@@ -64,7 +73,7 @@ class _Classifier:
         if self.annotated_dir is not None:
             for fd, rr in zip(fds, rows):
                 if fd.ok:
-                    fd.image = read_image(fd.source.path, float("inf"))
+                    fd.image = read_photo(fd.source.path, float("inf"), self.decode_side)[0]
                     annotate_file(fd, rr, self.annotated_dir)
                     fd.image = None
         return pd.DataFrame({"file": [file_row(fd) for fd in fds], "faces": rows})
@@ -85,7 +94,7 @@ def ray_folder_runner(todo: list[SourceFile], em: EmotionModel, opts: FolderOpti
                         fn_kwargs={"opts": replace(opts, ray=None), "image_size": em.image_size})
     ds = ds.map_batches(_Classifier, batch_format="pandas", batch_size=32, concurrency=n_actors,
                         fn_constructor_kwargs={"model_path": str(Path(em.path).resolve()),
-                                               "batch_size": opts.batch_size,
+                                               "batch_size": opts.batch_size, "decode_side": opts.decode_side,
                                                "annotated_dir": str(annotated_dir.resolve()) if annotated_dir else None})
     for batch in ds.iter_batches(batch_format="pandas", batch_size=None):
         yield [(f, list(r)) for f, r in zip(batch["file"], batch["faces"])]

@@ -131,7 +131,9 @@ def tree_rss_mb(pid: int) -> float:
 def run_child(args: list[str]) -> tuple[float, float, int]:
     """(wall seconds, peak RSS MB of the process tree, exit code) of a child process, start-up included."""
     t = time.perf_counter()
-    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # The working tree's batchemo, not an installed copy that may be older.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     peak = 0.0
     while p.poll() is None:
         peak = max(peak, tree_rss_mb(p.pid))

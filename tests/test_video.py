@@ -226,3 +226,14 @@ def test_folder_of_videos(clip, tmp_path, model):
     r = runner.invoke(app, ["video", str(d), "--out", str(tmp_path / "o"), "--no-progress", "--no-annotate"])
     assert r.exit_code == 0, r.output
     assert len(batchemo.read_report(tmp_path / "o" / "a")) == len(batchemo.read_report(tmp_path / "o" / "b")) == 60
+
+
+def test_rows_packed_along_the_way_give_the_same_report(clip, clip_report, tmp_path, model, monkeypatch):
+    """Long videos pack face rows into DataFrames as they go (flat memory); the report must not change."""
+    import batchemo.video as V
+
+    monkeypatch.setattr(V, "PACK_ROWS", 7)  # pack many times over this 60-face clip
+    res = V.analyze_video(clip, tmp_path / "packed", model, VideoOptions(annotate=False), progress=False)
+    assert res.faces == 2 * FRAMES
+    for name in ("frames.csv", "timeline.csv", "summary.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "packed" / name), pd.read_csv(clip_report / name))

@@ -1,0 +1,102 @@
+"""Large JPEGs are decoded at reduced scale for speed and memory; reports stay in full-size pixels."""
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+import pytest
+
+from batchemo import read_report
+from batchemo.folder import FolderOptions, analyze_folder
+from batchemo.sources import jpeg_size, read_photo
+
+
+def _canvas(face: np.ndarray, w: int = 4200, h: int = 3000) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    """A noisy 12.6 MP picture with two faces of known place and size: (image, [(x, y, side)])."""
+    rng = np.random.default_rng(0)
+    img = cv2.GaussianBlur(rng.integers(70, 180, (h, w, 3)).astype(np.uint8), (9, 9), 0)
+    placed = []
+    for x, y, side in [(500, 700, 640), (2900, 1400, 900)]:
+        f = cv2.resize(face, (side, int(side * 1.2)), interpolation=cv2.INTER_CUBIC)
+        img[y:y + f.shape[0], x:x + side] = f
+        placed.append((x, y, side))
+    return img, placed
+
+
+def _jpeg(img: np.ndarray, exif_orientation: int | None = None) -> bytes:
+    from PIL import Image
+
+    im = Image.fromarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+    buf = io.BytesIO()
+    if exif_orientation:
+        exif = Image.Exif()
+        exif[0x0112] = exif_orientation
+        im.save(buf, "JPEG", exif=exif.tobytes(), quality=90)
+    else:
+        im.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def big_photo(tmp_path_factory, face_bgr):
+    upright, placed = _canvas(face_bgr)
+    root = tmp_path_factory.mktemp("big") / "photos"
+    root.mkdir()
+    (root / "upright.jpg").write_bytes(_jpeg(upright))
+    # Stored turned a quarter, EXIF orientation 6 saying how to turn it upright (what phones write).
+    (root / "phone.jpg").write_bytes(_jpeg(cv2.rotate(upright, cv2.ROTATE_90_COUNTERCLOCKWISE), 6))
+    return root, placed
+
+
+def test_jpeg_size_reads_the_header(big_photo):
+    root, _ = big_photo
+    assert jpeg_size((root / "upright.jpg").read_bytes()) == (4200, 3000)
+    assert jpeg_size((root / "phone.jpg").read_bytes()) == (3000, 4200)  # as stored, before EXIF rotation
+    assert jpeg_size(cv2.imencode(".png", np.zeros((5, 5), np.uint8))[1].tobytes()) is None
+    assert jpeg_size(b"\xff\xd8\xff\xe0\x00") is None  # cut short: no frame header
+
+
+def test_reduced_decode_keeps_the_long_side_and_reports_the_full_size(big_photo):
+    root, _ = big_photo
+    img, size = read_photo(root / "upright.jpg", keep_side=1920)
+    assert img.shape[:2] == (1500, 2100) and size == (4200, 3000)
+    img, size = read_photo(root / "phone.jpg", keep_side=1920)
+    assert img.shape[:2] == (1500, 2100) and size == (4200, 3000)  # upright, like a viewer
+    img, size = read_photo(root / "upright.jpg", keep_side=0)
+    assert img.shape[:2] == (3000, 4200) and size == (4200, 3000)
+    img, size = read_photo(root / "upright.jpg", keep_side=500)
+    assert img.shape[:2] == (375, 525)  # 1/8, the smallest scale libjpeg offers
+
+
+@pytest.mark.parametrize("decode_side", [1920, 0])
+def test_boxes_are_in_full_size_pixels(big_photo, tmp_path, model, decode_side):
+    root, placed = big_photo
+    out = tmp_path / "r"
+    opts = FolderOptions(decode_side=decode_side)
+    res = analyze_folder(root, out, model, opts, progress=False)
+    assert res.errors == 0
+    files = read_report(out / "files.csv").set_index("source")
+    assert (files.loc["upright.jpg", "width"], files.loc["upright.jpg", "height"]) == (4200, 3000)
+    assert (files.loc["phone.jpg", "width"], files.loc["phone.jpg", "height"]) == (4200, 3000)
+    faces = read_report(out / "faces.csv")
+    for name in ("upright.jpg", "phone.jpg"):
+        got = faces[faces["source"] == name].sort_values("x")
+        assert len(got) == 2, name
+        for (x, y, side), box in zip(placed, got.itertuples()):
+            # The Haar box sits inside the pasted face picture, its size a fixed share of the picture's.
+            assert x <= box.x and box.x + box.w <= x + side and y <= box.y <= y + 0.6 * side, (name, box)
+            assert 0.45 * side <= box.w <= side, (name, box)
+    copy = cv2.imread(str(out / "annotated" / "upright.jpg"))
+    assert max(copy.shape[:2]) == (2100 if decode_side else 4200)
+
+
+def test_reduced_and_full_decode_agree(big_photo, tmp_path, model):
+    root, _ = big_photo
+    a = analyze_folder(root, tmp_path / "a", model, FolderOptions(), progress=False)
+    b = analyze_folder(root, tmp_path / "b", model, FolderOptions(decode_side=0), progress=False)
+    fa, fb = read_report(a.out / "faces.csv"), read_report(b.out / "faces.csv")
+    assert len(fa) == len(fb) == 4
+    boxes_a, boxes_b = fa[["x", "y", "w", "h"]].to_numpy(), fb[["x", "y", "w", "h"]].to_numpy()
+    assert np.abs(boxes_a - boxes_b).max() <= 0.08 * fb["w"].min()
+    assert (fa["emotion"] == fb["emotion"]).mean() >= 0.75

@@ -96,11 +96,13 @@ def probe(path: Path) -> tuple[cv2.VideoCapture, float, int, int, int]:
     return cap, fps, count if count > 0 else -1, w, h
 
 
-def _decode(cap: cv2.VideoCapture, fps: float, out_q: queue.Queue, stop: threading.Event) -> None:
-    """Decoder thread: (index, time_s, frame) tuples, then None; an exception is passed on as itself."""
+def _decode(cap: cv2.VideoCapture, fps: float, out_q: queue.Queue, stop: threading.Event, first: int = 0,
+            last: int | None = None) -> None:
+    """Decoder thread: (index, time_s, frame) tuples from frame `first` (the capture is already there) up to
+    `last` (exclusive), then None; an exception is passed on as itself."""
     try:
-        i = 0
-        while not stop.is_set():
+        i = first
+        while not stop.is_set() and (last is None or i < last):
             ok, frame = cap.read()
             if not ok or frame is None:
                 break
@@ -114,6 +116,157 @@ def _decode(cap: cv2.VideoCapture, fps: float, out_q: queue.Queue, stop: threadi
         out_q.put(None)
     except Exception as e:  # noqa: BLE001 - handed to the consumer, which reports it
         out_q.put(e)
+
+
+@dataclass
+class Schedule:
+    """Which frames are analysed and which get a full-frame detection; the same for a whole video and for
+    each frame range of it, so ranges analysed apart give the rows of one pass."""
+
+    fps: float  # of the container, 0 when unknown
+    every: int  # analyse every N-th frame
+    detect_every: int  # full-frame Haar on every k-th analysed frame
+    interval: float  # seconds between analysed frames
+
+    @classmethod
+    def of(cls, fps: float, opts: "VideoOptions") -> "Schedule":
+        every = max(1, int(round(fps / opts.fps))) if (opts.fps and fps > 0) else max(1, opts.every)
+        interval = every / (fps or FALLBACK_FPS)
+        detect_every = max(1, min(opts.detect_every, int(opts.max_detect_interval_s / interval) + 1))
+        return cls(fps, every, detect_every, interval)
+
+    def tracker(self, opts: "VideoOptions") -> Tracker:
+        return Tracker(iou_threshold=opts.iou_threshold, max_gap=max(1, int(round(opts.max_gap_s / self.interval))),
+                       coast=int(round(opts.coast_s / self.interval)))
+
+
+@dataclass
+class PassResult:
+    frames: pd.DataFrame  # face rows (frames.csv columns), track ids of this pass
+    decoded: int
+    analysed: int
+    decode_error: str
+    sink: VideoSink | None
+
+
+def analyse_pass(path: Path, cap: cv2.VideoCapture, em: EmotionModel, opts: VideoOptions, sched: Schedule,
+                 first: int = 0, last: int | None = None, annotated: Path | None = None,
+                 bar: tqdm | None = None) -> PassResult:
+    """Decode frames `first`..`last` (the capture is at `first`), detect, track, classify in batches and, with
+    `annotated`, draw and encode them there. The per-range step of the local and the Ray runner."""
+    classes = em.classes
+    fps = sched.fps
+    tracker = sched.tracker(opts)
+    frames_q: queue.Queue = queue.Queue(maxsize=32)
+    work_q: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+    rows: list[dict] = []
+    # Rows are packed into typed DataFrames every few thousand faces: a dict per face costs ~1 KB, a packed row
+    # ~0.2 KB, so memory stays flat with video length (30 min: +8 MB instead of +60 MB).
+    packed: list[pd.DataFrame] = []
+    sink_holder: dict = {}
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        last_label: dict[int, tuple[str, float]] = {}
+        try:
+            while True:
+                batch = work_q.get()
+                if batch is None:
+                    return
+                crops = [w.crops for w in batch if w.crops is not None and len(w.crops)]
+                probs = em.predict(np.concatenate(crops), opts.batch_size) if crops else None
+                at = 0
+                for w in batch:
+                    labels, emotions = [], []
+                    if w.crops is not None and len(w.crops):
+                        p = probs[at:at + len(w.crops)]
+                        at += len(w.crops)
+                        for tid, box, pr in zip(w.ids, w.boxes, p):
+                            row = R.face_row(path.name, w.index, round(w.time_s, 6), tid, box, pr, classes)
+                            last_label[int(tid)] = (row["emotion"], row["confidence"])
+                            rows.append(row)
+                    if w.image is not None:
+                        for tid in w.ids:
+                            e, c = last_label.get(int(tid), ("?", 0.0))
+                            labels.append(label(e, c, int(tid)))
+                            emotions.append(e)
+                        draw_faces(w.image, w.boxes, labels, emotions)
+                        if "sink" not in sink_holder:
+                            h, wd = w.image.shape[:2]
+                            sink_holder["sink"] = VideoSink(annotated, wd, h, fps or FALLBACK_FPS)
+                        sink_holder["sink"].write(w.image)
+                if len(rows) >= PACK_ROWS:
+                    packed.append(R.faces_frame(rows, classes))
+                    rows.clear()
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller
+            errors.append(e)
+            while work_q.get() is not None:  # drain so the producer never blocks on a dead consumer
+                pass
+
+    dec = threading.Thread(target=_decode, args=(cap, fps, frames_q, stop, first, last), daemon=True)
+    wr = threading.Thread(target=writer, daemon=True)
+    dec.start()
+    wr.start()
+    decoded = 0
+    analysed = -(-first // sched.every)  # analysed frames before `first`: keeps the detection schedule global
+    analysed_here = 0
+    decode_error = ""
+    pending: list[_Work] = []
+    pending_crops = 0
+    ids = np.zeros(0, np.int64)
+    boxes = np.zeros((0, 4), np.int32)
+    try:
+        while True:
+            item = frames_q.get()
+            if item is None:
+                break
+            if isinstance(item, BaseException):
+                decode_error = f"{type(item).__name__}: {item}".splitlines()[0]
+                break
+            i, t, frame = item
+            decoded += 1
+            is_analysed = i % sched.every == 0
+            crops = None
+            if is_analysed:
+                grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+                if analysed % sched.detect_every == 0:
+                    ids, boxes = tracker.update(detect_faces(grey, opts.detect), analysed)
+                elif opts.follow:
+                    ids, boxes = tracker.follow(analysed, lambda b: refine_faces(grey, b, opts.detect))
+                else:
+                    ids, boxes = tracker.live(analysed)
+                crops = crop_faces(grey, boxes, em.image_size)
+                analysed += 1
+                analysed_here += 1
+            pending.append(_Work(i, t, frame if annotated is not None else None, is_analysed, ids, boxes, crops))
+            pending_crops += len(boxes) if is_analysed else 0
+            if pending_crops >= opts.batch_size or len(pending) >= 48:
+                work_q.put(pending)
+                pending, pending_crops = [], 0
+            if bar is not None:
+                bar.update(1)
+            if errors:
+                break
+        if pending:
+            work_q.put(pending)
+    finally:
+        stop.set()
+        work_q.put(None)
+        wr.join()
+        while dec.is_alive():  # unblock a decoder waiting on a full queue
+            try:
+                frames_q.get_nowait()
+            except queue.Empty:
+                pass
+            dec.join(0.05)
+        if "sink" in sink_holder:
+            sink_holder["sink"].close()
+    if errors:
+        raise errors[0]
+    packed.append(R.faces_frame(rows, classes))
+    frames = pd.concat(packed, ignore_index=True) if len(packed) > 1 else packed[0]
+    return PassResult(frames, decoded, analysed_here, decode_error, sink_holder.get("sink"))
 
 
 def default_out(path: Path) -> Path:
@@ -157,126 +310,30 @@ def analyze_video(path: str | Path, out: str | Path | None = None, model: Emotio
     for stale in out.glob(".*.tmp*"):  # leftovers of a killed run, never under the final names
         stale.unlink()
     em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)
-    classes = em.classes
-    every = max(1, int(round(fps / opts.fps))) if (opts.fps and fps > 0) else max(1, opts.every)
-    step_s = 1.0 / (fps or FALLBACK_FPS)
-    interval = step_s * every
-    detect_every = max(1, min(opts.detect_every, int(opts.max_detect_interval_s / interval) + 1))
-    tracker = Tracker(iou_threshold=opts.iou_threshold, max_gap=max(1, int(round(opts.max_gap_s / interval))),
-                      coast=int(round(opts.coast_s / interval)))
-
-    frames_q: queue.Queue = queue.Queue(maxsize=32)
-    work_q: queue.Queue = queue.Queue(maxsize=2)
-    stop = threading.Event()
-    rows: list[dict] = []
-    # Rows are packed into typed DataFrames every few thousand faces: a dict per face costs ~1 KB, a packed row
-    # ~0.2 KB, so memory stays flat with video length (30 min: +8 MB instead of +60 MB).
-    packed: list[pd.DataFrame] = []
-    notes: list[str] = []
-    sink_holder: dict = {}
+    sched = Schedule.of(fps, opts)
     tmp_video = out / f".annotated.{int(time.time())}.tmp.mp4"
-    errors: list[BaseException] = []
-
-    def writer() -> None:
-        last_label: dict[int, tuple[str, float]] = {}
-        try:
-            while True:
-                batch = work_q.get()
-                if batch is None:
-                    return
-                crops = [w.crops for w in batch if w.crops is not None and len(w.crops)]
-                probs = em.predict(np.concatenate(crops), opts.batch_size) if crops else None
-                at = 0
-                for w in batch:
-                    labels, emotions = [], []
-                    if w.crops is not None and len(w.crops):
-                        p = probs[at:at + len(w.crops)]
-                        at += len(w.crops)
-                        for tid, box, pr in zip(w.ids, w.boxes, p):
-                            row = R.face_row(path.name, w.index, round(w.time_s, 6), tid, box, pr, classes)
-                            last_label[int(tid)] = (row["emotion"], row["confidence"])
-                            rows.append(row)
-                    if w.image is not None:
-                        for tid in w.ids:
-                            e, c = last_label.get(int(tid), ("?", 0.0))
-                            labels.append(label(e, c, int(tid)))
-                            emotions.append(e)
-                        draw_faces(w.image, w.boxes, labels, emotions)
-                        if "sink" not in sink_holder:
-                            h, wd = w.image.shape[:2]
-                            sink_holder["sink"] = VideoSink(tmp_video, wd, h, fps or FALLBACK_FPS)
-                        sink_holder["sink"].write(w.image)
-                if len(rows) >= PACK_ROWS:
-                    packed.append(R.faces_frame(rows, classes))
-                    rows.clear()
-        except BaseException as e:  # noqa: BLE001 - re-raised in the caller
-            errors.append(e)
-            while work_q.get() is not None:  # drain so the producer never blocks on a dead consumer
-                pass
-
-    dec = threading.Thread(target=_decode, args=(cap, fps, frames_q, stop), daemon=True)
-    wr = threading.Thread(target=writer, daemon=True)
-    dec.start()
-    wr.start()
     bar = tqdm(total=count if count > 0 else None, unit="frame", desc=path.name[:30], disable=not progress,
                dynamic_ncols=True)
-    decoded = analysed = 0
-    decode_error = ""
-    pending: list[_Work] = []
-    pending_crops = 0
-    ids = np.zeros(0, np.int64)
-    boxes = np.zeros((0, 4), np.int32)
     try:
-        while True:
-            item = frames_q.get()
-            if item is None:
-                break
-            if isinstance(item, BaseException):
-                decode_error = f"{type(item).__name__}: {item}".splitlines()[0]
-                break
-            i, t, frame = item
-            decoded += 1
-            is_analysed = i % every == 0
-            crops = None
-            if is_analysed:
-                grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-                if analysed % detect_every == 0:
-                    ids, boxes = tracker.update(detect_faces(grey, opts.detect), analysed)
-                elif opts.follow:
-                    ids, boxes = tracker.follow(analysed, lambda b: refine_faces(grey, b, opts.detect))
-                else:
-                    ids, boxes = tracker.live(analysed)
-                crops = crop_faces(grey, boxes, em.image_size)
-                analysed += 1
-            pending.append(_Work(i, t, frame if opts.annotate else None, is_analysed, ids, boxes, crops))
-            pending_crops += len(boxes) if is_analysed else 0
-            if pending_crops >= opts.batch_size or len(pending) >= 48:
-                work_q.put(pending)
-                pending, pending_crops = [], 0
-            bar.update(1)
-            if errors:
-                break
-        if pending:
-            work_q.put(pending)
+        res = analyse_pass(path, cap, em, opts, sched, annotated=tmp_video if opts.annotate else None, bar=bar)
     finally:
-        stop.set()
-        work_q.put(None)
-        wr.join()
-        while dec.is_alive():  # unblock a decoder waiting on a full queue
-            try:
-                frames_q.get_nowait()
-            except queue.Empty:
-                pass
-            dec.join(0.05)
         cap.release()
         bar.close()
-        if "sink" in sink_holder:
-            sink_holder["sink"].close()
-    if errors:
-        raise errors[0]
-    if decoded == 0:
+    if res.decoded == 0:
         raise BadInput("no frames could be decoded (not a video, or no video stream)")
+    return write_reports(path, out, opts, em, sched, res.frames, res.decoded, res.analysed, count, (width, height),
+                         res.decode_error, res.sink, t0)
 
+
+def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, sched: Schedule,
+                  frames: pd.DataFrame, decoded: int, analysed: int, count: int, size: tuple[int, int],
+                  decode_error: str, sink: VideoSink | None, t0: float) -> VideoResult:
+    """frames.csv, timeline.csv/.png, summary.csv, annotated.mp4 (the sink's file, audio muxed back) and run.json;
+    the same for a local run and for frame ranges gathered from a cluster."""
+    classes = em.classes
+    notes: list[str] = []
+    fps = sched.fps
+    step_s = 1.0 / (fps or FALLBACK_FPS)
     status = "complete"
     if decode_error:
         status = "partial"
@@ -286,12 +343,9 @@ def analyze_video(path: str | Path, out: str | Path | None = None, model: Emotio
         status = "partial"
         notes.append(f"decoding stopped after {decoded} of {count} frames (truncated or damaged file)")
 
-    packed.append(R.faces_frame(rows, classes))
-    frames_df = pd.concat(packed, ignore_index=True) if len(packed) > 1 else packed[0]
-    packed.clear()  # the concatenated copy is all that is needed from here on
-    frames_df = frames_df.sort_values(["frame", "face"], kind="stable").reset_index(drop=True)
+    frames_df = frames.sort_values(["frame", "face"], kind="stable").reset_index(drop=True)
     timeline = R.timeline_table(frames_df, classes, opts.bin_s)
-    summary = R.track_summary(frames_df, classes, interval)
+    summary = R.track_summary(frames_df, classes, sched.interval)
     duration = decoded * step_s
     from .plots import timeline_png
 
@@ -302,15 +356,14 @@ def analyze_video(path: str | Path, out: str | Path | None = None, model: Emotio
                  f"{path.name}: emotion over time (smoothed over {R.SMOOTH_BINS} bins of {opts.bin_s:g} s)",
                  duration, opts.max_tracks_plotted)
     codec = ""
-    if "sink" in sink_holder:
-        sink = sink_holder["sink"]
+    if sink is not None:
         codec = sink.codec
         if sink.note:
             notes.append(sink.note)
-        final_tmp = tmp_video
+        final_tmp = sink.path
         if has_audio(path):
             muxed = out / f".annotated.{int(time.time())}.mux.tmp.mp4"
-            why = mux_audio(tmp_video, path, muxed)
+            why = mux_audio(sink.path, path, muxed)
             if why:
                 notes.append(why)
             else:
@@ -332,7 +385,8 @@ def analyze_video(path: str | Path, out: str | Path | None = None, model: Emotio
         "options": asdict(opts),
         "model": {"path": str(em.path), "classes": classes, "image_size": em.image_size},
         "video": {"fps": fps or None, "fps_used": fps or FALLBACK_FPS, "frame_count_metadata": count,
-                  "width": width, "height": height, "analyse_every": every, "detect_every": detect_every,
+                  "width": size[0], "height": size[1], "analyse_every": sched.every,
+                  "detect_every": sched.detect_every,
                   "codec": codec},
         "versions": versions(),
         "counts": {"frames_decoded": decoded, "frames_analysed": analysed, "faces": len(frames_df),

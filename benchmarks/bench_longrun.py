@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench_speed import RESULTS, ROOT, WORK, tree_rss_mb, write_result
+from bench_speed import ENV, RESULTS, ROOT, WORK, tree_rss_mb, write_result
 
 
 def synthetic_video(path: Path, minutes: float, fps: int = 30, size=(320, 240)) -> Path:
@@ -62,7 +62,7 @@ def image_folder(path: Path, n: int) -> Path:
 
 def watch(args: list[str]) -> dict:
     """Run a job; sample (time, units done) from its progress bar and the RSS of its process tree."""
-    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, bufsize=1)
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, bufsize=1, env=ENV)
     progress: list[tuple[float, int, int]] = []
     rss: list[tuple[float, float]] = []
     t0 = time.time()
@@ -115,14 +115,19 @@ def main() -> None:
     WORK.mkdir(exist_ok=True)
     RESULTS.mkdir(exist_ok=True)
     video = synthetic_video(WORK / f"synthetic_{a.minutes:g}min.avi", a.minutes)
+    tenth = synthetic_video(WORK / f"synthetic_{a.minutes / 10:g}min.avi", a.minutes / 10)
     images = image_folder(WORK / f"images_{a.images}", a.images)
     py = [sys.executable, "-m", "batchemo"]
     rows = [
+        drift("video, 1/10 length", "frames", watch(py + ["video", str(tenth), "--out",
+                                                          str(WORK / "out" / "shortvideo"), "--redo", "--force"])),
         drift("video", "frames", watch(py + ["video", str(video), "--out", str(WORK / "out" / "longvideo"),
                                              "--redo", "--force"])),
         drift("folder", "images", watch(py + ["folder", str(images), "--out", str(WORK / "out" / "longfolder"),
                                               "--redo", "--force"])),
     ]
+    # Memory must be flat with length: peak RSS of the whole video against the one ten times shorter.
+    rows[1]["peak_rss_vs_1/10_length_%"] = round(100 * (rows[1]["peak_rss_mb"] / rows[0]["peak_rss_mb"] - 1), 1)
     write_result("longrun", f"with `python benchmarks/bench_longrun.py --minutes {a.minutes:g} --images {a.images}`",
                  rows)
 

@@ -25,6 +25,8 @@ from batchemo.track import iou as box_iou  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+# Children run the working tree's batchemo, not an installed copy that may be older.
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
 WORK = HERE / "work"
 RESULTS = HERE / "results"
 SHARED_CLIP = ROOT.parent / "shared" / "media" / "casme2-EP02_05.avi"
@@ -131,9 +133,7 @@ def tree_rss_mb(pid: int) -> float:
 def run_child(args: list[str]) -> tuple[float, float, int]:
     """(wall seconds, peak RSS MB of the process tree, exit code) of a child process, start-up included."""
     t = time.perf_counter()
-    # The working tree's batchemo, not an installed copy that may be older.
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV)
     peak = 0.0
     while p.poll() is None:
         peak = max(peak, tree_rss_mb(p.pid))

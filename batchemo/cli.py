@@ -134,7 +134,10 @@ def video(
     accurate: bool = typer.Option(False, "--accurate", help="Full-resolution Haar on every analysed frame "
                                   "(slow; the straightforward pipeline)."),
     annotate: bool = typer.Option(True, help="Write annotated.mp4."),
-    ray: Optional[str] = typer.Option(None, help=RAY_HELP + " One Ray task per video."),
+    ray: Optional[str] = typer.Option(None, help=RAY_HELP + " One Ray task per video; a long video is cut into "
+                                      "frame ranges (--split-frames) analysed side by side."),
+    split_frames: int = typer.Option(9000, help="With --ray: a video longer than 1.5x this many frames is cut into "
+                                     "ranges of about this many frames (0: never)."),
     redo: bool = typer.Option(False, "--redo", help="Analyse again even if a complete report exists."),
     force: bool = typer.Option(False, "--force", help="Write into an OUT that holds another input's report."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
@@ -158,7 +161,7 @@ def video(
             paths.append(p)
     opts = VideoOptions(detect=_detect_options(scale_factor, min_neighbors, min_face, accurate, detect_size), every=every,
                         fps=fps, detect_every=1 if accurate else detect_every, batch_size=batch_size, bin_s=bin,
-                        annotate=annotate, redo=redo, force=force)
+                        annotate=annotate, redo=redo, force=force, split_frames=split_frames)
     targets = [(out / p.stem if len(paths) > 1 else out) if out else default_out(p) for p in paths]
     if ray is not None:
         from .distributed import ray_videos

@@ -101,21 +101,96 @@ def ray_folder_runner(todo: list[SourceFile], em: EmotionModel, opts: FolderOpti
 
 
 def ray_videos(paths: list[Path], outs: list[Path], model_path: Path, opts, address: str) -> list:
-    """One Ray task per video, each the local `analyze_video`; results (or BadInput errors) in input order."""
+    """Videos on Ray, results (or BadInput errors) in input order: one task per video, and a video longer than
+    1.5 x `opts.split_frames` frames cut into frame ranges analysed by several tasks (`ray_video_ranges`)."""
     import ray
 
-    from .video import analyze_video
+    from .sources import BadInput
+    from .video import analyze_video, probe
 
     init(address)
 
     @ray.remote(num_cpus=1)
     def one(path: str, out: str):
-        from .sources import BadInput
-
         try:
             return analyze_video(Path(path), Path(out), Path(model_path), opts, progress=False)
         except BadInput as e:
             return e
 
-    refs = [one.remote(str(Path(p).resolve()), str(Path(o).resolve())) for p, o in zip(paths, outs)]
-    return ray.get(refs)
+    def frame_count(p: Path) -> int:
+        try:
+            cap, _, count, _, _ = probe(p)
+        except BadInput:
+            return -1
+        cap.release()
+        return count
+
+    split = [opts.split_frames > 0 and frame_count(Path(p)) > 1.5 * opts.split_frames for p in paths]
+    refs = {k: one.remote(str(Path(p).resolve()), str(Path(o).resolve()))
+            for k, (p, o) in enumerate(zip(paths, outs)) if not split[k]}
+    results = []
+    for k, (p, o) in enumerate(zip(paths, outs)):
+        if split[k]:
+            try:
+                results.append(ray_video_ranges(Path(p), Path(o), Path(model_path), opts))
+            except BadInput as e:
+                results.append(e)
+        else:
+            results.append(ray.get(refs[k]))
+    return results
+
+
+def ray_video_ranges(path: Path, out: Path, model_path: Path, opts, progress: bool = True):
+    """One long video on Ray: frame ranges analysed by parallel tasks, track ids joined, annotated segments
+    drawn in parallel and joined; the reports are written by the local code (module `ranges`)."""
+    import time
+
+    import ray
+    from tqdm import tqdm
+
+    from . import ranges as RG
+    from .sources import BadInput
+    from .video import Schedule, prepare_out, probe, write_reports
+
+    t0 = time.time()
+    cap, fps, count, width, height = probe(path)
+    cap.release()
+    done = prepare_out(path, out, opts, t0)
+    if done is not None:
+        return done
+    sched = Schedule.of(fps, opts)
+    plan = RG.plan(count, sched, opts, opts.split_frames)
+    model = str(Path(model_path).resolve())
+    analyse = ray.remote(num_cpus=1)(RG.analyse_range)
+    pending = {analyse.remote(str(path.resolve()), model, opts, r): k for k, r in enumerate(plan)}
+    parts: list = [None] * len(plan)
+    with tqdm(total=count, unit="frame", desc=path.name[:30], disable=not progress, dynamic_ncols=True) as bar:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            k = pending.pop(ready[0])
+            parts[k] = ray.get(ready[0])
+            bar.update(parts[k]["decoded"])
+    decoded = sum(p["decoded"] for p in parts)
+    if decoded == 0:
+        raise BadInput("no frames could be decoded (not a video, or no video stream)")
+    frames = RG.join_ranges([(r, p["frames"]) for r, p in zip(plan, parts)])
+    notes, sink = [], None
+    if opts.annotate:
+        draw = ray.remote(num_cpus=1)(RG.annotate_range)
+        segments = [out / f".annotated.{int(t0)}.seg{k:04d}.tmp.mp4" for k in range(len(plan))]
+        encoded = ray.get([
+            draw.remote(str(path.resolve()), frames[(frames["frame"] >= r.start - sched.every)
+                                                    & (frames["frame"] < (r.stop if r.stop is not None else 2**62))],
+                        opts, r, seg)
+            for r, seg in zip(plan, segments)])
+        joined = out / f".annotated.{int(t0)}.tmp.mp4"
+        why = RG.concat_segments([e.path for e in encoded if e.codec], joined)
+        for seg in segments:
+            seg.unlink(missing_ok=True)
+        if why:
+            notes.append(why)
+        else:
+            sink = RG.Encoded(joined, encoded[0].codec, encoded[0].note)
+    em = EmotionModel.load(model_path)
+    return write_reports(path, out, opts, em, sched, frames, decoded, sum(p["analysed"] for p in parts), count,
+                         (width, height), next((p["error"] for p in parts if p["error"]), ""), sink, t0, notes)

@@ -50,6 +50,7 @@ class VideoOptions:
     max_gap_s: float = 1.0  # a track missed by Haar this long is ended
     iou_threshold: float = 0.3
     max_tracks_plotted: int = 4
+    split_frames: int = 9000  # with Ray: a longer video is cut into ranges of about this many frames
 
 
 @dataclass
@@ -288,6 +289,19 @@ def _done_before(out: Path, path: Path) -> dict | None:
     return None
 
 
+def prepare_out(path: Path, out: Path, opts: VideoOptions, t0: float) -> VideoResult | None:
+    """Claim `out` for this video; the result of an earlier complete run there (to skip), else None."""
+    claim_output(out, path, opts.force)
+    prev = None if opts.redo else _done_before(out, path)
+    if prev is not None:
+        c = prev.get("counts", {})
+        return VideoResult(path, out, "skipped", c.get("frames_decoded", 0), c.get("frames_analysed", 0),
+                           c.get("faces", 0), c.get("tracks", 0), time.time() - t0, "already complete")
+    for stale in out.glob(".*.tmp*"):  # leftovers of a killed run, never under the final names
+        stale.unlink()
+    return None
+
+
 def analyze_video(path: str | Path, out: str | Path | None = None, model: EmotionModel | str | Path | None = None,
                   options: VideoOptions | None = None, progress: bool = True) -> VideoResult:
     """Analyse one video; write frames.csv, timeline.csv, timeline.png, summary.csv, annotated.mp4, run.json.
@@ -300,15 +314,10 @@ def analyze_video(path: str | Path, out: str | Path | None = None, model: Emotio
     path = Path(path)
     out = Path(out) if out else default_out(path)
     cap, fps, count, width, height = probe(path)
-    claim_output(out, path, opts.force)
-    prev = None if opts.redo else _done_before(out, path)
-    if prev is not None:
+    done = prepare_out(path, out, opts, t0)
+    if done is not None:
         cap.release()
-        c = prev.get("counts", {})
-        return VideoResult(path, out, "skipped", c.get("frames_decoded", 0), c.get("frames_analysed", 0),
-                           c.get("faces", 0), c.get("tracks", 0), time.time() - t0, "already complete")
-    for stale in out.glob(".*.tmp*"):  # leftovers of a killed run, never under the final names
-        stale.unlink()
+        return done
     em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)
     sched = Schedule.of(fps, opts)
     tmp_video = out / f".annotated.{int(time.time())}.tmp.mp4"
@@ -327,11 +336,11 @@ def analyze_video(path: str | Path, out: str | Path | None = None, model: Emotio
 
 def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, sched: Schedule,
                   frames: pd.DataFrame, decoded: int, analysed: int, count: int, size: tuple[int, int],
-                  decode_error: str, sink: VideoSink | None, t0: float) -> VideoResult:
-    """frames.csv, timeline.csv/.png, summary.csv, annotated.mp4 (the sink's file, audio muxed back) and run.json;
-    the same for a local run and for frame ranges gathered from a cluster."""
+                  decode_error: str, sink, t0: float, notes: list[str] | None = None) -> VideoResult:
+    """frames.csv, timeline.csv/.png, summary.csv, annotated.mp4 (the encoded file `sink.path`, audio muxed back)
+    and run.json; the same for a local run and for frame ranges gathered from a cluster."""
     classes = em.classes
-    notes: list[str] = []
+    notes = list(notes or [])
     fps = sched.fps
     step_s = 1.0 / (fps or FALLBACK_FPS)
     status = "complete"

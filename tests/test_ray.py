@@ -47,3 +47,27 @@ def test_videos_on_ray_equal_local(face_bgr, tmp_path, model, local_ray):
         for name in ("frames.csv", "timeline.csv", "summary.csv"):
             pd.testing.assert_frame_equal(pd.read_csv(local.out / name), pd.read_csv(tmp_path / "ray" / c.stem / name),
                                           atol=1e-5)
+
+
+def test_long_video_split_into_ranges_on_ray_equals_local(face_bgr, tmp_path, model, local_ray):
+    import cv2
+
+    from batchemo.distributed import ray_videos
+
+    clip = tmp_path / "long clip.avi"
+    moving_faces_video(clip, face_bgr, frames=120, fps=24)
+    opts = VideoOptions(split_frames=30)  # 120 frames: four ranges on two workers
+    [res] = ray_videos([clip], [tmp_path / "ray"], model.path, opts, "local")
+    assert res.status == "complete" and res.frames_decoded == 120
+    local = batchemo.analyze_video(clip, tmp_path / "local", model, opts, progress=False)
+    for name in ("frames.csv", "timeline.csv", "summary.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(local.out / name), pd.read_csv(tmp_path / "ray" / name), atol=1e-5)
+    cap = cv2.VideoCapture(str(tmp_path / "ray" / "annotated.mp4"))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    assert n == 120
+    assert not list((tmp_path / "ray").glob(".*tmp*"))  # segments cleaned up
+    # re-run: skipped as complete, like a local run
+    [again] = ray_videos([clip], [tmp_path / "ray"], model.path, opts, "local")
+    assert again.status == "skipped"

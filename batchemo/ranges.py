@@ -1,0 +1,163 @@
+"""Long videos cut into frame ranges, so that several workers share one video: plan the ranges, analyse one,
+join the track ids across ranges, draw one range's annotated segment, join the segments.
+
+How track ids are joined: each range is analysed from a warm-up start before its first frame (a full-detection
+frame at least the track gap plus one detection period earlier), so its tracker has found the faces on screen
+by the time its own frames begin. The warm-up frames overlap the previous range's frames: a track of the new
+range takes the id of the previous range's track whose boxes it matches (IoU >= 0.5) on most of those frames
+(each id used once); a track with no match is a new face and gets a new id. At the end ids are renumbered in
+order of first appearance (frame, then left to right), as one pass over the whole video numbers them.
+"""
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from .annotate import draw_faces, label
+from .encode import VideoSink, ffmpeg_exe
+from .model import EmotionModel
+from .track import iou
+from .video import FALLBACK_FPS, Schedule, VideoOptions, analyse_pass, probe
+
+BOX = ["x", "y", "w", "h"]
+
+
+@dataclass(frozen=True)
+class FrameRange:
+    start: int  # first frame reported by this range
+    stop: int | None  # first frame of the next range; None: to the end of the video
+    warm: int  # first frame decoded (warm-up before `start`)
+
+
+@dataclass
+class Encoded:
+    """An encoded video file, as `write_reports` takes it from a VideoSink."""
+
+    path: Path
+    codec: str = "h264"
+    note: str = ""
+
+
+def plan(count: int, sched: Schedule, opts: VideoOptions, frames_per_range: int) -> list[FrameRange]:
+    """Ranges of about `frames_per_range` frames over a video of `count` frames (the last runs to the end, so
+    a frame count that is off by a few does not lose frames)."""
+    period = sched.every * sched.detect_every  # ranges start on full-detection frames
+    size = max(period, frames_per_range // period * period)
+    max_gap = max(1, int(round(opts.max_gap_s / sched.interval)))
+    warmup = (max_gap + 1 + sched.detect_every) * sched.every
+    starts = list(range(0, max(count, 1), size))
+    if len(starts) > 1 and count - starts[-1] < size // 2:  # no short tail range
+        starts.pop()
+    return [FrameRange(s, starts[k + 1] if k + 1 < len(starts) else None, max(0, (s - warmup) // period * period))
+            for k, s in enumerate(starts)]
+
+
+def analyse_range(path: Path, model: EmotionModel | str | Path, opts: VideoOptions, r: FrameRange) -> dict:
+    """The per-range step: face rows (this range's own track ids) from `r.warm` on, and counts for `r.start` on."""
+    cap, fps, _, _, _ = probe(Path(path))
+    em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)
+    sched = Schedule.of(fps, opts)
+    try:
+        if r.warm:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, r.warm)
+        res = analyse_pass(Path(path), cap, em, opts, sched, r.warm, r.stop)
+    finally:
+        cap.release()
+    decoded = max(0, res.decoded - (r.start - r.warm))
+    first_analysed = -(-r.start // sched.every) * sched.every
+    analysed = len(range(first_analysed, r.start + decoded, sched.every))
+    return {"frames": res.frames, "decoded": decoded, "analysed": analysed, "error": res.decode_error}
+
+
+def join_ranges(parts: list[tuple[FrameRange, pd.DataFrame]]) -> pd.DataFrame:
+    """One frames table from the ranges' rows, track ids joined across ranges (module docstring)."""
+    kept: list[pd.DataFrame] = []
+    prev: pd.DataFrame | None = None
+    next_id = 0
+    for r, df in parts:
+        mapping: dict[int, int] = {}
+        if prev is not None and len(df) and len(prev):
+            votes: Counter = Counter()
+            old = prev[prev["frame"] >= r.warm]
+            new = df[df["frame"] < r.start]
+            old_by_frame = dict(tuple(old.groupby("frame")))
+            for frame, g in new.groupby("frame"):
+                o = old_by_frame.get(frame)
+                if o is None:
+                    continue
+                for a, b in zip(*np.nonzero(iou(g[BOX].to_numpy(float), o[BOX].to_numpy(float)) >= 0.5)):
+                    votes[(int(g["face"].iloc[a]), int(o["face"].iloc[b]))] += 1
+            used: set[int] = set()
+            for (new_id, old_id), _ in votes.most_common():
+                if new_id not in mapping and old_id not in used:
+                    mapping[new_id] = old_id
+                    used.add(old_id)
+        body = df[df["frame"] >= r.start].copy()
+        for local in sorted(body["face"].unique()):
+            if int(local) not in mapping:
+                mapping[int(local)] = next_id
+                next_id += 1
+        body["face"] = body["face"].map(mapping).astype("int64")
+        kept.append(body)
+        prev = body
+    frames = pd.concat(kept, ignore_index=True)
+    first = frames.sort_values(["frame", "x", "y"], kind="stable").drop_duplicates("face")
+    order = {int(old): new for new, old in enumerate(first["face"])}
+    frames["face"] = frames["face"].map(order).astype("int64")
+    return frames.sort_values(["frame", "face"], kind="stable").reset_index(drop=True)
+
+
+def annotate_range(path: Path, frames: pd.DataFrame, opts: VideoOptions, r: FrameRange, segment: Path) -> Encoded:
+    """Draw the joined rows on this range's frames and encode them into `segment` (what the local pass draws:
+    a frame that is not analysed shows the faces of the last analysed frame)."""
+    cap, fps, _, _, _ = probe(Path(path))
+    segment = Path(segment)
+    sched = Schedule.of(fps, opts)
+    by_frame = dict(tuple(frames.groupby("frame")))
+    sink = None
+    try:
+        if r.start:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, r.start)
+        i = r.start
+        current = by_frame.get(r.start // sched.every * sched.every)
+        while r.stop is None or i < r.stop:
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                break
+            if i % sched.every == 0:
+                current = by_frame.get(i)
+            if current is not None and len(current):
+                draw_faces(frame, current[BOX].to_numpy(), [label(e, c, int(t)) for e, c, t in
+                                                           zip(current["emotion"], current["confidence"], current["face"])],
+                           list(current["emotion"]))
+            if sink is None:
+                sink = VideoSink(segment, frame.shape[1], frame.shape[0], fps or FALLBACK_FPS)
+            sink.write(frame)
+            i += 1
+    finally:
+        cap.release()
+        if sink is not None:
+            sink.close()
+    return Encoded(segment, sink.codec if sink else "", sink.note if sink else "")
+
+
+def concat_segments(segments: list[Path], out: Path) -> str:
+    """Join encoded segments (same size and codec) into `out` without re-encoding; '' or why it failed."""
+    exe = ffmpeg_exe()
+    if not exe:
+        return "no ffmpeg binary to join the annotated segments"
+    listing = out.with_name(out.name + ".txt")
+    listing.write_text("".join("file '" + str(Path(s).resolve()).replace("'", "'\\''") + "'\n" for s in segments))
+    r = subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0", "-i",
+                        str(listing), "-c", "copy", "-movflags", "+faststart", str(out)],
+                       capture_output=True, text=True, errors="replace")
+    listing.unlink()
+    if r.returncode != 0:
+        return "annotated segments not joined: " + (r.stderr.strip().splitlines() or ["ffmpeg failed"])[-1]
+    return ""

@@ -35,6 +35,11 @@ def draw_faces(img: np.ndarray, boxes, labels: list[str], emotions: list[str]) -
     return img
 
 
+def draw_tracks(img: np.ndarray, boxes, ids, emotions: list[str], confidences: list[float]) -> np.ndarray:
+    """Draw in place the faces of a video frame: box and `#id emotion 0.93`."""
+    return draw_faces(img, boxes, [label(e, c, int(t)) for e, c, t in zip(emotions, confidences, ids)], emotions)
+
+
 def label(emotion: str, confidence: float, track: int | None = None) -> str:
     return (f"#{track} " if track is not None else "") + f"{emotion} {confidence:.2f}"
 

@@ -167,14 +167,14 @@ def video(
         from .distributed import ray_videos
         from .model import default_model_path
 
-        results = iter(ray_videos(paths, targets, model or default_model_path(), opts, ray))
+        results = iter(ray_videos(paths, targets, model or default_model_path(), opts, ray, progress))
     em = None
     failed = 0
     for p, target in zip(paths, targets):
         try:
             if ray is not None:
                 r = next(results)
-                if isinstance(r, BadInput):
+                if isinstance(r, Exception):  # BadInput, OutputConflict, ... from a worker: reported below
                     raise r
             else:
                 if em is None:
@@ -257,9 +257,13 @@ def export(model: Path = typer.Argument(..., help="Model file (.keras).")) -> No
     from .train import export_model
 
     if not model.is_file():
-        typer.echo(f"error: {model}: model file not found", err=True)
-        raise typer.Exit(2)
-    typer.echo(f"wrote {export_model(model)}")
+        _fail(f"{model}: model file not found")
+    try:
+        typer.echo(f"wrote {export_model(model)}")
+    except ImportError as e:
+        _fail(f"{model}: the TFLite converter needs TensorFlow ({e})")
+    except (ValueError, RuntimeError) as e:
+        _fail(f"{model}: {str(e).splitlines()[0]}")
 
 
 @app.command()

@@ -1,7 +1,8 @@
-"""The Ray runner (`--ray ADDRESS`, extra `batchemo[ray]`): the same per-file and per-batch steps as the local
-runner, scheduled by Ray Data. Detection runs in CPU tasks; classification in a pool of actors that each load
-the model once. The driver gathers finished files and writes the reports with the local code, so the files
-are exactly a local run's.
+"""The Ray runner (`--ray ADDRESS`, extra `batchemo[ray]`): the same per-file, per-batch and per-range steps as
+the local runner, scheduled by Ray. Folders go through Ray Data: detection in CPU tasks, classification in a
+pool of actors that each load the model once. Videos: one task per video, and a long video cut into frame
+ranges analysed by parallel tasks (`ranges`). The driver gathers the results and writes the reports with the
+local code, so the files are a local run's.
 """
 from __future__ import annotations
 
@@ -100,21 +101,26 @@ def ray_folder_runner(todo: list[SourceFile], em: EmotionModel, opts: FolderOpti
         yield [(f, list(r)) for f, r in zip(batch["file"], batch["faces"])]
 
 
-def ray_videos(paths: list[Path], outs: list[Path], model_path: Path, opts, address: str) -> list:
-    """Videos on Ray, results (or BadInput errors) in input order: one task per video, and a video longer than
-    1.5 x `opts.split_frames` frames cut into frame ranges analysed by several tasks (`ray_video_ranges`)."""
+def ray_videos(paths: list[Path], outs: list[Path], model_path: Path, opts, address: str,
+               progress: bool = True) -> list:
+    """Videos on Ray, results (or the BadInput/OutputConflict/FileNotFoundError that stopped one) in input
+    order: one task per video, and a video longer than 1.5 x `opts.split_frames` frames cut into frame ranges
+    analysed by several tasks (`ray_video_ranges`)."""
     import ray
 
+    from .ranges import NotSeekable
+    from .runtime import OutputConflict
     from .sources import BadInput
     from .video import analyze_video, probe
 
+    expected = (BadInput, OutputConflict, FileNotFoundError)
     init(address)
 
     @ray.remote(num_cpus=1)
     def one(path: str, out: str):
         try:
             return analyze_video(Path(path), Path(out), Path(model_path), opts, progress=False)
-        except BadInput as e:
+        except expected as e:
             return e
 
     def frame_count(p: Path) -> int:
@@ -132,8 +138,10 @@ def ray_videos(paths: list[Path], outs: list[Path], model_path: Path, opts, addr
     for k, (p, o) in enumerate(zip(paths, outs)):
         if split[k]:
             try:
-                results.append(ray_video_ranges(Path(p), Path(o), Path(model_path), opts))
-            except BadInput as e:
+                results.append(ray_video_ranges(Path(p), Path(o), Path(model_path), opts, progress))
+            except NotSeekable:  # no exact frame seeking in this container: one task after all
+                results.append(ray.get(one.remote(str(Path(p).resolve()), str(Path(o).resolve()))))
+            except expected as e:
                 results.append(e)
         else:
             results.append(ray.get(refs[k]))
@@ -160,6 +168,7 @@ def ray_video_ranges(path: Path, out: Path, model_path: Path, opts, progress: bo
         return done
     sched = Schedule.of(fps, opts)
     plan = RG.plan(count, sched, opts, opts.split_frames)
+    RG.check_seekable(path, plan)
     model = str(Path(model_path).resolve())
     analyse = ray.remote(num_cpus=1)(RG.analyse_range)
     pending = {analyse.remote(str(path.resolve()), model, opts, r): k for k, r in enumerate(plan)}
@@ -179,7 +188,7 @@ def ray_video_ranges(path: Path, out: Path, model_path: Path, opts, progress: bo
         draw = ray.remote(num_cpus=1)(RG.annotate_range)
         segments = [out / f".annotated.{int(t0)}.seg{k:04d}.tmp.mp4" for k in range(len(plan))]
         encoded = ray.get([
-            draw.remote(str(path.resolve()), frames[(frames["frame"] >= r.start - sched.every)
+            draw.remote(str(path.resolve()), frames[(frames["frame"] >= r.start)
                                                     & (frames["frame"] < (r.stop if r.stop is not None else 2**62))],
                         opts, r, seg)
             for r, seg in zip(plan, segments)])
@@ -188,6 +197,9 @@ def ray_video_ranges(path: Path, out: Path, model_path: Path, opts, progress: bo
         for seg in segments:
             seg.unlink(missing_ok=True)
         if why:
+            # No annotated video this time: an older one must not pass for this run's.
+            joined.unlink(missing_ok=True)
+            (out / "annotated.mp4").unlink(missing_ok=True)
             notes.append(why)
         else:
             sink = RG.Encoded(joined, encoded[0].codec, encoded[0].note)

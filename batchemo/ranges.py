@@ -19,9 +19,10 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from .annotate import draw_faces, label
+from .annotate import draw_tracks
 from .encode import VideoSink, ffmpeg_exe
 from .model import EmotionModel
+from .sources import BadInput
 from .track import iou
 from .video import FALLBACK_FPS, Schedule, VideoOptions, analyse_pass, probe
 
@@ -49,8 +50,7 @@ def plan(count: int, sched: Schedule, opts: VideoOptions, frames_per_range: int)
     a frame count that is off by a few does not lose frames)."""
     period = sched.every * sched.detect_every  # ranges start on full-detection frames
     size = max(period, frames_per_range // period * period)
-    max_gap = max(1, int(round(opts.max_gap_s / sched.interval)))
-    warmup = (max_gap + 1 + sched.detect_every) * sched.every
+    warmup = (sched.max_gap(opts) + 1 + sched.detect_every) * sched.every
     starts = list(range(0, max(count, 1), size))
     if len(starts) > 1 and count - starts[-1] < size // 2:  # no short tail range
         starts.pop()
@@ -58,14 +58,41 @@ def plan(count: int, sched: Schedule, opts: VideoOptions, frames_per_range: int)
             for k, s in enumerate(starts)]
 
 
+class NotSeekable(BadInput):
+    """The container cannot be seeked to an exact frame: the video must be analysed in one pass."""
+
+
+def seek(cap: cv2.VideoCapture, frame: int) -> None:
+    """Put the capture at `frame`; refuse where the container cannot be seeked to that exact frame (the rows'
+    frame numbers would be off)."""
+    if frame == 0:
+        return
+    cap.set(cv2.CAP_PROP_POS_FRAMES, frame)
+    at = int(round(cap.get(cv2.CAP_PROP_POS_FRAMES)))
+    if at != frame:
+        raise NotSeekable(f"cannot seek to frame {frame} exactly (landed on {at}); analyse it in one pass "
+                          "(--split-frames 0)")
+
+
+def check_seekable(path: Path, plan: list[FrameRange]) -> None:
+    """NotSeekable unless the video lands exactly on the frames a plan seeks to (checked on one range)."""
+    if len(plan) < 2:
+        return
+    cap = probe(Path(path))[0]
+    try:
+        seek(cap, plan[1].warm)
+        seek(cap, plan[1].start)
+    finally:
+        cap.release()
+
+
 def analyse_range(path: Path, model: EmotionModel | str | Path, opts: VideoOptions, r: FrameRange) -> dict:
     """The per-range step: face rows (this range's own track ids) from `r.warm` on, and counts for `r.start` on."""
-    cap, fps, _, _, _ = probe(Path(path))
     em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)
+    cap, fps, _, _, _ = probe(Path(path))
     sched = Schedule.of(fps, opts)
     try:
-        if r.warm:
-            cap.set(cv2.CAP_PROP_POS_FRAMES, r.warm)
+        seek(cap, r.warm)
         res = analyse_pass(Path(path), cap, em, opts, sched, r.warm, r.stop)
     finally:
         cap.release()
@@ -93,9 +120,10 @@ def join_ranges(parts: list[tuple[FrameRange, pd.DataFrame]]) -> pd.DataFrame:
                     continue
                 for a, b in zip(*np.nonzero(iou(g[BOX].to_numpy(float), o[BOX].to_numpy(float)) >= 0.5)):
                     votes[(int(g["face"].iloc[a]), int(o["face"].iloc[b]))] += 1
+            seen = new[new["frame"].isin(old_by_frame)].groupby("face").size()  # overlap frames per new track
             used: set[int] = set()
-            for (new_id, old_id), _ in votes.most_common():
-                if new_id not in mapping and old_id not in used:
+            for (new_id, old_id), n in votes.most_common():
+                if n >= 0.5 * seen.get(new_id, 0) and new_id not in mapping and old_id not in used:
                     mapping[new_id] = old_id
                     used.add(old_id)
         body = df[df["frame"] >= r.start].copy()
@@ -122,10 +150,9 @@ def annotate_range(path: Path, frames: pd.DataFrame, opts: VideoOptions, r: Fram
     by_frame = dict(tuple(frames.groupby("frame")))
     sink = None
     try:
-        if r.start:
-            cap.set(cv2.CAP_PROP_POS_FRAMES, r.start)
+        seek(cap, r.start)  # a range starts on an analysed frame
         i = r.start
-        current = by_frame.get(r.start // sched.every * sched.every)
+        current = None
         while r.stop is None or i < r.stop:
             ok, frame = cap.read()
             if not ok or frame is None:
@@ -133,9 +160,8 @@ def annotate_range(path: Path, frames: pd.DataFrame, opts: VideoOptions, r: Fram
             if i % sched.every == 0:
                 current = by_frame.get(i)
             if current is not None and len(current):
-                draw_faces(frame, current[BOX].to_numpy(), [label(e, c, int(t)) for e, c, t in
-                                                           zip(current["emotion"], current["confidence"], current["face"])],
-                           list(current["emotion"]))
+                draw_tracks(frame, current[BOX].to_numpy(), current["face"], list(current["emotion"]),
+                            list(current["confidence"]))
             if sink is None:
                 sink = VideoSink(segment, frame.shape[1], frame.shape[0], fps or FALLBACK_FPS)
             sink.write(frame)
@@ -154,10 +180,12 @@ def concat_segments(segments: list[Path], out: Path) -> str:
         return "no ffmpeg binary to join the annotated segments"
     listing = out.with_name(out.name + ".txt")
     listing.write_text("".join("file '" + str(Path(s).resolve()).replace("'", "'\\''") + "'\n" for s in segments))
-    r = subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0", "-i",
-                        str(listing), "-c", "copy", "-movflags", "+faststart", str(out)],
-                       capture_output=True, text=True, errors="replace")
-    listing.unlink()
+    try:
+        r = subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0", "-i",
+                            str(listing), "-c", "copy", "-movflags", "+faststart", str(out)],
+                           capture_output=True, text=True, errors="replace")
+    finally:
+        listing.unlink()
     if r.returncode != 0:
         return "annotated segments not joined: " + (r.stderr.strip().splitlines() or ["ffmpeg failed"])[-1]
     return ""

@@ -92,8 +92,10 @@ def read_photo(path: Path, max_megapixels: float = 40.0, keep_side: int = 0) -> 
     if factor == 1:
         return img, (img.shape[1], img.shape[0])
     w, h = size
-    upright = (img.shape[1] >= img.shape[0]) == (w >= h)  # EXIF rotation may have turned it
-    return img, ((w, h) if upright else (h, w))
+    # EXIF rotation may have turned it: the order of the header's sides that fits the decoded image.
+    as_is = abs(w / factor - img.shape[1]) + abs(h / factor - img.shape[0])
+    turned = abs(h / factor - img.shape[1]) + abs(w / factor - img.shape[0])
+    return img, ((w, h) if as_is <= turned else (h, w))
 
 
 def read_image(path: Path, max_megapixels: float = 40.0) -> np.ndarray:
@@ -101,7 +103,7 @@ def read_image(path: Path, max_megapixels: float = 40.0) -> np.ndarray:
 
     Grey, 16-bit, alpha and CMYK inputs all come out as 8-bit BGR. Raises BadInput with a one-line reason.
     """
-    return _decode(_read_bytes(path), max_megapixels)
+    return read_photo(path, max_megapixels)[0]
 
 
 def _read_bytes(path: Path) -> bytes:

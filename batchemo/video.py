@@ -21,7 +21,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from . import report as R
-from .annotate import draw_faces, label
+from .annotate import draw_tracks
 from .detect import DetectOptions, detect_faces, refine_faces
 from .encode import VideoSink, has_audio, mux_audio
 from .model import EmotionModel, crop_faces
@@ -136,8 +136,12 @@ class Schedule:
         detect_every = max(1, min(opts.detect_every, int(opts.max_detect_interval_s / interval) + 1))
         return cls(fps, every, detect_every, interval)
 
+    def max_gap(self, opts: "VideoOptions") -> int:
+        """Analysed frames a track may go unseen and keep its id."""
+        return max(1, int(round(opts.max_gap_s / self.interval)))
+
     def tracker(self, opts: "VideoOptions") -> Tracker:
-        return Tracker(iou_threshold=opts.iou_threshold, max_gap=max(1, int(round(opts.max_gap_s / self.interval))),
+        return Tracker(iou_threshold=opts.iou_threshold, max_gap=self.max_gap(opts),
                        coast=int(round(opts.coast_s / self.interval)))
 
 
@@ -179,7 +183,6 @@ def analyse_pass(path: Path, cap: cv2.VideoCapture, em: EmotionModel, opts: Vide
                 probs = em.predict(np.concatenate(crops), opts.batch_size) if crops else None
                 at = 0
                 for w in batch:
-                    labels, emotions = [], []
                     if w.crops is not None and len(w.crops):
                         p = probs[at:at + len(w.crops)]
                         at += len(w.crops)
@@ -188,11 +191,8 @@ def analyse_pass(path: Path, cap: cv2.VideoCapture, em: EmotionModel, opts: Vide
                             last_label[int(tid)] = (row["emotion"], row["confidence"])
                             rows.append(row)
                     if w.image is not None:
-                        for tid in w.ids:
-                            e, c = last_label.get(int(tid), ("?", 0.0))
-                            labels.append(label(e, c, int(tid)))
-                            emotions.append(e)
-                        draw_faces(w.image, w.boxes, labels, emotions)
+                        shown = [last_label.get(int(tid), ("?", 0.0)) for tid in w.ids]
+                        draw_tracks(w.image, w.boxes, w.ids, [e for e, _ in shown], [c for _, c in shown])
                         if "sink" not in sink_holder:
                             h, wd = w.image.shape[:2]
                             sink_holder["sink"] = VideoSink(annotated, wd, h, fps or FALLBACK_FPS)

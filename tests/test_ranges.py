@@ -91,3 +91,22 @@ def test_annotated_segments_join_into_the_whole_video(long_clip, one_pass, tmp_p
         assert np.abs(fa.astype(int) - fb.astype(int)).mean() < 2.0, n
         n += 1
     assert n == FRAMES
+
+
+def test_h264_with_b_frames_seeks_exactly_and_joins_equal(long_clip, tmp_path, model):
+    """Phone and camera videos are H.264 with B-frames: seeking must land on the exact frame there too."""
+    import subprocess
+
+    from batchemo.encode import ffmpeg_exe
+
+    mp4 = tmp_path / "clip.mp4"
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(long_clip), "-c:v", "libx264",
+                    "-preset", "veryfast", "-bf", "3", "-g", "48", "-pix_fmt", "yuv420p", str(mp4)], check=True)
+    opts = VideoOptions(annotate=False)
+    sched = Schedule.of(FPS, opts)
+    plan = RG.plan(FRAMES, sched, opts, 30)
+    RG.check_seekable(mp4, plan)  # raises NotSeekable if OpenCV cannot land on the frame
+    one = batchemo.analyze_video(mp4, tmp_path / "one", model, opts, progress=False)
+    joined = RG.join_ranges([(r, RG.analyse_range(mp4, model, opts, r)["frames"]) for r in plan])
+    got = pd.read_csv(pd.io.common.StringIO(joined.to_csv(index=False)))
+    pd.testing.assert_frame_equal(got, pd.read_csv(one.out / "frames.csv"), atol=1e-5)

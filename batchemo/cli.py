@@ -123,8 +123,8 @@ def video(
     every: int = typer.Option(1, help="Analyse every N-th frame."),
     fps: Optional[float] = typer.Option(None, help="Analyse about F frames per second of video (overrides "
                                         "--every)."),
-    detect_every: int = typer.Option(15, help="Full-frame Haar on every k-th analysed frame (at least every "
-                                     "0.5 s); in between, each face is re-found near its last box."),
+    detect_every: int = typer.Option(30, help="Full-frame Haar on every k-th analysed frame (at least every "
+                                     "1 s); in between, each face is re-found near its last box."),
     bin: float = typer.Option(1.0, help="Timeline bin width in seconds."),
     batch_size: int = typer.Option(64, help="Faces per model call (crops span frames)."),
     scale_factor: float = typer.Option(1.1, help=SCALE_HELP),

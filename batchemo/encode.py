@@ -33,7 +33,7 @@ class VideoSink:
             self._gen = imageio_ffmpeg.write_frames(
                 str(self.path), (width, height), pix_fmt_in="bgr24", fps=fps, codec="libx264",
                 macro_block_size=1, ffmpeg_log_level="error",
-                output_params=["-preset", "veryfast", "-crf", "23", "-movflags", "+faststart",
+                output_params=["-preset", "ultrafast", "-crf", "23", "-movflags", "+faststart",
                                "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"])
             self._gen.send(None)
             if width % 2 or height % 2:

@@ -101,8 +101,8 @@ def folder(
     from .runtime import OutputConflict
 
     opts = FolderOptions(detect=_detect_options(scale_factor, min_neighbors, min_face, accurate, detect_size),
-                         decode_side=0 if accurate else decode_side, batch_size=batch_size, annotate=annotate, redo=redo, force=force,
-                         max_megapixels=max_megapixels, workers=workers, ray=ray)
+                         decode_side=0 if accurate else decode_side, batch_size=batch_size, annotate=annotate,
+                         redo=redo, force=force, max_megapixels=max_megapixels, workers=workers, ray=ray)
     try:
         res = analyze_folder(path, out, model, opts, progress=progress)
     except (FileNotFoundError, NotADirectoryError, ValueError, OutputConflict, RuntimeError) as e:
@@ -294,7 +294,7 @@ def evaluate(
     """Measure a model on labelled data: accuracy, macro F1, per-class P/R/F1, confusion matrix, faces/s."""
     from .evaluate import cross_validate
     from .evaluate import evaluate as run_eval
-    from .train import TrainOptions
+    from .train import TrainOptions, record_in_card
 
     try:
         if folds > 1:
@@ -306,15 +306,11 @@ def evaluate(
             typer.echo(f"{folds}-fold CV by {group_by!r}: accuracy {100 * r['accuracy_mean']:.2f} ± "
                        f"{100 * r['accuracy_std']:.2f} %, macro F1 {r['macro_f1_mean']:.3f} -> {out}")
             if record:
-                from .train import record_in_card
-
                 record_in_card(model, record, {k: r[k] for k in ("accuracy_mean", "accuracy_std", "macro_f1_mean",
                                                                  "pooled_accuracy", "folds", "group_by", "command")})
             return
         r = run_eval(model, data_dir, out, batch_size, flip=flip)
         if record:
-            from .train import record_in_card
-
             record_in_card(model, record, {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "images": r["images"],
                                            "faces_per_second": r["faces_per_second"], "data": str(data_dir),
                                            "flip_average": r["flip_average"],

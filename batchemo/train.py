@@ -197,6 +197,10 @@ def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path |
         schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(steps, 1), alpha=0.02)
         model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"])
+        # Best-so-far survives a restart: the checkpoint only overwrites when val accuracy beats it.
+        ckpt = keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_accuracy", mode="max",
+                                               save_best_only=True, save_weights_only=False,
+                                               initial_value_threshold=state["best"] if state["best"] >= 0 else None)
 
         class Keep(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
@@ -206,12 +210,7 @@ def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path |
                 # Training time summed over epochs survives restarts (a resumed run counts every epoch once).
                 state["seconds"] = state.get("seconds", 0.0) + time.time() - self.t
                 logs = {k: float(v) for k, v in (logs or {}).items()}
-                if logs.get("val_accuracy", -1) > state["best"]:
-                    # Best-so-far survives a restart: saved only when val accuracy beats every earlier epoch.
-                    state["best"] = logs["val_accuracy"]
-                    tmp_model = best_path.with_name("best.tmp.keras")
-                    model.save(tmp_model)
-                    os.replace(tmp_model, best_path)
+                state["best"] = max(state["best"], logs.get("val_accuracy", -1))
                 state["history"].append({"phase": name, "epoch": epoch + 1, **logs})
                 state[f"{name}_epochs"] = epoch + 1
                 tmp = state_path.with_suffix(".tmp")
@@ -220,6 +219,7 @@ def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path |
 
         callbacks = [
             keras.callbacks.BackupAndRestore(str(work / f"backup-{name}")),
+            ckpt,
             keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=opts.patience),
             Keep(),
         ]

@@ -212,8 +212,8 @@ def analyse_pass(path: Path, cap: cv2.VideoCapture, em: EmotionModel, opts: Vide
     dec.start()
     wr.start()
     decoded = 0
-    analysed = -(-first // sched.every)  # analysed frames before `first`: keeps the detection schedule global
-    analysed_here = 0
+    analysed_before = -(-first // sched.every)  # analysed frames before `first`: the detection schedule is global
+    analysed = analysed_before
     decode_error = ""
     pending: list[_Work] = []
     pending_crops = 0
@@ -241,7 +241,6 @@ def analyse_pass(path: Path, cap: cv2.VideoCapture, em: EmotionModel, opts: Vide
                     ids, boxes = tracker.live(analysed)
                 crops = crop_faces(grey, boxes, em.image_size)
                 analysed += 1
-                analysed_here += 1
             pending.append(_Work(i, t, frame if annotated is not None else None, is_analysed, ids, boxes, crops))
             pending_crops += len(boxes) if is_analysed else 0
             if pending_crops >= opts.batch_size or len(pending) >= 48:
@@ -269,7 +268,7 @@ def analyse_pass(path: Path, cap: cv2.VideoCapture, em: EmotionModel, opts: Vide
         raise errors[0]
     packed.append(R.faces_frame(rows, classes))
     frames = pd.concat(packed, ignore_index=True) if len(packed) > 1 else packed[0]
-    return PassResult(frames, decoded, analysed_here, decode_error, sink_holder.get("sink"))
+    return PassResult(frames, decoded, analysed - analysed_before, decode_error, sink_holder.get("sink"))
 
 
 def default_out(path: Path) -> Path:

@@ -16,15 +16,19 @@ def main() -> None:
     """batchemo: emotion analysis of faces in photo folders and videos."""
 
 
-def _command_line(ctx: typer.Context) -> str:
-    """The running command with every option spelled out: exact and re-runnable, whatever defaults become."""
+def _command_line(ctx: typer.Context, only: set[str] | None = None) -> str:
+    """The running command with every option spelled out: exact and re-runnable, whatever defaults become.
+    `only`: the options that matter for this run (the others are left out instead of misleading)."""
     parts = ["batchemo", ctx.info_name or ""]
     for param in ctx.command.params:
         value = ctx.params.get(param.name)
         if param.param_type_name == "argument":
             parts += [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
-        elif value is None:
+        elif value is None or (only is not None and param.name not in only):
             continue
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                parts += [param.opts[0], str(v)]
         elif isinstance(value, bool) and param.is_flag:
             if param.secondary_opts:
                 parts.append(param.opts[0] if value else param.secondary_opts[0])
@@ -223,13 +227,17 @@ def train(
                                                  "(default lr/3)."),
     base_weights: str = typer.Option("imagenet", help="ImageNet weights: a .h5 PATH, 'imagenet' (Keras cache) or "
                                      "'none' (from scratch)."),
-    init_model: Optional[Path] = typer.Option(None, help="Start from the base of another batchemo model."),
+    init_model: Optional[Path] = typer.Option(None, help="Start from the base of another batchemo model "
+                                              "(widened first when --alpha is wider than its own)."),
     class_weight_power: float = typer.Option(0.5, help="Class weights (1/frequency)^power; 0 turns them off."),
     patience: int = typer.Option(8, help="Early-stopping patience in epochs (on validation accuracy)."),
     seed: int = typer.Option(1),
     augment: bool = typer.Option(True, help="Flip, rotate, zoom, shift and contrast augmentation."),
     flip_average: bool = typer.Option(True, help="The model card asks for each face to be classified together "
                                       "with its mirror image and the two averaged (twice the work, more accurate)."),
+    teacher: Optional[list[Path]] = typer.Option(None, help="Distil from this batchemo model (repeat for an "
+                                                  "ensemble): its predictions become soft training targets."),
+    distill: float = typer.Option(0.7, help="With --teacher: target = distill * teachers + (1 - distill) * label."),
     recipe: str = typer.Option("batchemo", help="'notebook' reproduces the original notebook's baseline for "
                                "comparison: pixels in [0, 1], base frozen throughout."),
 ) -> None:
@@ -240,7 +248,8 @@ def train(
                         batch_size=batch_size, lr=lr, fine_tune_lr=fine_tune_lr, seed=seed,
                         base_weights=base_weights, init_model=str(init_model) if init_model else None,
                         class_weight_power=class_weight_power, patience=patience, augment=augment,
-                        flip_average=flip_average, scale="unit" if recipe == "notebook" else "mobilenet", freeze_base=recipe == "notebook")
+                        flip_average=flip_average, teachers=[str(t) for t in teacher or []], distill=distill,
+                        scale="unit" if recipe == "notebook" else "mobilenet", freeze_base=recipe == "notebook")
     try:
         card = train_folder(data_dir, out, opts, val_dir=val_dir, val_split=val_split, group_by=group_by,
                             command=_command_line(ctx))
@@ -314,7 +323,7 @@ def evaluate(
             record_in_card(model, record, {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "images": r["images"],
                                            "faces_per_second": r["faces_per_second"], "data": str(data_dir),
                                            "flip_average": r["flip_average"],
-                                           "command": _command_line(ctx)})
+                                           "command": _command_line(ctx, {"out", "batch_size", "flip", "record"})})
     except (FileNotFoundError, ValueError) as e:
         _fail(str(e))
     typer.echo(f"{r['images']} images, accuracy {100 * r['accuracy']:.2f} %, macro F1 {r['macro_f1']:.3f}, "

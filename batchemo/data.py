@@ -112,8 +112,9 @@ def class_weights(labels: np.ndarray, n_classes: int, power: float = 0.5) -> dic
 
 
 def image_dataset(files: Labelled, image_size: int, batch_size: int, shuffle: bool, seed: int,
-                  cache: bool = True):
-    """A tf.data pipeline of (uint8-valued float32 grey images [N, S, S, 1], int labels), cached and prefetched."""
+                  cache: bool = True, targets: np.ndarray | None = None):
+    """A tf.data pipeline of (uint8-valued float32 grey images [N, S, S, 1], int labels), cached and prefetched.
+    `targets` [N, C] (class probabilities, e.g. a teacher's) replace the int labels."""
     import tensorflow as tf
 
     def load(path, label):
@@ -122,7 +123,7 @@ def image_dataset(files: Labelled, image_size: int, batch_size: int, shuffle: bo
         img = tf.image.resize(img, (image_size, image_size), method="area")
         return tf.cast(tf.round(img), tf.uint8), label
 
-    ds = tf.data.Dataset.from_tensor_slices((files.paths, files.labels))
+    ds = tf.data.Dataset.from_tensor_slices((files.paths, files.labels if targets is None else targets))
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
     if cache:
         ds = ds.cache()
@@ -144,13 +145,14 @@ def read_grey(path: str, image_size: int) -> np.ndarray:
     return img
 
 
-def array_batches(files: Labelled, image_size: int, batch_size: int, shuffle: bool, seed: int, augment=None):
+def array_batches(files: Labelled, image_size: int, batch_size: int, shuffle: bool, seed: int, augment=None,
+                  targets: np.ndarray | None = None):
     """The batches of `image_dataset`, held in memory as a Keras PyDataset, for backends without tf.data (JAX on
     a GPU). `augment` (Keras layers) runs on each training batch, on the backend's device."""
     import keras
 
     x = np.stack([read_grey(p, image_size) for p in files.paths])[..., None]
-    y = files.labels
+    y = files.labels if targets is None else targets
 
     class Batches(keras.utils.PyDataset):
         def __init__(self):

@@ -40,6 +40,11 @@ class TrainOptions:
     dropout: float = 0.3
     augment: bool = True
     flip_average: bool = True  # the saved card asks predictions to average each face with its mirror image
+    # Knowledge distillation: the mean predictions of these batchemo models (each as its card says, mirror
+    # averaging included) become the training targets, mixed with the labels as
+    # distill * teachers + (1 - distill) * label. A slow ensemble taught to one fast model.
+    teachers: list[str] = field(default_factory=list)
+    distill: float = 0.7
     # Only to reproduce the original notebook's flawed baseline: pixels to [0, 1] ("unit") instead of
     # MobileNet's [-1, 1], and a base that is never fine-tuned.
     scale: str = "mobilenet"
@@ -111,6 +116,24 @@ def augmenter(seed: int):
     ], name="augment")
 
 
+def teacher_targets(files: D.Labelled, teachers: list[str], batch_size: int = 256) -> np.ndarray:
+    """Mean class probabilities [N, len(files.classes)] of the teacher models on `files`, in `files.classes`
+    order (matched through the class aliases)."""
+    from .model import EmotionModel
+
+    total = np.zeros((len(files.paths), len(files.classes)), np.float32)
+    for path in teachers:
+        teacher = EmotionModel.load(path)
+        missing = [c for c in files.classes if canonical(c) not in teacher.classes]
+        if missing:
+            raise ValueError(f"{path}: the teacher has no class {missing}")
+        order = [teacher.classes.index(canonical(c)) for c in files.classes]
+        crops = np.stack([D.read_grey(p, teacher.image_size) for p in files.paths])
+        total += teacher.predict(crops, batch_size)[:, order]
+    total /= len(teachers)
+    return total / total.sum(axis=1, keepdims=True)
+
+
 class _EpochLine:
     """A one-line progress report per epoch (Keras's own bars are unreadable in logs)."""
 
@@ -146,28 +169,47 @@ def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path |
     weights, base_desc = resolve_base_weights(opts)
     model = build_model(n, opts, weights)
     if opts.init_model:
-        donor = keras.saving.load_model(opts.init_model, compile=False)
-        model.get_layer("base").set_weights(donor.get_layer("base").get_weights())
-        base_desc = f"base of {Path(opts.init_model).name}"
+        donor = keras.saving.load_model(opts.init_model, compile=False).get_layer("base")
+        base = model.get_layer("base")
+        if donor.output.shape[-1] == base.output.shape[-1]:
+            base.set_weights(donor.get_weights())
+            base_desc = f"base of {Path(opts.init_model).name}"
+        else:
+            from .widen import widen_base
+
+            widen_base(donor, base, seed=opts.seed)
+            base_desc = (f"base of {Path(opts.init_model).name} widened from {donor.output.shape[-1]} to "
+                         f"{base.output.shape[-1]} channels (Net2WiderNet)")
         weights = opts.init_model
     pretrained = weights is not None
+
+    train_y = val_y = None
+    loss, accuracy = "sparse_categorical_crossentropy", keras.metrics.SparseCategoricalAccuracy
+    if opts.teachers:
+        # Teacher targets are computed once on the unaugmented images; they are mirror-averaged, so they stay
+        # right for flipped crops, and near enough for the small shifts and rotations of the augmentation.
+        eye = np.eye(n, dtype=np.float32)
+        train_y = opts.distill * teacher_targets(train, opts.teachers) + (1 - opts.distill) * eye[train.labels]
+        val_y = eye[val.labels]
+        loss, accuracy = "categorical_crossentropy", keras.metrics.CategoricalAccuracy
 
     aug = augmenter(opts.seed) if opts.augment else None
     val_batch = max(opts.batch_size, 256)
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        train_ds = D.image_dataset(train, opts.image_size, opts.batch_size, shuffle=True, seed=opts.seed)
+        train_ds = D.image_dataset(train, opts.image_size, opts.batch_size, shuffle=True, seed=opts.seed,
+                                   targets=train_y)
         if aug is not None:
             train_ds = train_ds.map(lambda x, y: (aug(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
-        val_ds = D.image_dataset(val, opts.image_size, val_batch, shuffle=False, seed=opts.seed)
+        val_ds = D.image_dataset(val, opts.image_size, val_batch, shuffle=False, seed=opts.seed, targets=val_y)
     else:
         # KERAS_BACKEND=jax (or torch) trains on a GPU without TensorFlow; the saved .keras is the same format.
         # (Augmenting inside the compiled step instead was measured slower on an H100: XLA compiles the
         # affine warps for minutes.)
         train_ds = D.array_batches(train, opts.image_size, opts.batch_size, shuffle=True, seed=opts.seed,
-                                   augment=aug)
-        val_ds = D.array_batches(val, opts.image_size, val_batch, shuffle=False, seed=opts.seed)
+                                   augment=aug, targets=train_y)
+        val_ds = D.array_batches(val, opts.image_size, val_batch, shuffle=False, seed=opts.seed, targets=val_y)
     cw = D.class_weights(train.labels, n, opts.class_weight_power) if opts.class_weight_power > 0 else None
 
     work = Path(work_dir) if work_dir else Path(os.environ.get("TMPDIR", "/tmp")) / f"batchemo-train-{os.getpid()}"
@@ -195,8 +237,7 @@ def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path |
         model.get_layer("base").trainable = base_trainable
         steps = epochs * int(np.ceil(len(train.paths) / opts.batch_size))
         schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(steps, 1), alpha=0.02)
-        model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+        model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=[accuracy(name="accuracy")])
         # Best-so-far survives a restart: the checkpoint only overwrites when val accuracy beats it.
         ckpt = keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_accuracy", mode="max",
                                                save_best_only=True, save_weights_only=False,
@@ -233,7 +274,7 @@ def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path |
     if best_path.exists():
         model.set_weights(keras.saving.load_model(best_path, compile=False).get_weights())
     model.get_layer("base").trainable = True
-    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(loss=loss, metrics=[accuracy(name="accuracy")])
     val_loss, val_acc = model.evaluate(val_ds, verbose=0)
     result = FitResult(model, epochs_run, float(val_acc), float(val_loss), state["history"], base_desc,
                        state.get("seconds", time.time() - t0))
@@ -259,6 +300,9 @@ def write_card(model_path: Path, card: dict) -> None:
         f"- Command: `{card['command']}`",
         f"- Epochs run: {card['epochs_run']}; training time {card['training_seconds'] / 60:.1f} min",
         f"- Inference: {'each face is classified with its mirror image and the two averaged' if card.get('inference', {}).get('flip_average') else 'one pass per face'} (`inference.flip_average`)",
+        *([f"- Distilled from {', '.join(card['options']['teachers'])} (targets "
+           f"{card['options']['distill']} x their mean prediction + the rest on the label)"]
+          if card.get("options", {}).get("teachers") else []),
         f"- Validation top-1 accuracy: {100 * v.get('accuracy', float('nan')):.2f} % (loss {v.get('loss', float('nan')):.4f})",
     ]
     for name, ev in card.get("evaluation", {}).items():

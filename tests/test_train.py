@@ -153,6 +153,51 @@ def test_evaluate_writes_metrics_and_confusion(trained, dataset, tmp_path):
     assert per[["precision", "recall", "f1"]].apply(lambda s: s.between(0, 1).all()).all()
     assert (out / "confusion.png").stat().st_size > 5000
     assert len(pd.read_csv(out / "predictions.csv")) == 72
+    # The recorded command re-runs this evaluation and names no training option it did not use.
+    cmd = card["evaluation"]["synthetic"]["command"]
+    assert cmd.startswith("batchemo evaluate ") and "--record synthetic" in cmd and "--out" in cmd
+    assert "--alpha" not in cmd and "--epochs" not in cmd
+
+
+def test_teacher_targets_are_the_teachers_mean_in_the_data_class_order(trained, dataset):
+    from batchemo.model import EmotionModel
+    from batchemo.train import teacher_targets
+
+    files = D.list_labelled(dataset)
+    crops = np.stack([D.read_grey(p, 48) for p in files.paths])
+    expected = EmotionModel.load(trained).predict(crops)  # columns: angry, happy, surprise
+    t = teacher_targets(files, [str(trained), str(trained)])
+    assert t.shape == (72, 3) and np.allclose(t.sum(axis=1), 1, atol=1e-5)
+    assert np.allclose(t, expected, atol=1e-5)
+    # Data listed in another class order (alias spellings): the teacher's columns follow it.
+    reordered = D.list_labelled(dataset, ["surprised", "anger", "happiness"])
+    order = [reordered.paths.index(p) for p in files.paths]
+    assert np.allclose(teacher_targets(reordered, [str(trained)])[order], expected[:, [2, 0, 1]], atol=1e-5)
+
+
+def test_train_distils_from_a_teacher(trained, dataset, tmp_path):
+    out = tmp_path / "student.keras"
+    args = ["train", str(dataset), "--out", str(out), "--alpha", "0.25", "--size", "32", "--epochs", "1",
+            "--head-epochs", "0", "--base-weights", "none", "--batch-size", "16", "--val-split", "0.25",
+            "--group-by", r"^(S\d+)_", "--teacher", str(trained), "--distill", "0.5"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["options"]["teachers"] == [str(trained)] and card["options"]["distill"] == 0.5
+    assert f"--teacher {trained}" in card["command"]
+    assert 0 <= card["validation"]["accuracy"] <= 1
+    assert "Distilled from" in out.with_suffix(".md").read_text()
+    # A teacher without one of the data's classes is refused by name, before any training.
+    small = tmp_path / "two"
+    for k in CLASSES[:2]:
+        (small / k).mkdir(parents=True)
+        for f in sorted((dataset / k).iterdir())[:6]:
+            (small / k / f.name).write_bytes(f.read_bytes())
+    (small / "fear").mkdir()
+    for f in sorted((dataset / "surprised").iterdir())[:6]:
+        (small / "fear" / f.name).write_bytes(f.read_bytes())
+    r = runner.invoke(app, ["train", str(small), *args[2:]], catch_exceptions=False)
+    assert r.exit_code == 2 and "has no class ['fear']" in r.output
 
 
 def test_group_split_never_shares_a_group():
@@ -198,3 +243,16 @@ def test_cross_validation_by_group(dataset, tmp_path):
     cv = json.loads((out / "cv.json").read_text())
     assert cv["accuracy_mean"] == pytest.approx(folds["accuracy"].mean(), abs=1e-5)
     assert 0 <= cv["accuracy_mean"] <= 1
+
+
+def test_train_widens_a_narrower_init_model(trained, dataset, tmp_path):
+    import keras
+
+    out = tmp_path / "wide.keras"
+    r = runner.invoke(app, ["train", str(dataset), "--out", str(out), "--alpha", "0.5", "--size", "32",
+                            "--epochs", "1", "--head-epochs", "1", "--base-weights", "none", "--batch-size", "16",
+                            "--val-split", "0.25", "--group-by", r"^(S\d+)_", "--init-model", str(trained)])
+    assert r.exit_code == 0, r.output
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert "widened from 256 to 512 channels" in card["base_weights"]
+    assert keras.saving.load_model(out, compile=False).get_layer("base").output.shape[-1] == 512

@@ -7,6 +7,9 @@ from typing import Optional
 
 import typer
 
+from .train import TrainOptions
+
+_T = TrainOptions()  # one set of training defaults for `train` and `evaluate --folds`
 app = typer.Typer(help="Find faces in photos and videos, classify their emotion, write annotated media and CSV "
                        "reports.", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
@@ -216,15 +219,15 @@ def train(
     val_split: float = typer.Option(0.1, help="Share held out for validation when there is no --val-dir."),
     group_by: Optional[str] = typer.Option(None, help="Regex whose first group is a file's group (e.g. subject "
                                            "'^(S\\d+)_'): no group lands on both sides of a split."),
-    alpha: float = typer.Option(0.5, help="MobileNet width multiplier."),
-    size: int = typer.Option(64, help="Network input size in pixels (crops are resized inside the model)."),
+    alpha: float = typer.Option(_T.alpha, help="MobileNet width multiplier."),
+    size: int = typer.Option(_T.size, help="Network input size in pixels (crops are resized inside the model)."),
     image_size: int = typer.Option(48, help="Crop size the saved model takes."),
-    epochs: int = typer.Option(40, help="Most epochs of the main (fine-tune or scratch) phase."),
-    head_epochs: int = typer.Option(2, help="Epochs training only the head on a frozen pretrained base."),
+    epochs: int = typer.Option(_T.epochs, help="Most epochs of the main (fine-tune or scratch) phase."),
+    head_epochs: int = typer.Option(_T.head_epochs, help="Epochs training only the head on a frozen pretrained base."),
     batch_size: int = typer.Option(64),
-    lr: float = typer.Option(1e-3, help="Learning rate (head, or whole net from scratch); cosine decay."),
+    lr: float = typer.Option(_T.lr, help="Learning rate (head, or whole net from scratch); cosine decay."),
     fine_tune_lr: Optional[float] = typer.Option(None, help="Learning rate for fine-tuning the base "
-                                                 "(default lr/3)."),
+                                                 "(default lr/2)."),
     base_weights: str = typer.Option("imagenet", help="ImageNet weights: a .h5 PATH, 'imagenet' (Keras cache) or "
                                      "'none' (from scratch)."),
     init_model: Optional[Path] = typer.Option(None, help="Start from the base of another batchemo model "
@@ -285,11 +288,11 @@ def evaluate(
     folds: int = typer.Option(0, help="K > 1: K-fold cross-validation on DATA_DIR, training each fold with the "
                               "train options below (MODEL is then only the name of the recipe's output)."),
     group_by: Optional[str] = typer.Option(None, help="Regex for the group key (CV folds never split a group)."),
-    alpha: float = typer.Option(0.5),
-    size: int = typer.Option(64),
-    epochs: int = typer.Option(40),
-    head_epochs: int = typer.Option(2),
-    lr: float = typer.Option(1e-3),
+    alpha: float = typer.Option(_T.alpha),
+    size: int = typer.Option(_T.size),
+    epochs: int = typer.Option(_T.epochs),
+    head_epochs: int = typer.Option(_T.head_epochs),
+    lr: float = typer.Option(_T.lr),
     fine_tune_lr: Optional[float] = typer.Option(None),
     base_weights: str = typer.Option("imagenet"),
     init_model: Optional[Path] = typer.Option(None, help="CV: start each fold from this model's base."),

@@ -158,31 +158,36 @@ def cross_validate(data_dir: str | Path, out: str | Path, folds: int, group_by: 
     rows = []
     total_cm = np.zeros((len(classes), len(classes)), np.int64)
     for k, test_idx in enumerate(D.group_folds(groups, folds, opts.seed)):
-        done = out / f"fold{k}.json"
-        if done.exists():  # resumable: a finished fold is not trained again
+        done, work = out / f"fold{k}.json", out / f"fold{k}.work"
+        fold_opts = replace(opts, seed=opts.seed + k)
+        setup = json.loads(json.dumps({"options": asdict(fold_opts), "val_split": val_split, "data": str(data_dir)}))
+        if done.exists():  # resumable: a finished fold is not trained again, unless its options were others
             row = json.loads(done.read_text())
-            rows.append(row)
-            total_cm += np.asarray(row["confusion"])
-            continue
+            if row.get("setup") == setup:
+                rows.append(row)
+                total_cm += np.asarray(row["confusion"])
+                continue
+            print(f"fold {k + 1}/{folds}: {done} was made with other options; training it again", flush=True)
+            shutil.rmtree(work, ignore_errors=True)
         rest = np.setdiff1d(np.arange(len(files.paths)), test_idx)
         inner_tr, inner_va = D.group_split(groups[rest], val_split, opts.seed + k)
         train, val, test = files.subset(rest[inner_tr]), files.subset(rest[inner_va]), files.subset(test_idx)
         assert not set(groups[test_idx]) & set(groups[rest]), "a group on both sides of a fold"
         print(f"fold {k + 1}/{folds}: train {len(train.paths)}, select {len(val.paths)}, test {len(test.paths)} "
               f"images ({len(set(groups[test_idx]))} groups)", flush=True)
-        res = fit(train, val, replace(opts, seed=opts.seed + k), work_dir=out / f"fold{k}.work", verbose=False)
+        res = fit(train, val, fold_opts, work_dir=work, verbose=False)
         em = EmotionModel.from_keras(res.model, classes, opts.image_size,
                                      {"inference": {"flip_average": opts.flip_average}})
         m = score(em, test, batch_size)
         row = {"fold": k, "test_images": m["images"], "test_groups": int(len(set(groups[test_idx]))),
                "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "epochs_run": res.epochs_run,
-               "confusion": m["confusion"].tolist()}
+               "confusion": m["confusion"].tolist(), "setup": setup}
         print(f"fold {k + 1}/{folds}: accuracy {100 * m['accuracy']:.2f} %, macro F1 {m['macro_f1']:.3f}", flush=True)
         write_json(row, done)
-        shutil.rmtree(out / f"fold{k}.work", ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
         rows.append(row)
         total_cm += m["confusion"]
-    table = pd.DataFrame([{k: v for k, v in r.items() if k != "confusion"} for r in rows])
+    table = pd.DataFrame([{k: v for k, v in r.items() if k not in ("confusion", "setup")} for r in rows])
     write_csv(table, out / "folds.csv")
     acc = table["accuracy"].to_numpy()
     result = {"data": str(data_dir), "folds": folds, "group_by": group_by, "options": asdict(opts),

@@ -20,18 +20,20 @@ from . import data as D
 from .labels import canonical
 
 KERAS_WEIGHTS = "mobilenet_{alpha}_{rows}_tf_no_top.h5"
+KERAS_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/"
 
 
 @dataclass
 class TrainOptions:
-    alpha: float = 0.5
-    size: int = 64  # network input size; crops are resized inside the model
+    # Defaults: the recipe of the shipped model before distillation (ImageNet alpha 0.25 fine-tuned at 96 px).
+    alpha: float = 0.25
+    size: int = 96  # network input size; crops are resized inside the model
     image_size: int = 48  # crop size the saved model takes (FER2013's native 48 px)
     epochs: int = 40
-    head_epochs: int = 2  # epochs with the pretrained base frozen (skipped when training from scratch)
+    head_epochs: int = 1  # epochs with the pretrained base frozen (skipped when training from scratch)
     batch_size: int = 64
-    lr: float = 1e-3
-    fine_tune_lr: float | None = None  # default lr / 3 when a pretrained base is fine-tuned
+    lr: float = 2e-3
+    fine_tune_lr: float | None = None  # default lr / 2 when a pretrained base is fine-tuned
     seed: int = 1
     base_weights: str = "imagenet"  # PATH, "imagenet" (Keras cache) or "none"
     init_model: str | None = None  # start from another batchemo model's base (e.g. FER2013 model for CK+)
@@ -71,11 +73,17 @@ def resolve_base_weights(opts: TrainOptions) -> tuple[str | None, str]:
         cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
         alpha = {0.25: "2_5", 0.5: "5_0", 0.75: "7_5", 1.0: "1_0"}.get(opts.alpha, str(opts.alpha))
         cached = cache / KERAS_WEIGHTS.format(alpha=alpha, rows=224)
-        if cached.exists():
-            return str(cached), f"ImageNet MobileNet alpha {opts.alpha} (Keras cache {cached.name})"
-        print(f"note: no ImageNet weights for alpha {opts.alpha} in {cache} and no download here; "
-              "training from scratch (pass --base-weights PATH to fine-tune)", file=sys.stderr)
-        return None, "none (trained from scratch: ImageNet weights not available)"
+        if not cached.exists():
+            import keras
+
+            try:  # Keras's own download into its cache, where there is internet
+                keras.utils.get_file(cached.name, KERAS_WEIGHTS_URL + cached.name, cache_subdir="models")
+            except Exception as e:  # noqa: BLE001 - any failure to fetch means: no weights
+                print(f"note: no ImageNet weights for alpha {opts.alpha} in {cache} and the download failed "
+                      f"({type(e).__name__}); training from scratch (pass --base-weights PATH to fine-tune)",
+                      file=sys.stderr)
+                return None, "none (trained from scratch: ImageNet weights not available)"
+        return str(cached), f"ImageNet MobileNet alpha {opts.alpha} (Keras cache {cached.name})"
     path = Path(spec)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: --base-weights file not found")
@@ -166,7 +174,8 @@ def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path |
     t0 = time.time()
     keras.utils.set_random_seed(opts.seed)
     n = len(train.classes)
-    weights, base_desc = resolve_base_weights(opts)
+    # An --init-model replaces the base weights, so --base-weights is not even loaded then.
+    weights, base_desc = (None, "") if opts.init_model else resolve_base_weights(opts)
     model = build_model(n, opts, weights)
     if opts.init_model:
         donor = keras.saving.load_model(opts.init_model, compile=False).get_layer("base")
@@ -217,6 +226,14 @@ def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path |
     best_path = work / "best.keras"  # a whole model, usable while training goes on
     state_path = work / "state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {"best": -1.0, "history": []}
+    options = json.loads(json.dumps(asdict(opts)))
+    changed = {k: (v, options.get(k)) for k, v in state.get("options", options).items() if options.get(k) != v}
+    if changed:
+        # Resuming with other options would mix two runs in one model and one card.
+        raise ValueError(f"{work} holds an interrupted run with other options ("
+                         + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items())
+                         + "); re-run with the same options to resume it, or delete that folder to start over")
+    state["options"] = options
 
     phases = []
     if opts.freeze_base:
@@ -224,7 +241,7 @@ def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path |
     else:
         if pretrained and opts.head_epochs > 0:
             phases.append(("head", opts.head_epochs, opts.lr, False))
-        ft_lr = opts.fine_tune_lr or (opts.lr / 3 if pretrained else opts.lr)
+        ft_lr = opts.fine_tune_lr or (opts.lr / 2 if pretrained else opts.lr)
         phases.append(("fine-tune" if pretrained else "scratch", opts.epochs, ft_lr, True))
 
     epochs_run = 0

@@ -234,15 +234,24 @@ def test_metrics_by_hand():
 
 def test_cross_validation_by_group(dataset, tmp_path):
     out = tmp_path / "cv"
-    r = runner.invoke(app, ["evaluate", "cv.keras", str(dataset), "--folds", "2", "--group-by", r"^(S\d+)_",
-                            "--alpha", "0.25", "--size", "32", "--epochs", "1", "--head-epochs", "0",
-                            "--base-weights", "none", "--batch-size", "16", "--out", str(out)])
+    cv_args = ["evaluate", "cv.keras", str(dataset), "--folds", "2", "--group-by", r"^(S\d+)_", "--alpha", "0.25",
+               "--size", "32", "--epochs", "1", "--head-epochs", "0", "--base-weights", "none", "--batch-size", "16",
+               "--out", str(out)]
+    r = runner.invoke(app, cv_args)
     assert r.exit_code == 0, r.output
     folds = pd.read_csv(out / "folds.csv")
     assert len(folds) == 2 and folds["test_images"].sum() == 72
     cv = json.loads((out / "cv.json").read_text())
     assert cv["accuracy_mean"] == pytest.approx(folds["accuracy"].mean(), abs=1e-5)
     assert 0 <= cv["accuracy_mean"] <= 1
+    # Re-run: finished folds are reused, but only when they were made with the same options.
+    again = runner.invoke(app, cv_args)
+    assert again.exit_code == 0 and "fold 1/2: train" not in again.output, again.output
+    assert json.loads((out / "cv.json").read_text())["accuracy_mean"] == cv["accuracy_mean"]
+    changed = runner.invoke(app, [*cv_args, "--no-flip"])
+    assert changed.exit_code == 0, changed.output
+    assert changed.output.count("was made with other options; training it again") == 2
+    assert json.loads((out / "fold0.json").read_text())["setup"]["options"]["flip_average"] is False
 
 
 def test_train_widens_a_narrower_init_model(trained, dataset, tmp_path):
@@ -250,9 +259,48 @@ def test_train_widens_a_narrower_init_model(trained, dataset, tmp_path):
 
     out = tmp_path / "wide.keras"
     r = runner.invoke(app, ["train", str(dataset), "--out", str(out), "--alpha", "0.5", "--size", "32",
-                            "--epochs", "1", "--head-epochs", "1", "--base-weights", "none", "--batch-size", "16",
-                            "--val-split", "0.25", "--group-by", r"^(S\d+)_", "--init-model", str(trained)])
+                            "--epochs", "1", "--head-epochs", "1", "--batch-size", "16", "--val-split", "0.25",
+                            "--group-by", r"^(S\d+)_", "--init-model", str(trained),
+                            # replaced by the init model, so never loaded (alpha 0.25 weights would not fit)
+                            "--base-weights", str(trained.with_suffix(".h5"))])
     assert r.exit_code == 0, r.output
     card = json.loads(out.with_suffix(".json").read_text())
     assert "widened from 256 to 512 channels" in card["base_weights"]
     assert keras.saving.load_model(out, compile=False).get_layer("base").output.shape[-1] == 512
+
+
+def test_imagenet_weights_from_cache_or_download_else_from_scratch(tmp_path, monkeypatch, capsys):
+    import keras
+
+    from batchemo.train import TrainOptions, resolve_base_weights
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    asked = []
+
+    def offline(fname, origin, **kw):
+        asked.append(origin)
+        raise OSError("no network")
+
+    monkeypatch.setattr(keras.utils, "get_file", offline)
+    assert resolve_base_weights(TrainOptions(alpha=0.5))[0] is None
+    assert asked == ["https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/"
+                     "mobilenet_5_0_224_tf_no_top.h5"]
+    assert "training from scratch" in capsys.readouterr().err
+    cached = tmp_path / "models" / "mobilenet_2_5_224_tf_no_top.h5"
+    cached.parent.mkdir()
+    cached.write_bytes(b"h5")
+    assert resolve_base_weights(TrainOptions(alpha=0.25)) == (str(cached), "ImageNet MobileNet alpha 0.25 "
+                                                                           "(Keras cache mobilenet_2_5_224_tf_no_top.h5)")
+    assert len(asked) == 1  # a cached file is not fetched again
+
+
+def test_resuming_with_other_options_is_refused(dataset, tmp_path):
+    out = tmp_path / "r.keras"
+    args = ["train", str(dataset), "--out", str(out), "--alpha", "0.25", "--size", "32", "--head-epochs", "0",
+            "--base-weights", "none", "--batch-size", "16", "--val-split", "0.25"]
+    work = out.with_name(out.name + ".work")
+    work.mkdir()
+    (work / "state.json").write_text(json.dumps({"best": 0.5, "history": [], "options": {"epochs": 5, "seed": 1}}))
+    r = runner.invoke(app, [*args, "--epochs", "1"])
+    assert r.exit_code == 2 and "other options (epochs 5 -> 1)" in r.output and str(work) in r.output
+    assert not out.exists()

@@ -130,16 +130,18 @@ def teacher_targets(files: D.Labelled, teachers: list[str], batch_size: int = 25
     from .model import EmotionModel
 
     total = np.zeros((len(files.paths), len(files.classes)), np.float32)
+    crops: dict[int, np.ndarray] = {}  # decoded once per crop size, shared by the teachers that take it
     for path in teachers:
         teacher = EmotionModel.load(path)
         missing = [c for c in files.classes if canonical(c) not in teacher.classes]
         if missing:
             raise ValueError(f"{path}: the teacher has no class {missing}")
         order = [teacher.classes.index(canonical(c)) for c in files.classes]
-        crops = np.stack([D.read_grey(p, teacher.image_size) for p in files.paths])
-        total += teacher.predict(crops, batch_size)[:, order]
-    total /= len(teachers)
-    return total / total.sum(axis=1, keepdims=True)
+        size = teacher.image_size
+        if size not in crops:
+            crops[size] = np.stack([D.read_grey(p, size) for p in files.paths])
+        total += teacher.predict(crops[size], batch_size)[:, order]
+    return total / len(teachers)  # each teacher's rows sum to 1, so their mean's do
 
 
 class _EpochLine:

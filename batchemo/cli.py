@@ -236,6 +236,9 @@ def train(
     patience: int = typer.Option(8, help="Early-stopping patience in epochs (on validation accuracy)."),
     seed: int = typer.Option(1),
     augment: bool = typer.Option(True, help="Flip, rotate, zoom, shift and contrast augmentation."),
+    erase: float = typer.Option(_T.erase, help="With --augment: probability of erasing a random rectangle of "
+                                "each training crop (random erasing)."),
+    label_smoothing: float = typer.Option(_T.label_smoothing, help="Label smoothing of the training targets."),
     flip_average: bool = typer.Option(True, help="The model card asks for each face to be classified together "
                                       "with its mirror image and the two averaged (twice the work, more accurate)."),
     teacher: Optional[list[Path]] = typer.Option(None, help="Distil from this batchemo model (repeat for an "
@@ -250,9 +253,9 @@ def train(
     opts = TrainOptions(alpha=alpha, size=size, image_size=image_size, epochs=epochs, head_epochs=head_epochs,
                         batch_size=batch_size, lr=lr, fine_tune_lr=fine_tune_lr, seed=seed,
                         base_weights=base_weights, init_model=str(init_model) if init_model else None,
-                        class_weight_power=class_weight_power, patience=patience, augment=augment,
-                        flip_average=flip_average, teachers=[str(t) for t in teacher or []], distill=distill,
-                        scale="unit" if recipe == "notebook" else "mobilenet", freeze_base=recipe == "notebook")
+                        class_weight_power=class_weight_power, patience=patience, augment=augment, erase=erase,
+                        label_smoothing=label_smoothing, flip_average=flip_average,
+                        teachers=[str(t) for t in teacher or []], distill=distill, scale="unit" if recipe == "notebook" else "mobilenet", freeze_base=recipe == "notebook")
     try:
         card = train_folder(data_dir, out, opts, val_dir=val_dir, val_split=val_split, group_by=group_by,
                             command=_command_line(ctx))

@@ -145,10 +145,10 @@ def read_grey(path: str, image_size: int) -> np.ndarray:
     return img
 
 
-def array_batches(files: Labelled, image_size: int, batch_size: int, shuffle: bool, seed: int, augment=None,
+def array_batches(files: Labelled, image_size: int, batch_size: int, shuffle: bool, seed: int,
                   targets: np.ndarray | None = None):
     """The batches of `image_dataset`, held in memory as a Keras PyDataset, for backends without tf.data (JAX on
-    a GPU). `augment` (Keras layers) runs on each training batch, on the backend's device."""
+    a GPU)."""
     import keras
 
     x = np.stack([read_grey(p, image_size) for p in files.paths])[..., None]
@@ -165,10 +165,7 @@ def array_batches(files: Labelled, image_size: int, batch_size: int, shuffle: bo
 
         def __getitem__(self, i):
             idx = self.order[i * batch_size:(i + 1) * batch_size]
-            xb = x[idx].astype(np.float32)
-            if augment is not None:
-                xb = augment(xb, training=True)
-            return xb, y[idx]
+            return x[idx].astype(np.float32), y[idx]
 
         def on_epoch_end(self):
             if shuffle:

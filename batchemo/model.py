@@ -79,7 +79,7 @@ class EmotionModel:
         card = read_card(path)
         classes, size = list(card["classes"]), int(card["input"]["image_size"])
         lite = path.with_suffix(".tflite")
-        if lite.exists() and lite.stat().st_mtime_ns >= path.stat().st_mtime_ns:
+        if lite.exists() and lite.stat().st_mtime_ns >= path.stat().st_mtime_ns and _lite_available():
             return cls(path, classes, size, card, _LitePredictor(lite))
         import keras
 
@@ -89,10 +89,15 @@ class EmotionModel:
     @classmethod
     def from_keras(cls, model, classes: list[str], image_size: int, card: dict | None = None,
                    path: Path | None = None) -> "EmotionModel":
-        import tensorflow as tf
+        import keras
 
-        # A traced graph call is several times faster than model.predict for batches of a few dozen faces.
-        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True, autograph=False)
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            # A traced graph call is several times faster than model.predict for batches of a few dozen faces.
+            fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True, autograph=False)
+        else:  # e.g. teachers for distillation on a JAX GPU machine without TensorFlow
+            fn = model.predict_on_batch
         return cls(Path(path) if path else Path("<in memory>"), classes, image_size, card or {}, fn)
 
     def predict(self, crops: np.ndarray, batch_size: int = 64) -> np.ndarray:
@@ -128,6 +133,14 @@ def _interpreter_class():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tf.lite's deprecation notice
             return tf.lite.Interpreter
+
+
+def _lite_available() -> bool:
+    try:
+        _interpreter_class()
+        return True
+    except ImportError:  # neither LiteRT nor TensorFlow (a JAX GPU machine): the Keras model runs instead
+        return False
 
 
 class _LitePredictor:

@@ -41,6 +41,8 @@ class TrainOptions:
     patience: int = 8
     dropout: float = 0.3
     augment: bool = True
+    erase: float = 0.0  # probability of random erasing per training crop (with --augment)
+    label_smoothing: float = 0.0
     flip_average: bool = True  # the saved card asks predictions to average each face with its mirror image
     # Knowledge distillation: the mean predictions of these batchemo models (each as its card says, mirror
     # averaging included) become the training targets, mixed with the labels as
@@ -111,17 +113,17 @@ def build_model(n_classes: int, opts: TrainOptions, weights: str | None):
     return keras.Model(inp, out, name="batchemo_emotion")
 
 
-def augmenter(seed: int):
+def trainer_of(model, opts: TrainOptions):
+    """What `fit` compiles and trains: `model` behind the training-only FaceAugment layer (with --augment), so the
+    crops are warped inside the compiled step (on the GPU where there is one). `model` shares its weights and is
+    never compiled itself, so the saved file holds the network alone, without optimizer state."""
     import keras
-    from keras import layers
 
-    return keras.Sequential([
-        layers.RandomFlip("horizontal", seed=seed),
-        layers.RandomRotation(0.04, fill_mode="reflect", seed=seed + 1),
-        layers.RandomZoom(0.12, fill_mode="reflect", seed=seed + 2),
-        layers.RandomTranslation(0.08, 0.08, fill_mode="reflect", seed=seed + 3),
-        layers.RandomContrast(0.25, value_range=(0, 255), seed=seed + 4),
-    ], name="augment")
+    from .augment import FaceAugment
+
+    inp = keras.Input(model.input_shape[1:], name="crops")
+    x = FaceAugment(erase=opts.erase, seed=opts.seed, name="augment")(inp) if opts.augment else inp
+    return keras.Model(inp, model(x), name="trainer")
 
 
 def teacher_targets(files: D.Labelled, teachers: list[str], batch_size: int = 256) -> np.ndarray:
@@ -142,6 +144,17 @@ def teacher_targets(files: D.Labelled, teachers: list[str], batch_size: int = 25
             crops[size] = np.stack([D.read_grey(p, size) for p in files.paths])
         total += teacher.predict(crops[size], batch_size)[:, order]
     return total / len(teachers)  # each teacher's rows sum to 1, so their mean's do
+
+
+def network_checkpoint(network, *args, **kwargs):
+    """Keras's ModelCheckpoint, saving `network` (the model without its training-only augmentation wrapper)."""
+    import keras
+
+    class Checkpoint(keras.callbacks.ModelCheckpoint):
+        def set_model(self, _trainer):
+            super().set_model(network)
+
+    return Checkpoint(*args, **kwargs)
 
 
 class _EpochLine:
@@ -195,37 +208,37 @@ def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path |
     pretrained = weights is not None
 
     train_y = val_y = None
-    loss, accuracy = "sparse_categorical_crossentropy", keras.metrics.SparseCategoricalAccuracy
-    if opts.teachers:
-        # Teacher targets are computed once on the unaugmented images; they are mirror-averaged, so they stay
-        # right for flipped crops, and near enough for the small shifts and rotations of the augmentation.
+    loss = keras.losses.SparseCategoricalCrossentropy()
+    accuracy = keras.metrics.SparseCategoricalAccuracy
+    if opts.teachers or opts.label_smoothing > 0:
         eye = np.eye(n, dtype=np.float32)
-        train_y = opts.distill * teacher_targets(train, opts.teachers) + (1 - opts.distill) * eye[train.labels]
-        val_y = eye[val.labels]
-        loss, accuracy = "categorical_crossentropy", keras.metrics.CategoricalAccuracy
+        train_y, val_y = eye[train.labels], eye[val.labels]
+        if opts.teachers:
+            # Teacher targets are computed once on the unaugmented images; they are mirror-averaged, so they
+            # stay right for flipped crops, and near enough for the small shifts and rotations.
+            train_y = opts.distill * teacher_targets(train, opts.teachers) + (1 - opts.distill) * train_y
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=opts.label_smoothing)
+        accuracy = keras.metrics.CategoricalAccuracy
 
-    aug = augmenter(opts.seed) if opts.augment else None
+    trainer = trainer_of(model, opts)
     val_batch = max(opts.batch_size, 256)
+    steps_per_execution = 1
     if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
         train_ds = D.image_dataset(train, opts.image_size, opts.batch_size, shuffle=True, seed=opts.seed,
                                    targets=train_y)
-        if aug is not None:
-            train_ds = train_ds.map(lambda x, y: (aug(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
         val_ds = D.image_dataset(val, opts.image_size, val_batch, shuffle=False, seed=opts.seed, targets=val_y)
     else:
         # KERAS_BACKEND=jax (or torch) trains on a GPU without TensorFlow; the saved .keras is the same format.
-        # (Augmenting inside the compiled step instead was measured slower on an H100: XLA compiles the
-        # affine warps for minutes.)
         train_ds = D.array_batches(train, opts.image_size, opts.batch_size, shuffle=True, seed=opts.seed,
-                                   augment=aug, targets=train_y)
+                                   targets=train_y)
         val_ds = D.array_batches(val, opts.image_size, val_batch, shuffle=False, seed=opts.seed, targets=val_y)
+        # A small network's step is shorter than Python's dispatch of it: several steps per compiled call.
+        steps_per_execution = 16
     cw = D.class_weights(train.labels, n, opts.class_weight_power) if opts.class_weight_power > 0 else None
 
     work = Path(work_dir) if work_dir else Path(os.environ.get("TMPDIR", "/tmp")) / f"batchemo-train-{os.getpid()}"
     work.mkdir(parents=True, exist_ok=True)
-    best_path = work / "best.keras"  # a whole model, usable while training goes on
+    best_path = work / "best.keras"  # the whole model without the augmentation, usable while training goes on
     state_path = work / "state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {"best": -1.0, "history": []}
     options = json.loads(json.dumps(asdict(opts)))
@@ -256,11 +269,12 @@ def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path |
         model.get_layer("base").trainable = base_trainable
         steps = epochs * int(np.ceil(len(train.paths) / opts.batch_size))
         schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(steps, 1), alpha=0.02)
-        model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=[accuracy(name="accuracy")])
+        trainer.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=[accuracy(name="accuracy")],
+                        steps_per_execution=steps_per_execution)
         # Best-so-far survives a restart: the checkpoint only overwrites when val accuracy beats it.
-        ckpt = keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_accuracy", mode="max",
-                                               save_best_only=True, save_weights_only=False,
-                                               initial_value_threshold=state["best"] if state["best"] >= 0 else None)
+        ckpt = network_checkpoint(model, str(best_path), monitor="val_accuracy", mode="max", save_best_only=True,
+                                  save_weights_only=False,
+                                  initial_value_threshold=state["best"] if state["best"] >= 0 else None)
 
         class Keep(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
@@ -285,16 +299,16 @@ def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path |
         ]
         if verbose:
             callbacks.append(_EpochLine(name, epochs).callback)
-        model.fit(train_ds, validation_data=val_ds, epochs=epochs, class_weight=cw, verbose=0, shuffle=False,
-                  callbacks=callbacks)
+        trainer.fit(train_ds, validation_data=val_ds, epochs=epochs, class_weight=cw, verbose=0, shuffle=False,
+                    callbacks=callbacks)
         model.save_weights(done_marker)
         epochs_run += state.get(f"{name}_epochs", epochs)
 
     if best_path.exists():
         model.set_weights(keras.saving.load_model(best_path, compile=False).get_weights())
     model.get_layer("base").trainable = True
-    model.compile(loss=loss, metrics=[accuracy(name="accuracy")])
-    val_loss, val_acc = model.evaluate(val_ds, verbose=0)
+    trainer.compile(loss=loss, metrics=[accuracy(name="accuracy")])
+    val_loss, val_acc = trainer.evaluate(val_ds, verbose=0)
     result = FitResult(model, epochs_run, float(val_acc), float(val_loss), state["history"], base_desc,
                        state.get("seconds", time.time() - t0))
     return result

@@ -126,6 +126,53 @@ def test_export_writes_a_matching_tflite_twin(trained, tmp_path):
     assert runner.invoke(app, ["export", str(tmp_path / "missing.keras")]).exit_code == 2
 
 
+def test_saved_file_holds_the_network_alone(trained):
+    """The augmentation wraps the network only while it trains; the saved file has neither it nor optimizer
+    state (the file would be twice the size)."""
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(trained) as z:
+        config = z.read("config.json").decode()
+        weights = h5py.File(io.BytesIO(z.read("model.weights.h5")))
+        assert "optimizer" not in weights
+    assert "FaceAugment" not in config and '"augment"' not in config
+
+
+def test_train_with_erasing_and_label_smoothing(dataset, tmp_path):
+    out = tmp_path / "smooth.keras"
+    r = runner.invoke(app, ["train", str(dataset), "--out", str(out), "--alpha", "0.25", "--size", "32",
+                            "--epochs", "1", "--head-epochs", "0", "--base-weights", "none", "--batch-size", "16",
+                            "--val-split", "0.25", "--group-by", r"^(S\d+)_", "--erase", "0.5",
+                            "--label-smoothing", "0.1"])
+    assert r.exit_code == 0, r.output
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["options"]["erase"] == 0.5 and card["options"]["label_smoothing"] == 0.1
+    assert "--erase 0.5" in card["command"] and "--label-smoothing 0.1" in card["command"]
+    assert 0 <= card["validation"]["accuracy"] <= 1
+    assert card["history"][0]["loss"] > 0
+
+
+def test_keras_runs_the_model_where_no_tflite_interpreter_is_installed(trained, monkeypatch):
+    """A GPU machine with JAX and no TensorFlow or LiteRT (teachers for distillation) uses the Keras model."""
+    import batchemo.model as M
+
+    crops = np.random.default_rng(2).integers(0, 256, (5, 48, 48)).astype(np.uint8)
+    lite = M.EmotionModel._load(trained)
+    assert type(lite._predict).__name__ == "_LitePredictor"
+    expected = lite.predict(crops)
+
+    def no_interpreter():
+        raise ImportError("no LiteRT, no TensorFlow")
+
+    monkeypatch.setattr(M, "_interpreter_class", no_interpreter)
+    plain = M.EmotionModel._load(trained)
+    assert type(plain._predict).__name__ != "_LitePredictor"
+    assert np.allclose(plain.predict(crops), expected, atol=1e-3)
+
+
 def test_in_memory_batches_match_the_tf_data_pipeline(dataset):
     """The batches a GPU backend (JAX) trains on are the tf.data pipeline's, pixel for pixel."""
     files = D.list_labelled(dataset)

@@ -20,6 +20,7 @@ def test_shipped_model_reaches_its_card_accuracy_on_fer2013_val(model):
     m = score(model, D.list_labelled(SHARED / "datasets" / "fer2013" / "val"))
     assert m["images"] == 3589
     assert abs(m["accuracy"] - claimed) <= 0.005, (m["accuracy"], claimed)
+    assert claimed >= 0.68  # the goal the shipped model is held to (issue 4)
 
 
 @needs_shared("media", "casme2-EP02_05.avi")

@@ -4,7 +4,8 @@ It is a layer of the training step, not of the data pipeline, so on a GPU the cr
 inside the compiled step (the host only slices uint8 batches) and every backend augments the same way.
 One fused warp (flip, rotation, zoom and shift in a single bilinear resampling) instead of a stack of Keras's
 preprocessing layers: one resampling blurs less than four, and under XLA the stack's separate affine warps
-took minutes to compile where this takes seconds.
+took minutes to compile, where the whole training step with this layer (MobileNet included) compiles in about
+a minute on an H100 machine.
 """
 from __future__ import annotations
 

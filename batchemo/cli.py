@@ -255,7 +255,8 @@ def train(
                         base_weights=base_weights, init_model=str(init_model) if init_model else None,
                         class_weight_power=class_weight_power, patience=patience, augment=augment, erase=erase,
                         label_smoothing=label_smoothing, flip_average=flip_average,
-                        teachers=[str(t) for t in teacher or []], distill=distill, scale="unit" if recipe == "notebook" else "mobilenet", freeze_base=recipe == "notebook")
+                        teachers=[str(t) for t in teacher or []], distill=distill,
+                        scale="unit" if recipe == "notebook" else "mobilenet", freeze_base=recipe == "notebook")
     try:
         card = train_folder(data_dir, out, opts, val_dir=val_dir, val_split=val_split, group_by=group_by,
                             command=_command_line(ctx))

@@ -232,7 +232,8 @@ def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path |
         train_ds = D.array_batches(train, opts.image_size, opts.batch_size, shuffle=True, seed=opts.seed,
                                    targets=train_y)
         val_ds = D.array_batches(val, opts.image_size, val_batch, shuffle=False, seed=opts.seed, targets=val_y)
-        # A small network's step is shorter than Python's dispatch of it: several steps per compiled call.
+        # A small network's step is short: Keras then runs callbacks and reads back metrics once per 16 steps
+        # instead of after every step.
         steps_per_execution = 16
     cw = D.class_weights(train.labels, n, opts.class_weight_power) if opts.class_weight_power > 0 else None
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-
-from batchemo.augment import FaceAugment  # noqa: E402
+from batchemo.augment import FaceAugment
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ Library API (the CLI is a thin layer over it)::
 """
 from __future__ import annotations
 
-from .report import read_report
+from .pipeline.report import read_report
 
 __all__ = ["analyze_folder", "analyze_video", "read_report", "FolderOptions", "VideoOptions", "DetectOptions",
            "EmotionModel"]
@@ -17,19 +17,19 @@ __all__ = ["analyze_folder", "analyze_video", "read_report", "FolderOptions", "V
 def __getattr__(name: str):
     # TensorFlow takes seconds to import: load the pipeline modules only when they are used.
     if name in ("analyze_folder", "FolderOptions"):
-        from . import folder
+        from .jobs import folder
 
         return getattr(folder, name)
     if name in ("analyze_video", "VideoOptions"):
-        from . import video
+        from .jobs import video
 
         return getattr(video, name)
     if name == "DetectOptions":
-        from .detect import DetectOptions
+        from .pipeline.detect import DetectOptions
 
         return DetectOptions
     if name == "EmotionModel":
-        from .model import EmotionModel
+        from .pipeline.model import EmotionModel
 
         return EmotionModel
     raise AttributeError(name)

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from batchemo.track import iou as box_iou  # noqa: E402
+from batchemo.pipeline.track import iou as box_iou  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

@@ -32,7 +32,7 @@ def needs_shared(*parts: str):
 
 @pytest.fixture(scope="session")
 def model():
-    from batchemo.model import EmotionModel
+    from batchemo.pipeline.model import EmotionModel
 
     return EmotionModel.load()
 

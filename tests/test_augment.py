@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from batchemo.augment import FaceAugment
+from batchemo.training.augment import FaceAugment
 
 
 @pytest.fixture(scope="module")

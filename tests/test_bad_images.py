@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from batchemo.report import read_report
+from batchemo.pipeline.report import read_report
 
 from .conftest import ROOT, SAMPLES
 
@@ -130,7 +130,7 @@ def test_exif_rotation_puts_the_box_on_the_face_as_seen(corpus_run, face_bgr):
     faces = read_report(out / "faces.csv")
     box = faces[faces["source"] == "cases/exif rotated.jpg"].iloc[0]
     # the same face box as on the upright original (within a few pixels)
-    from batchemo.detect import detect_faces
+    from batchemo.pipeline.detect import detect_faces
 
     ref = detect_faces(cv2.cvtColor(face_bgr, cv2.COLOR_BGR2GRAY))[0]
     assert np.abs(np.array([box.x, box.y, box.w, box.h]) - ref).max() <= 0.1 * ref[2]
@@ -151,7 +151,7 @@ def test_other_files_unaffected(corpus_run):
 def test_unreadable_file(tmp_path, model, monkeypatch):
     """A file we may not read: one error row naming the reason (simulated when running as root)."""
     import batchemo
-    from batchemo import sources
+    from batchemo.pipeline import sources
 
     d = tmp_path / "p"
     d.mkdir()

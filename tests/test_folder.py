@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 import batchemo
 from batchemo.cli import app
-from batchemo.folder import FolderOptions
-from batchemo.report import FACE_COLUMNS, FILE_COLUMNS
+from batchemo.jobs.folder import FolderOptions
+from batchemo.pipeline.report import FACE_COLUMNS, FILE_COLUMNS
 
 from .conftest import SAMPLE_FACES
 
@@ -129,7 +129,7 @@ def test_rerun_skips_done_files_and_redo_starts_over(sample_tree, tmp_path, mode
 
 
 def test_interrupted_run_is_completed_without_losing_or_doubling_faces(sample_tree, tmp_path, model, monkeypatch):
-    from batchemo import folder as F
+    from batchemo.jobs import folder as F
 
     full = batchemo.analyze_folder(sample_tree, out=tmp_path / "full", model=model,
                                    options=FolderOptions(annotate=False), progress=False)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from batchemo.report import read_report
+from batchemo.pipeline.report import read_report
 
 from .conftest import ROOT, SAMPLES, moving_faces_video
 

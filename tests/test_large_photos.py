@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from batchemo import read_report
-from batchemo.folder import FolderOptions, analyze_folder
-from batchemo.sources import jpeg_size, read_photo
+from batchemo.jobs.folder import FolderOptions, analyze_folder
+from batchemo.pipeline.sources import jpeg_size, read_photo
 
 
 def _canvas(face: np.ndarray, w: int = 4200, h: int = 3000) -> tuple[np.ndarray, list[tuple[int, int, int]]]:

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 import batchemo
-from batchemo.folder import FolderOptions
-from batchemo.video import VideoOptions
+from batchemo.jobs.folder import FolderOptions
+from batchemo.jobs.video import VideoOptions
 
 from .conftest import moving_faces_video
 
@@ -33,7 +33,7 @@ def test_folder_on_ray_equals_local(sample_tree, tmp_path, model, local_ray):
 
 
 def test_videos_on_ray_equal_local(face_bgr, tmp_path, model, local_ray):
-    from batchemo.distributed import ray_videos
+    from batchemo.jobs.ray_runner import ray_videos
 
     clips = []
     for name in ("a.avi", "b.avi"):
@@ -52,7 +52,7 @@ def test_videos_on_ray_equal_local(face_bgr, tmp_path, model, local_ray):
 def test_long_video_split_into_ranges_on_ray_equals_local(face_bgr, tmp_path, model, local_ray):
     import cv2
 
-    from batchemo.distributed import ray_videos
+    from batchemo.jobs.ray_runner import ray_videos
 
     clip = tmp_path / "long clip.avi"
     moving_faces_video(clip, face_bgr, frames=120, fps=24)

@@ -6,9 +6,9 @@ import json
 import pandas as pd
 
 import batchemo
-from batchemo import data as D
-from batchemo.evaluate import score
-from batchemo.model import default_model_path
+from batchemo.training import data as D
+from batchemo.training.evaluate import score
+from batchemo.pipeline.model import default_model_path
 
 from .conftest import SHARED, needs_shared
 

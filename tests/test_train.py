@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from batchemo import data as D
+from batchemo.training import data as D
 from batchemo.cli import app
-from batchemo.evaluate import match_classes, metrics
-from batchemo.labels import canonical
+from batchemo.training.evaluate import match_classes, metrics
+from batchemo.training.labels import canonical
 
 runner = CliRunner()
 CLASSES = ["anger", "happiness", "surprised"]  # alias spellings on purpose
@@ -70,7 +70,7 @@ def test_train_saves_model_and_card(trained):
 
 
 def test_saved_model_takes_plain_uint8_crops(trained, dataset):
-    from batchemo.model import EmotionModel
+    from batchemo.pipeline.model import EmotionModel
 
     em = EmotionModel.load(trained)
     crop = cv2.imread(str(next((dataset / "anger").iterdir())), cv2.IMREAD_GRAYSCALE)
@@ -87,7 +87,7 @@ def test_saved_model_takes_plain_uint8_crops(trained, dataset):
 def test_mirror_averaging_follows_the_card(trained, dataset):
     from dataclasses import replace
 
-    from batchemo.model import EmotionModel
+    from batchemo.pipeline.model import EmotionModel
 
     em = EmotionModel.load(trained)
     assert json.loads(trained.with_suffix(".json").read_text())["inference"]["flip_average"] is True
@@ -111,7 +111,7 @@ def test_mirror_averaging_follows_the_card(trained, dataset):
 def test_export_writes_a_matching_tflite_twin(trained, tmp_path):
     import shutil
 
-    from batchemo.model import EmotionModel
+    from batchemo.pipeline.model import EmotionModel
 
     model = tmp_path / "copy.keras"
     shutil.copy(trained, model)
@@ -157,7 +157,7 @@ def test_train_with_erasing_and_label_smoothing(dataset, tmp_path):
 
 def test_keras_runs_the_model_where_no_tflite_interpreter_is_installed(trained, monkeypatch):
     """A GPU machine with JAX and no TensorFlow or LiteRT (teachers for distillation) uses the Keras model."""
-    import batchemo.model as M
+    import batchemo.pipeline.model as M
 
     crops = np.random.default_rng(2).integers(0, 256, (5, 48, 48)).astype(np.uint8)
     lite = M.EmotionModel._load(trained)
@@ -207,8 +207,8 @@ def test_evaluate_writes_metrics_and_confusion(trained, dataset, tmp_path):
 
 
 def test_teacher_targets_are_the_teachers_mean_in_the_data_class_order(trained, dataset):
-    from batchemo.model import EmotionModel
-    from batchemo.train import teacher_targets
+    from batchemo.pipeline.model import EmotionModel
+    from batchemo.training.train import teacher_targets
 
     files = D.list_labelled(dataset)
     crops = np.stack([D.read_grey(p, 48) for p in files.paths])
@@ -319,7 +319,7 @@ def test_train_widens_a_narrower_init_model(trained, dataset, tmp_path):
 def test_imagenet_weights_from_cache_or_download_else_from_scratch(tmp_path, monkeypatch, capsys):
     import keras
 
-    from batchemo.train import TrainOptions, resolve_base_weights
+    from batchemo.training.train import TrainOptions, resolve_base_weights
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     asked = []

@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 import batchemo
 from batchemo.cli import app
-from batchemo.encode import ffmpeg_exe, has_audio
-from batchemo.report import FACE_COLUMNS
-from batchemo.sources import BadInput
-from batchemo.video import VideoOptions
+from batchemo.pipeline.encode import ffmpeg_exe, has_audio
+from batchemo.pipeline.report import FACE_COLUMNS
+from batchemo.pipeline.sources import BadInput
+from batchemo.jobs.video import VideoOptions
 
 from .conftest import moving_faces_video
 
@@ -230,7 +230,7 @@ def test_folder_of_videos(clip, tmp_path, model):
 
 def test_rows_packed_along_the_way_give_the_same_report(clip, clip_report, tmp_path, model, monkeypatch):
     """Long videos pack face rows into DataFrames as they go (flat memory); the report must not change."""
-    import batchemo.video as V
+    import batchemo.jobs.video as V
 
     monkeypatch.setattr(V, "PACK_ROWS", 7)  # pack many times over this 60-face clip
     res = V.analyze_video(clip, tmp_path / "packed", model, VideoOptions(annotate=False), progress=False)

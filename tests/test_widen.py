@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from batchemo.widen import _channel_map, widen_base
+from batchemo.training.widen import _channel_map, widen_base
 
 
 def _mobilenet(alpha: float, seed: int):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .sources import IMAGE_EXTENSIONS
+from ..pipeline.sources import IMAGE_EXTENSIONS
 
 
 @dataclass

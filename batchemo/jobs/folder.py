@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from . import report as R
-from .annotate import draw_faces, label, write_image
-from .detect import DetectOptions, detect_faces
-from .model import EmotionModel, crop_faces
+from ..pipeline import report as R
+from ..pipeline.annotate import draw_faces, label, write_image
+from ..pipeline.detect import DetectOptions, detect_faces
+from ..pipeline.model import EmotionModel, crop_faces
 from .runtime import claim_output, prefetch_map, versions
-from .sources import IMAGE_EXTENSIONS, BadInput, SourceFile, read_photo, to_grey, walk
+from ..pipeline.sources import IMAGE_EXTENSIONS, BadInput, SourceFile, read_photo, to_grey, walk
 
 # Photos are searched for faces on a copy whose long side is at most 640 px (InsightFace's default detection
 # size; 3x faster than 1280 on a 2 MP photo): faces under about 4 % of the long side need a larger --detect-size.
@@ -211,7 +211,7 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
     bar = tqdm(total=len(images), initial=len(done), unit="file", desc="images", disable=not progress,
                dynamic_ncols=True)
     if opts.ray is not None:
-        from .distributed import ray_folder_runner as runner
+        from .ray_runner import ray_folder_runner as runner
     else:
         runner = local_runner
     for chunk in runner(todo, em, opts, annotated_dir):

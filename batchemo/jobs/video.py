@@ -20,14 +20,14 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from . import report as R
-from .annotate import draw_tracks
-from .detect import DetectOptions, detect_faces, refine_faces
-from .encode import VideoSink, has_audio, mux_audio
-from .model import EmotionModel, crop_faces
+from ..pipeline import report as R
+from ..pipeline.annotate import draw_tracks
+from ..pipeline.detect import DetectOptions, detect_faces, refine_faces
+from ..pipeline.encode import VideoSink, has_audio, mux_audio
+from ..pipeline.model import EmotionModel, crop_faces
 from .runtime import claim_output, versions
-from .sources import BadInput
-from .track import Tracker
+from ..pipeline.sources import BadInput
+from ..pipeline.track import Tracker
 
 PACK_ROWS = 4096  # face rows kept as dicts before they are packed into a DataFrame
 FALLBACK_FPS = 25.0
@@ -357,7 +357,7 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
     timeline = R.timeline_table(frames_df, classes, opts.bin_s)
     summary = R.track_summary(frames_df, classes, sched.interval)
     duration = decoded * step_s
-    from .plots import timeline_png
+    from ..pipeline.plots import timeline_png
 
     R.write_csv(frames_df, out / "frames.csv")
     R.write_csv(timeline, out / "timeline.csv")

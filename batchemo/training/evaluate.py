@@ -14,8 +14,8 @@ from tqdm import tqdm
 
 from . import data as D
 from .labels import canonical
-from .model import EmotionModel, crop_faces
-from .report import write_atomic, write_csv, write_json
+from ..pipeline.model import EmotionModel, crop_faces
+from ..pipeline.report import write_atomic, write_csv, write_json
 from .train import TrainOptions, fit
 
 

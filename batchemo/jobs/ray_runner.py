@@ -22,8 +22,8 @@ from .folder import (
     detect_file,
     file_row,
 )
-from .model import EmotionModel
-from .sources import SourceFile, read_photo
+from ..pipeline.model import EmotionModel
+from ..pipeline.sources import SourceFile, read_photo
 
 
 def init(address: str) -> None:
@@ -110,7 +110,7 @@ def ray_videos(paths: list[Path], outs: list[Path], model_path: Path, opts, addr
 
     from .ranges import NotSeekable
     from .runtime import OutputConflict
-    from .sources import BadInput
+    from ..pipeline.sources import BadInput
     from .video import analyze_video, probe
 
     expected = (BadInput, OutputConflict, FileNotFoundError)
@@ -157,7 +157,7 @@ def ray_video_ranges(path: Path, out: Path, model_path: Path, opts, progress: bo
     from tqdm import tqdm
 
     from . import ranges as RG
-    from .sources import BadInput
+    from ..pipeline.sources import BadInput
     from .video import Schedule, prepare_out, probe, write_reports
 
     t0 = time.time()

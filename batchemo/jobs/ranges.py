@@ -19,11 +19,11 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from .annotate import draw_tracks
-from .encode import VideoSink, ffmpeg_exe
-from .model import EmotionModel
-from .sources import BadInput
-from .track import iou
+from ..pipeline.annotate import draw_tracks
+from ..pipeline.encode import VideoSink, ffmpeg_exe
+from ..pipeline.model import EmotionModel
+from ..pipeline.sources import BadInput
+from ..pipeline.track import iou
 from .video import FALLBACK_FPS, Schedule, VideoOptions, analyse_pass, probe
 
 BOX = ["x", "y", "w", "h"]

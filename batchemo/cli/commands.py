@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .train import TrainOptions
+from ..training.train import TrainOptions
 
 _T = TrainOptions()  # one set of training defaults for `train` and `evaluate --folds`
 app = typer.Typer(help="Find faces in photos and videos, classify their emotion, write annotated media and CSV "
@@ -43,7 +43,7 @@ def _command_line(ctx: typer.Context, only: set[str] | None = None) -> str:
 
 
 def _detect_options(scale_factor: float, min_neighbors: int, min_face: int, accurate: bool, detect_size: int):
-    from .detect import DetectOptions
+    from ..pipeline.detect import DetectOptions
 
     d = DetectOptions(scale_factor=scale_factor, min_neighbors=min_neighbors, min_face=min_face,
                       max_side=detect_size)
@@ -104,8 +104,8 @@ def folder(
 
     Exit code: 0 all files ok, 1 some files failed (listed in files.csv), 2 usage error.
     """
-    from .folder import FolderOptions, analyze_folder
-    from .runtime import OutputConflict
+    from ..jobs.folder import FolderOptions, analyze_folder
+    from ..jobs.runtime import OutputConflict
 
     opts = FolderOptions(detect=_detect_options(scale_factor, min_neighbors, min_face, accurate, detect_size),
                          decode_side=0 if accurate else decode_side, batch_size=batch_size, annotate=annotate,
@@ -153,9 +153,9 @@ def video(
 
     Exit code: 0 all videos ok, 1 some failed or were cut short, 2 usage error.
     """
-    from .runtime import OutputConflict
-    from .sources import VIDEO_EXTENSIONS, BadInput, walk
-    from .video import VideoOptions, analyze_video, default_out
+    from ..jobs.runtime import OutputConflict
+    from ..pipeline.sources import VIDEO_EXTENSIONS, BadInput, walk
+    from ..jobs.video import VideoOptions, analyze_video, default_out
 
     paths: list[Path] = []
     for p in inputs:
@@ -171,8 +171,8 @@ def video(
                         annotate=annotate, redo=redo, force=force, split_frames=split_frames)
     targets = [(out / p.stem if len(paths) > 1 else out) if out else default_out(p) for p in paths]
     if ray is not None:
-        from .distributed import ray_videos
-        from .model import default_model_path
+        from ..jobs.ray_runner import ray_videos
+        from ..pipeline.model import default_model_path
 
         results = iter(ray_videos(paths, targets, model or default_model_path(), opts, ray, progress))
     em = None
@@ -185,7 +185,7 @@ def video(
                     raise r
             else:
                 if em is None:
-                    from .model import EmotionModel
+                    from ..pipeline.model import EmotionModel
 
                     em = EmotionModel.load(model)
                 r = analyze_video(p, target, em, opts, progress=progress)
@@ -248,7 +248,7 @@ def train(
                                "comparison: pixels in [0, 1], base frozen throughout."),
 ) -> None:
     """Train an emotion model on labelled folders (resumable: re-run the same command after an interruption)."""
-    from .train import TrainOptions, train_folder
+    from ..training.train import TrainOptions, train_folder
 
     opts = TrainOptions(alpha=alpha, size=size, image_size=image_size, epochs=epochs, head_epochs=head_epochs,
                         batch_size=batch_size, lr=lr, fine_tune_lr=fine_tune_lr, seed=seed,
@@ -270,7 +270,7 @@ def train(
 @app.command()
 def export(model: Path = typer.Argument(..., help="Model file (.keras).")) -> None:
     """Write a model's TFLite twin beside it (the fast CPU path the folder and video jobs prefer)."""
-    from .train import export_model
+    from ..training.train import export_model
 
     if not model.is_file():
         _fail(f"{model}: model file not found")
@@ -308,9 +308,9 @@ def evaluate(
                                          "evaluation.RECORD (e.g. fer2013_val)."),
 ) -> None:
     """Measure a model on labelled data: accuracy, macro F1, per-class P/R/F1, confusion matrix, faces/s."""
-    from .evaluate import cross_validate
-    from .evaluate import evaluate as run_eval
-    from .train import TrainOptions, record_in_card
+    from ..training.evaluate import cross_validate
+    from ..training.evaluate import evaluate as run_eval
+    from ..training.train import TrainOptions, record_in_card
 
     try:
         if folds > 1:

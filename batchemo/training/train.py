@@ -129,7 +129,7 @@ def trainer_of(model, opts: TrainOptions):
 def teacher_targets(files: D.Labelled, teachers: list[str], batch_size: int = 256) -> np.ndarray:
     """Mean class probabilities [N, len(files.classes)] of the teacher models on `files`, in `files.classes`
     order (matched through the class aliases)."""
-    from .model import EmotionModel
+    from ..pipeline.model import EmotionModel
 
     total = np.zeros((len(files.paths), len(files.classes)), np.float32)
     crops: dict[int, np.ndarray] = {}  # decoded once per crop size, shared by the teachers that take it
@@ -438,7 +438,7 @@ def export_model(model_path: str | Path) -> Path:
     """Write the TFLite twin of a saved .keras model (checked against Keras) beside it."""
     import keras
 
-    from .model import export_tflite
+    from ..pipeline.model import export_tflite
 
     model_path = Path(model_path)
     model = keras.saving.load_model(model_path, compile=False)

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "emotion.keras"
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "emotion.keras"
 
 
 def default_model_path() -> Path:
@@ -21,7 +21,7 @@ def default_model_path() -> Path:
         return Path(env)
     if DEFAULT_MODEL.exists():
         return DEFAULT_MODEL
-    installed = Path(__file__).resolve().parent / "models" / "emotion.keras"
+    installed = Path(__file__).resolve().parents[1] / "models" / "emotion.keras"
     return installed if installed.exists() else DEFAULT_MODEL
 
 

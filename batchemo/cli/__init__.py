@@ -1,0 +1,4 @@
+"""The `batchemo` command line."""
+from .commands import app
+
+__all__ = ["app"]

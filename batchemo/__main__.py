@@ -1,3 +1,3 @@
-from .cli.commands import app
+from .cli import app
 
 app(prog_name="batchemo")

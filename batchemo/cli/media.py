@@ -1,0 +1,171 @@
+"""`batchemo folder` and `batchemo video`: the main jobs."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .app import fail, app
+
+
+def _detect_options(scale_factor: float, min_neighbors: int, min_face: int, accurate: bool, detect_size: int):
+    from ..pipeline.detect import DetectOptions
+
+    d = DetectOptions(scale_factor=scale_factor, min_neighbors=min_neighbors, min_face=min_face,
+                      max_side=detect_size)
+    return d.accurate if accurate else d
+
+
+def _print_summary(summary, classes: list[str], header: str) -> None:
+    typer.echo(header)
+    row = summary.iloc[0]
+    if row["faces"] == 0:
+        typer.echo("  no faces found")
+        return
+    width = max(len(c) for c in classes)
+    for c in sorted(classes, key=lambda c: -row[f"share_{c}"]):
+        share = row[f"share_{c}"]
+        typer.echo(f"  {c:<{width}}  {int(row[f'n_{c}']):>6}  {100 * share:5.1f} %  {'#' * int(round(40 * share))}")
+
+
+SCALE_HELP = "Haar scaleFactor: step between detection scales (smaller finds more, slower)."
+NEIGH_HELP = "Haar minNeighbors: overlapping hits a face needs (higher = fewer false faces)."
+MINFACE_HELP = "Smallest face side, in pixels of the original image."
+DETECT_SIZE_HELP = ("Long side, in pixels, of the downscaled copy Haar searches (0: no cap). Faces smaller than "
+                    "24 px on that copy are not found.")
+ACCURATE_HELP = "Detect at full resolution (slow; the default detects on a downscaled grey image)."
+RAY_HELP = ("Run on Ray (extra batchemo[ray]): 'local' starts a Ray instance here; 'auto' or 'ray://HOST:10001' "
+            "joins a cluster. Inputs and --out must be on a file system every node sees.")
+MODEL_HELP = "Emotion model (.keras with its .json card beside it); default: the shipped models/emotion.keras."
+
+
+@app.command()
+def folder(
+    path: Path = typer.Argument(..., help="Folder of photos, walked recursively."),
+    out: Optional[Path] = typer.Option(None, help="Report folder (default reports/<name of PATH>)."),
+    model: Optional[Path] = typer.Option(None, help=MODEL_HELP),
+    batch_size: int = typer.Option(64, help="Faces per model call (crops from many images)."),
+    scale_factor: float = typer.Option(1.1, help=SCALE_HELP),
+    min_neighbors: int = typer.Option(5, help=NEIGH_HELP),
+    min_face: int = typer.Option(30, help=MINFACE_HELP),
+    detect_size: int = typer.Option(640, help=DETECT_SIZE_HELP),
+    decode_side: int = typer.Option(1920, help="Large JPEGs are decoded at 1/2, 1/4 or 1/8 scale while their long "
+                                    "side stays at least this (faster, less memory; annotated copies are that size; "
+                                    "boxes are in full-size pixels). 0: full size."),
+    accurate: bool = typer.Option(False, "--accurate", help=ACCURATE_HELP + " Also decodes at full size."),
+    annotate: bool = typer.Option(True, help="Write annotated copies under OUT/annotated/."),
+    redo: bool = typer.Option(False, "--redo", help="Start over instead of resuming a previous run in OUT."),
+    force: bool = typer.Option(False, "--force", help="Write into an OUT that holds another input's report."),
+    max_megapixels: float = typer.Option(40.0, help="Refuse images this large or larger (memory guard)."),
+    workers: int = typer.Option(2, help="Threads decoding and detecting while the model classifies."),
+    ray: Optional[str] = typer.Option(None, help=RAY_HELP),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Analyse every photo under PATH: faces.csv, files.csv, summary.csv, annotated/ and run.json.
+
+    Exit code: 0 all files ok, 1 some files failed (listed in files.csv), 2 usage error.
+    """
+    from ..jobs.folder import FolderOptions, analyze_folder
+    from ..jobs.runtime import OutputConflict
+
+    opts = FolderOptions(detect=_detect_options(scale_factor, min_neighbors, min_face, accurate, detect_size),
+                         decode_side=0 if accurate else decode_side, batch_size=batch_size, annotate=annotate,
+                         redo=redo, force=force, max_megapixels=max_megapixels, workers=workers, ray=ray)
+    try:
+        res = analyze_folder(path, out, model, opts, progress=progress)
+    except (FileNotFoundError, NotADirectoryError, ValueError, OutputConflict, RuntimeError) as e:
+        fail(str(e))
+    classes = [c[len("share_"):] for c in res.summary.columns if c.startswith("share_")]
+    _print_summary(res.summary, classes, f"{res.files} files ({res.skipped_done} already done), {res.faces} faces, "
+                   f"{res.errors} errors in {res.seconds:.1f}s -> {res.out}")
+    if res.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def video(
+    inputs: list[Path] = typer.Argument(..., help="Video files, or folders of videos."),
+    out: Optional[Path] = typer.Option(None, help="Report folder (default reports/<video stem>/; with several "
+                                       "videos, OUT/<video stem>/)."),
+    model: Optional[Path] = typer.Option(None, help=MODEL_HELP),
+    every: int = typer.Option(1, help="Analyse every N-th frame."),
+    fps: Optional[float] = typer.Option(None, help="Analyse about F frames per second of video (overrides "
+                                        "--every)."),
+    detect_every: int = typer.Option(30, help="Full-frame Haar on every k-th analysed frame (at least every "
+                                     "1 s); in between, each face is re-found near its last box."),
+    bin: float = typer.Option(1.0, help="Timeline bin width in seconds."),
+    batch_size: int = typer.Option(64, help="Faces per model call (crops span frames)."),
+    scale_factor: float = typer.Option(1.1, help=SCALE_HELP),
+    min_neighbors: int = typer.Option(5, help=NEIGH_HELP),
+    min_face: int = typer.Option(30, help=MINFACE_HELP),
+    detect_size: int = typer.Option(1280, help=DETECT_SIZE_HELP),
+    accurate: bool = typer.Option(False, "--accurate", help="Full-resolution Haar on every analysed frame "
+                                  "(slow; the straightforward pipeline)."),
+    annotate: bool = typer.Option(True, help="Write annotated.mp4."),
+    ray: Optional[str] = typer.Option(None, help=RAY_HELP + " One Ray task per video; a long video is cut into "
+                                      "frame ranges (--split-frames) analysed side by side."),
+    split_frames: int = typer.Option(9000, help="With --ray: a video longer than 1.5x this many frames is cut into "
+                                     "ranges of about this many frames (0: never)."),
+    redo: bool = typer.Option(False, "--redo", help="Analyse again even if a complete report exists."),
+    force: bool = typer.Option(False, "--force", help="Write into an OUT that holds another input's report."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Analyse videos frame by frame: frames.csv, timeline.csv/.png, summary.csv, annotated.mp4, run.json.
+
+    Exit code: 0 all videos ok, 1 some failed or were cut short, 2 usage error.
+    """
+    from ..jobs.runtime import OutputConflict
+    from ..pipeline.sources import VIDEO_EXTENSIONS, BadInput, walk
+    from ..jobs.video import VideoOptions, analyze_video, default_out
+
+    paths: list[Path] = []
+    for p in inputs:
+        if p.is_dir():
+            found = [s.path for s in walk(p, VIDEO_EXTENSIONS)[0]]
+            if not found:
+                fail(f"{p}: no videos found ({', '.join(sorted(VIDEO_EXTENSIONS))})")
+            paths += found
+        else:
+            paths.append(p)
+    opts = VideoOptions(detect=_detect_options(scale_factor, min_neighbors, min_face, accurate, detect_size), every=every,
+                        fps=fps, detect_every=1 if accurate else detect_every, batch_size=batch_size, bin_s=bin,
+                        annotate=annotate, redo=redo, force=force, split_frames=split_frames)
+    targets = [(out / p.stem if len(paths) > 1 else out) if out else default_out(p) for p in paths]
+    if ray is not None:
+        from ..jobs.ray_runner import ray_videos
+        from ..pipeline.model import default_model_path
+
+        results = iter(ray_videos(paths, targets, model or default_model_path(), opts, ray, progress))
+    em = None
+    failed = 0
+    for p, target in zip(paths, targets):
+        try:
+            if ray is not None:
+                r = next(results)
+                if isinstance(r, Exception):  # BadInput, OutputConflict, ... from a worker: reported below
+                    raise r
+            else:
+                if em is None:
+                    from ..pipeline.model import EmotionModel
+
+                    em = EmotionModel.load(model)
+                r = analyze_video(p, target, em, opts, progress=progress)
+        except BadInput as e:
+            typer.echo(f"{p}: {e}", err=True)
+            failed += 1
+            continue
+        except (FileNotFoundError, OutputConflict) as e:
+            fail(str(e))
+        if r.status == "skipped":
+            typer.echo(f"{p}: already complete in {r.out} (--redo to analyse again)")
+            continue
+        if r.status == "partial":
+            failed += 1
+            typer.echo(f"{p}: partial: {r.note}", err=True)
+        elif r.note:
+            typer.echo(f"{p}: note: {r.note}", err=True)
+        typer.echo(f"{p}: {r.frames_decoded} frames ({r.frames_analysed} analysed), {r.faces} faces in "
+                   f"{r.tracks} tracks, {r.frames_decoded / max(r.seconds, 1e-9):.1f} frames/s -> {r.out}")
+    if failed:
+        raise typer.Exit(1)

@@ -1,0 +1,36 @@
+"""The training recipe's options (light to import: the CLI reads their defaults at start-up)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TrainOptions:
+    # Defaults: the recipe of the shipped model before distillation (ImageNet alpha 0.25 fine-tuned at 96 px).
+    alpha: float = 0.25
+    size: int = 96  # network input size; crops are resized inside the model
+    image_size: int = 48  # crop size the saved model takes (FER2013's native 48 px)
+    epochs: int = 40
+    head_epochs: int = 1  # epochs with the pretrained base frozen (skipped when training from scratch)
+    batch_size: int = 64
+    lr: float = 2e-3
+    fine_tune_lr: float | None = None  # default lr / 2 when a pretrained base is fine-tuned
+    seed: int = 1
+    base_weights: str = "imagenet"  # PATH, "imagenet" (Keras cache) or "none"
+    init_model: str | None = None  # start from another batchemo model's base (e.g. FER2013 model for CK+)
+    class_weight_power: float = 0.5
+    patience: int = 8
+    dropout: float = 0.3
+    augment: bool = True
+    erase: float = 0.0  # probability of random erasing per training crop (with --augment)
+    label_smoothing: float = 0.0
+    flip_average: bool = True  # the saved card asks predictions to average each face with its mirror image
+    # Knowledge distillation: the mean predictions of these batchemo models (each as its card says, mirror
+    # averaging included) become the training targets, mixed with the labels as
+    # distill * teachers + (1 - distill) * label. A slow ensemble taught to one fast model.
+    teachers: list[str] = field(default_factory=list)
+    distill: float = 0.7
+    # Only to reproduce the original notebook's flawed baseline: pixels to [0, 1] ("unit") instead of
+    # MobileNet's [-1, 1], and a base that is never fine-tuned.
+    scale: str = "mobilenet"
+    freeze_base: bool = False

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import batchemo
 from batchemo.cli import app
-from batchemo.jobs.folder import FolderOptions
+from batchemo.jobs.options import FolderOptions
 from batchemo.pipeline.report import FACE_COLUMNS, FILE_COLUMNS
 
 from .conftest import SAMPLE_FACES
@@ -133,7 +133,7 @@ def test_interrupted_run_is_completed_without_losing_or_doubling_faces(sample_tr
 
     full = batchemo.analyze_folder(sample_tree, out=tmp_path / "full", model=model,
                                    options=FolderOptions(annotate=False), progress=False)
-    real = F.detect_file
+    real = F.detect_photo
     calls = {"n": 0}
 
     def flaky(*args, **kw):
@@ -142,14 +142,14 @@ def test_interrupted_run_is_completed_without_losing_or_doubling_faces(sample_tr
             raise KeyboardInterrupt  # Ctrl-C in the middle of the walk
         return real(*args, **kw)
 
-    monkeypatch.setattr(F, "detect_file", flaky)
+    monkeypatch.setattr(F, "detect_photo", flaky)
     out = tmp_path / "cut"
     with pytest.raises(KeyboardInterrupt):
         batchemo.analyze_folder(sample_tree, out=out, model=model,
                                 options=FolderOptions(annotate=False, batch_size=1, workers=1), progress=False)
     assert not (out / "faces.csv").exists()  # no final report from a cut run
     assert list((out / ".journal").glob("*.files.csv"))  # but the finished files are kept
-    monkeypatch.setattr(F, "detect_file", real)
+    monkeypatch.setattr(F, "detect_photo", real)
     resumed = batchemo.analyze_folder(sample_tree, out=out, model=model,
                                       options=FolderOptions(annotate=False), progress=False)
     assert resumed.skipped_done >= 2

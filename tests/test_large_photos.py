@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from batchemo import read_report
-from batchemo.jobs.folder import FolderOptions, analyze_folder
+from batchemo.jobs.folder import analyze_folder
+from batchemo.jobs.options import FolderOptions
 from batchemo.pipeline.sources import jpeg_size, read_photo
 
 

@@ -8,7 +8,8 @@ import pytest
 
 import batchemo
 from batchemo.jobs import ranges as RG
-from batchemo.jobs.video import Schedule, VideoOptions
+from batchemo.jobs.options import VideoOptions
+from batchemo.jobs.video_pass import Schedule
 
 from .conftest import moving_faces_video
 
@@ -48,9 +49,9 @@ def test_ranges_joined_equal_one_pass(long_clip, one_pass, model):
     plan = RG.plan(FRAMES, sched, opts, 30)
     assert len(plan) >= 4 and any(r.warm < r.start for r in plan)
     parts = [RG.analyse_range(long_clip, model, opts, r) for r in plan]
-    assert sum(p["decoded"] for p in parts) == FRAMES
-    assert sum(p["analysed"] for p in parts) == FRAMES
-    joined = RG.join_ranges([(r, p["frames"]) for r, p in zip(plan, parts)])
+    assert sum(p.decoded for p in parts) == FRAMES
+    assert sum(p.analysed for p in parts) == FRAMES
+    joined = RG.join_ranges([(r, p.frames) for r, p in zip(plan, parts)])
     expected = pd.read_csv(one_pass.out / "frames.csv")
     got = pd.read_csv(pd.io.common.StringIO(joined.to_csv(index=False)))
     pd.testing.assert_frame_equal(got, expected, atol=1e-5)
@@ -71,12 +72,12 @@ def test_join_gives_new_faces_new_ids_and_keeps_matched_ones():
     assert set(joined[joined["x"] == 300]["face"]) == {1}
 
 
-def test_annotated_segments_join_into_the_whole_video(long_clip, one_pass, tmp_path):
+def test_annotated_segments_join_into_the_whole_video(long_clip, one_pass, tmp_path, model):
     opts = VideoOptions()
     sched = Schedule.of(FPS, opts)
     plan = RG.plan(FRAMES, sched, opts, 30)
     frames = pd.read_csv(one_pass.out / "frames.csv")
-    segments = [RG.annotate_range(long_clip, frames, opts, r, tmp_path / f"seg{k}.mp4").path
+    segments = [RG.annotate_range(long_clip, frames, model.classes, opts, r, tmp_path / f"seg{k}.mp4").path
                 for k, r in enumerate(plan)]
     assert RG.concat_segments(segments, tmp_path / "joined.mp4") == ""
     a, b = cv2.VideoCapture(str(one_pass.out / "annotated.mp4")), cv2.VideoCapture(str(tmp_path / "joined.mp4"))
@@ -107,6 +108,6 @@ def test_h264_with_b_frames_seeks_exactly_and_joins_equal(long_clip, tmp_path, m
     plan = RG.plan(FRAMES, sched, opts, 30)
     RG.check_seekable(mp4, plan)  # raises NotSeekable if OpenCV cannot land on the frame
     one = batchemo.analyze_video(mp4, tmp_path / "one", model, opts, progress=False)
-    joined = RG.join_ranges([(r, RG.analyse_range(mp4, model, opts, r)["frames"]) for r in plan])
+    joined = RG.join_ranges([(r, RG.analyse_range(mp4, model, opts, r).frames) for r in plan])
     got = pd.read_csv(pd.io.common.StringIO(joined.to_csv(index=False)))
     pd.testing.assert_frame_equal(got, pd.read_csv(one.out / "frames.csv"), atol=1e-5)

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 import batchemo
-from batchemo.jobs.folder import FolderOptions
-from batchemo.jobs.video import VideoOptions
+from batchemo.jobs.options import FolderOptions
+from batchemo.jobs.options import VideoOptions
 
 from .conftest import moving_faces_video
 

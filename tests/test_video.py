@@ -16,7 +16,7 @@ from batchemo.cli import app
 from batchemo.pipeline.encode import ffmpeg_exe, has_audio
 from batchemo.pipeline.report import FACE_COLUMNS
 from batchemo.pipeline.sources import BadInput
-from batchemo.jobs.video import VideoOptions
+from batchemo.jobs.options import VideoOptions
 
 from .conftest import moving_faces_video
 
@@ -230,10 +230,10 @@ def test_folder_of_videos(clip, tmp_path, model):
 
 def test_rows_packed_along_the_way_give_the_same_report(clip, clip_report, tmp_path, model, monkeypatch):
     """Long videos pack face rows into DataFrames as they go (flat memory); the report must not change."""
-    import batchemo.jobs.video as V
+    import batchemo.jobs.video_pass as VP
 
-    monkeypatch.setattr(V, "PACK_ROWS", 7)  # pack many times over this 60-face clip
-    res = V.analyze_video(clip, tmp_path / "packed", model, VideoOptions(annotate=False), progress=False)
+    monkeypatch.setattr(VP, "PACK_ROWS", 7)  # pack many times over this 60-face clip
+    res = batchemo.analyze_video(clip, tmp_path / "packed", model, VideoOptions(annotate=False), progress=False)
     assert res.faces == 2 * FRAMES
     for name in ("frames.csv", "timeline.csv", "summary.csv"):
         pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "packed" / name), pd.read_csv(clip_report / name))

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from .app import fail, app
+from .app import app, command_line, fail
 
 
 def _detect_options(scale_factor: float, min_neighbors: int, min_face: int, accurate: bool, detect_size: int):
@@ -42,6 +42,7 @@ MODEL_HELP = "Emotion model (.keras with its .json card beside it); default: the
 
 @app.command()
 def folder(
+    ctx: typer.Context,
     path: Path = typer.Argument(..., help="Folder of photos, walked recursively."),
     out: Optional[Path] = typer.Option(None, help="Report folder (default reports/<name of PATH>)."),
     model: Optional[Path] = typer.Option(None, help=MODEL_HELP),
@@ -66,14 +67,15 @@ def folder(
 
     Exit code: 0 all files ok, 1 some files failed (listed in files.csv), 2 usage error.
     """
-    from ..jobs.folder import FolderOptions, analyze_folder
+    from ..jobs.folder import analyze_folder
+    from ..jobs.options import FolderOptions
     from ..jobs.runtime import OutputConflict
 
     opts = FolderOptions(detect=_detect_options(scale_factor, min_neighbors, min_face, accurate, detect_size),
                          decode_side=0 if accurate else decode_side, batch_size=batch_size, annotate=annotate,
                          redo=redo, force=force, max_megapixels=max_megapixels, workers=workers, ray=ray)
     try:
-        res = analyze_folder(path, out, model, opts, progress=progress)
+        res = analyze_folder(path, out, model, opts, progress=progress, command=command_line(ctx))
     except (FileNotFoundError, NotADirectoryError, ValueError, OutputConflict, RuntimeError) as e:
         fail(str(e))
     classes = [c[len("share_"):] for c in res.summary.columns if c.startswith("share_")]
@@ -85,6 +87,7 @@ def folder(
 
 @app.command()
 def video(
+    ctx: typer.Context,
     inputs: list[Path] = typer.Argument(..., help="Video files, or folders of videos."),
     out: Optional[Path] = typer.Option(None, help="Report folder (default reports/<video stem>/; with several "
                                        "videos, OUT/<video stem>/)."),
@@ -115,57 +118,34 @@ def video(
 
     Exit code: 0 all videos ok, 1 some failed or were cut short, 2 usage error.
     """
-    from ..jobs.runtime import OutputConflict
-    from ..pipeline.sources import VIDEO_EXTENSIONS, BadInput, walk
-    from ..jobs.video import VideoOptions, analyze_video, default_out
+    from ..jobs.options import VideoOptions
+    from ..jobs.videos import VideoFailure, analyze_videos
 
-    paths: list[Path] = []
-    for p in inputs:
-        if p.is_dir():
-            found = [s.path for s in walk(p, VIDEO_EXTENSIONS)[0]]
-            if not found:
-                fail(f"{p}: no videos found ({', '.join(sorted(VIDEO_EXTENSIONS))})")
-            paths += found
-        else:
-            paths.append(p)
-    opts = VideoOptions(detect=_detect_options(scale_factor, min_neighbors, min_face, accurate, detect_size), every=every,
-                        fps=fps, detect_every=1 if accurate else detect_every, batch_size=batch_size, bin_s=bin,
-                        annotate=annotate, redo=redo, force=force, split_frames=split_frames)
-    targets = [(out / p.stem if len(paths) > 1 else out) if out else default_out(p) for p in paths]
-    if ray is not None:
-        from ..jobs.ray_runner import ray_videos
-        from ..pipeline.model import default_model_path
-
-        results = iter(ray_videos(paths, targets, model or default_model_path(), opts, ray, progress))
-    em = None
-    failed = 0
-    for p, target in zip(paths, targets):
-        try:
-            if ray is not None:
-                r = next(results)
-                if isinstance(r, Exception):  # BadInput, OutputConflict, ... from a worker: reported below
-                    raise r
-            else:
-                if em is None:
-                    from ..pipeline.model import EmotionModel
-
-                    em = EmotionModel.load(model)
-                r = analyze_video(p, target, em, opts, progress=progress)
-        except BadInput as e:
-            typer.echo(f"{p}: {e}", err=True)
-            failed += 1
-            continue
-        except (FileNotFoundError, OutputConflict) as e:
-            fail(str(e))
-        if r.status == "skipped":
-            typer.echo(f"{p}: already complete in {r.out} (--redo to analyse again)")
-            continue
-        if r.status == "partial":
-            failed += 1
-            typer.echo(f"{p}: partial: {r.note}", err=True)
-        elif r.note:
-            typer.echo(f"{p}: note: {r.note}", err=True)
-        typer.echo(f"{p}: {r.frames_decoded} frames ({r.frames_analysed} analysed), {r.faces} faces in "
-                   f"{r.tracks} tracks, {r.frames_decoded / max(r.seconds, 1e-9):.1f} frames/s -> {r.out}")
-    if failed:
+    opts = VideoOptions(detect=_detect_options(scale_factor, min_neighbors, min_face, accurate, detect_size),
+                        every=every, fps=fps, detect_every=1 if accurate else detect_every, batch_size=batch_size,
+                        bin_s=bin, annotate=annotate, redo=redo, force=force, split_frames=split_frames)
+    try:
+        results = analyze_videos(inputs, out, model, opts, progress, command_line(ctx), ray, on_result=_print_video)
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        fail(str(e))
+    failures = [r for r in results if isinstance(r, VideoFailure) or r.status == "partial"]
+    if any(isinstance(r, VideoFailure) and r.usage for r in failures):
+        raise typer.Exit(2)
+    if failures:
         raise typer.Exit(1)
+
+
+def _print_video(r) -> None:
+    from ..jobs.videos import VideoFailure
+
+    if isinstance(r, VideoFailure):
+        typer.echo(f"{r.source}: {'error: ' if r.usage else ''}{r.error}", err=True)
+    elif r.status == "skipped":
+        typer.echo(f"{r.source}: already complete in {r.out} (--redo to analyse again)")
+    else:
+        if r.status == "partial":
+            typer.echo(f"{r.source}: partial: {r.note}", err=True)
+        elif r.note:
+            typer.echo(f"{r.source}: note: {r.note}", err=True)
+        typer.echo(f"{r.source}: {r.frames_decoded} frames ({r.frames_analysed} analysed), {r.faces} faces in "
+                   f"{r.tracks} tracks, {r.frames_decoded / max(r.seconds, 1e-9):.1f} frames/s -> {r.out}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import subprocess
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,12 +20,14 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from ..pipeline.annotate import draw_tracks
-from ..pipeline.encode import VideoSink, ffmpeg_exe
+from ..pipeline.annotate import annotate
+from ..pipeline.encode import Encoded, VideoSink, ffmpeg_exe
+from ..pipeline.faces import Faces
 from ..pipeline.model import EmotionModel
-from ..pipeline.sources import BadInput
+from ..pipeline.sources import FALLBACK_FPS, BadInput, open_video
 from ..pipeline.track import iou
-from .video import FALLBACK_FPS, Schedule, VideoOptions, analyse_pass, probe
+from .options import VideoOptions
+from .video_pass import PassResult, Schedule, analyse_pass
 
 BOX = ["x", "y", "w", "h"]
 
@@ -34,15 +37,6 @@ class FrameRange:
     start: int  # first frame reported by this range
     stop: int | None  # first frame of the next range; None: to the end of the video
     warm: int  # first frame decoded (warm-up before `start`)
-
-
-@dataclass
-class Encoded:
-    """An encoded video file, as `write_reports` takes it from a VideoSink."""
-
-    path: Path
-    codec: str = "h264"
-    note: str = ""
 
 
 def plan(count: int, sched: Schedule, opts: VideoOptions, frames_per_range: int) -> list[FrameRange]:
@@ -78,28 +72,23 @@ def check_seekable(path: Path, plan: list[FrameRange]) -> None:
     """NotSeekable unless the video lands exactly on the frames a plan seeks to (checked on one range)."""
     if len(plan) < 2:
         return
-    cap = probe(Path(path))[0]
-    try:
+    with open_video(Path(path)) as (cap, _):
         seek(cap, plan[1].warm)
         seek(cap, plan[1].start)
-    finally:
-        cap.release()
 
 
-def analyse_range(path: Path, model: EmotionModel | str | Path, opts: VideoOptions, r: FrameRange) -> dict:
-    """The per-range step: face rows (this range's own track ids) from `r.warm` on, and counts for `r.start` on."""
+def analyse_range(path: Path, model: EmotionModel | str | Path, opts: VideoOptions, r: FrameRange) -> PassResult:
+    """The per-range step: face rows (this range's own track ids) from `r.warm` on, and the decoded and analysed
+    frame counts from `r.start` on."""
     em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)
-    cap, fps, _, _, _ = probe(Path(path))
-    sched = Schedule.of(fps, opts)
-    try:
+    with open_video(Path(path)) as (cap, info):
+        sched = Schedule.of(info.fps, opts)
         seek(cap, r.warm)
         res = analyse_pass(Path(path), cap, em, opts, sched, r.warm, r.stop)
-    finally:
-        cap.release()
     decoded = max(0, res.decoded - (r.start - r.warm))
     first_analysed = -(-r.start // sched.every) * sched.every
     analysed = len(range(first_analysed, r.start + decoded, sched.every))
-    return {"frames": res.frames, "decoded": decoded, "analysed": analysed, "error": res.decode_error}
+    return PassResult(res.frames, decoded, analysed, res.decode_error, None)
 
 
 def join_ranges(parts: list[tuple[FrameRange, pd.DataFrame]]) -> pd.DataFrame:
@@ -141,36 +130,28 @@ def join_ranges(parts: list[tuple[FrameRange, pd.DataFrame]]) -> pd.DataFrame:
     return frames.sort_values(["frame", "face"], kind="stable").reset_index(drop=True)
 
 
-def annotate_range(path: Path, frames: pd.DataFrame, opts: VideoOptions, r: FrameRange, segment: Path) -> Encoded:
+def annotate_range(path: Path, frames: pd.DataFrame, classes: list[str], opts: VideoOptions, r: FrameRange,
+                   segment: Path) -> Encoded:
     """Draw the joined rows on this range's frames and encode them into `segment` (what the local pass draws:
     a frame that is not analysed shows the faces of the last analysed frame)."""
-    cap, fps, _, _, _ = probe(Path(path))
     segment = Path(segment)
-    sched = Schedule.of(fps, opts)
     by_frame = dict(tuple(frames.groupby("frame")))
-    sink = None
-    try:
+    with open_video(Path(path)) as (cap, info), ExitStack() as stack:
+        sched = Schedule.of(info.fps, opts)
         seek(cap, r.start)  # a range starts on an analysed frame
-        i = r.start
-        current = None
-        while r.stop is None or i < r.stop:
+        sink, shown = None, Faces(Path(path).name)
+        for i in range(r.start, r.stop if r.stop is not None else 2**62):
             ok, frame = cap.read()
             if not ok or frame is None:
                 break
             if i % sched.every == 0:
-                current = by_frame.get(i)
-            if current is not None and len(current):
-                draw_tracks(frame, current[BOX].to_numpy(), current["face"], list(current["emotion"]),
-                            list(current["confidence"]))
+                rows = by_frame.get(i)
+                shown = Faces.from_rows(rows, classes) if rows is not None else Faces(Path(path).name)
+            annotate(frame, shown, classes, with_ids=True)
             if sink is None:
-                sink = VideoSink(segment, frame.shape[1], frame.shape[0], fps or FALLBACK_FPS)
+                sink = stack.enter_context(VideoSink(segment, frame.shape[1], frame.shape[0], info.fps or FALLBACK_FPS))
             sink.write(frame)
-            i += 1
-    finally:
-        cap.release()
-        if sink is not None:
-            sink.close()
-    return Encoded(segment, sink.codec if sink else "", sink.note if sink else "")
+    return sink.close() if sink is not None else Encoded(segment, "", "")
 
 
 def concat_segments(segments: list[Path], out: Path) -> str:

@@ -6,24 +6,28 @@ local code, so the files are a local run's.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
-from .folder import (
-    Chunk,
-    FileDetections,
-    FolderOptions,
-    annotate_file,
-    classify_files,
-    detect_file,
-    file_row,
-)
+from ..pipeline.encode import Encoded
+from ..pipeline.faces import Faces
 from ..pipeline.model import EmotionModel
-from ..pipeline.sources import SourceFile, read_photo
+from ..pipeline.sources import BadInput, SourceFile, probe
+from . import ranges as RG
+from .options import FolderOptions, VideoOptions
+from .photos import Chunk, Photo, detect_photo, finish_batch
+from .ranges import NotSeekable
+from .runtime import OutputConflict
+from .video import VideoResult, analyze_video, prepare_out, write_reports
+from .video_pass import PassResult, Schedule
+
+EXPECTED = (BadInput, OutputConflict, FileNotFoundError)  # a video's own failure, returned with its result
 
 
 def init(address: str) -> None:
@@ -45,39 +49,35 @@ def init(address: str) -> None:
 def _detect_batch(batch: pd.DataFrame, opts: FolderOptions, image_size: int) -> pd.DataFrame:
     out = []
     for r in batch.itertuples(index=False):
-        fd = detect_file(SourceFile(Path(r.path), r.rel, int(r.size), int(r.mtime_ns)), opts, image_size, False)
-        out.append({"path": r.path, "rel": r.rel, "size": r.size, "mtime_ns": r.mtime_ns, "width": fd.width or -1,
-                    "height": fd.height or -1, "error": fd.error, "boxes": fd.boxes.astype(np.int32).tobytes(),
-                    "crops": fd.crops.tobytes() if fd.crops is not None else b""})
+        photo = detect_photo(SourceFile(Path(r.path), r.rel, int(r.size), int(r.mtime_ns)), opts, image_size, False)
+        crops = photo.faces.crops
+        out.append({"path": r.path, "rel": r.rel, "size": r.size, "mtime_ns": r.mtime_ns,
+                    "width": photo.width or -1, "height": photo.height or -1, "error": photo.error,
+                    "boxes": photo.faces.boxes.astype(np.int32).tobytes(),
+                    "crops": crops.tobytes() if crops is not None else b""})
     return pd.DataFrame(out)
 
 
 class _Classifier:
     """A Ray actor: loads the model once, classifies the crops of many files per call, writes annotated copies."""
 
-    def __init__(self, model_path: str, batch_size: int, annotated_dir: str | None, decode_side: int):
+    def __init__(self, model_path: str, opts: FolderOptions, annotated_dir: str | None):
         self.em = EmotionModel.load(model_path)
-        self.batch_size = batch_size
+        self.opts = opts
         self.annotated_dir = Path(annotated_dir) if annotated_dir else None
-        self.decode_side = decode_side
+
+    def _photo(self, r) -> Photo:
+        s = self.em.image_size
+        sf = SourceFile(Path(r.path), r.rel, int(r.size), int(r.mtime_ns))
+        faces = Faces(r.rel, boxes=np.frombuffer(r.boxes, np.int32).reshape(-1, 4),
+                      crops=np.frombuffer(r.crops, np.uint8).reshape(-1, s, s) if r.crops else None)
+        return Photo(sf, faces, None if r.width < 0 else int(r.width), None if r.height < 0 else int(r.height),
+                     r.error)
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        s = self.em.image_size
-        fds = []
-        for r in batch.itertuples(index=False):
-            boxes = np.frombuffer(r.boxes, np.int32).reshape(-1, 4)
-            crops = np.frombuffer(r.crops, np.uint8).reshape(-1, s, s) if r.crops else None
-            fds.append(FileDetections(SourceFile(Path(r.path), r.rel, int(r.size), int(r.mtime_ns)),
-                                      None if r.width < 0 else int(r.width), None if r.height < 0 else int(r.height),
-                                      boxes, crops, r.error))
-        rows = classify_files(fds, self.em, self.batch_size)
-        if self.annotated_dir is not None:
-            for fd, rr in zip(fds, rows):
-                if fd.ok:
-                    fd.image = read_photo(fd.source.path, float("inf"), self.decode_side)[0]
-                    annotate_file(fd, rr, self.annotated_dir)
-                    fd.image = None
-        return pd.DataFrame({"file": [file_row(fd) for fd in fds], "faces": rows})
+        chunk = finish_batch([self._photo(r) for r in batch.itertuples(index=False)], self.em, self.opts,
+                             self.annotated_dir)
+        return pd.DataFrame({"file": [f for f, _ in chunk], "faces": [rows for _, rows in chunk]})
 
 
 def ray_folder_runner(todo: list[SourceFile], em: EmotionModel, opts: FolderOptions,
@@ -94,42 +94,33 @@ def ray_folder_runner(todo: list[SourceFile], em: EmotionModel, opts: FolderOpti
     ds = ds.map_batches(_detect_batch, batch_format="pandas", batch_size=8,
                         fn_kwargs={"opts": replace(opts, ray=None), "image_size": em.image_size})
     ds = ds.map_batches(_Classifier, batch_format="pandas", batch_size=32, concurrency=n_actors,
-                        fn_constructor_kwargs={"model_path": str(Path(em.path).resolve()),
-                                               "batch_size": opts.batch_size, "decode_side": opts.decode_side,
+                        fn_constructor_kwargs={"model_path": str(Path(em.path).resolve()), "opts": replace(opts, ray=None),
                                                "annotated_dir": str(annotated_dir.resolve()) if annotated_dir else None})
     for batch in ds.iter_batches(batch_format="pandas", batch_size=None):
         yield [(f, list(r)) for f, r in zip(batch["file"], batch["faces"])]
 
 
-def ray_videos(paths: list[Path], outs: list[Path], model_path: Path, opts, address: str,
-               progress: bool = True) -> list:
-    """Videos on Ray, results (or the BadInput/OutputConflict/FileNotFoundError that stopped one) in input
-    order: one task per video, and a video longer than 1.5 x `opts.split_frames` frames cut into frame ranges
-    analysed by several tasks (`ray_video_ranges`)."""
+def ray_videos(paths: list[Path], outs: list[Path], model_path: Path, opts: VideoOptions, address: str,
+               progress: bool = True, command: str | None = None) -> list:
+    """Videos on Ray, results (or the exception that stopped one) in input order: one task per video, and a
+    video longer than 1.5 x `opts.split_frames` frames cut into frame ranges analysed by several tasks
+    (`ray_video_ranges`)."""
     import ray
 
-    from .ranges import NotSeekable
-    from .runtime import OutputConflict
-    from ..pipeline.sources import BadInput
-    from .video import analyze_video, probe
-
-    expected = (BadInput, OutputConflict, FileNotFoundError)
     init(address)
 
     @ray.remote(num_cpus=1)
     def one(path: str, out: str):
         try:
-            return analyze_video(Path(path), Path(out), Path(model_path), opts, progress=False)
-        except expected as e:
+            return analyze_video(Path(path), Path(out), Path(model_path), opts, progress=False, command=command)
+        except EXPECTED as e:
             return e
 
     def frame_count(p: Path) -> int:
         try:
-            cap, _, count, _, _ = probe(p)
+            return probe(p).frame_count
         except BadInput:
             return -1
-        cap.release()
-        return count
 
     split = [opts.split_frames > 0 and frame_count(Path(p)) > 1.5 * opts.split_frames for p in paths]
     refs = {k: one.remote(str(Path(p).resolve()), str(Path(o).resolve()))
@@ -138,71 +129,77 @@ def ray_videos(paths: list[Path], outs: list[Path], model_path: Path, opts, addr
     for k, (p, o) in enumerate(zip(paths, outs)):
         if split[k]:
             try:
-                results.append(ray_video_ranges(Path(p), Path(o), Path(model_path), opts, progress))
+                results.append(ray_video_ranges(Path(p), Path(o), Path(model_path), opts, progress, command))
             except NotSeekable:  # no exact frame seeking in this container: one task after all
                 results.append(ray.get(one.remote(str(Path(p).resolve()), str(Path(o).resolve()))))
-            except expected as e:
+            except EXPECTED as e:
                 results.append(e)
         else:
             results.append(ray.get(refs[k]))
     return results
 
 
-def ray_video_ranges(path: Path, out: Path, model_path: Path, opts, progress: bool = True):
-    """One long video on Ray: frame ranges analysed by parallel tasks, track ids joined, annotated segments
-    drawn in parallel and joined; the reports are written by the local code (module `ranges`)."""
-    import time
-
+def _analyse_ranges(path: Path, model: str, opts: VideoOptions, plan: list, total: int,
+                    progress: bool) -> list[PassResult]:
     import ray
-    from tqdm import tqdm
 
-    from . import ranges as RG
-    from ..pipeline.sources import BadInput
-    from .video import Schedule, prepare_out, probe, write_reports
-
-    t0 = time.time()
-    cap, fps, count, width, height = probe(path)
-    cap.release()
-    done = prepare_out(path, out, opts, t0)
-    if done is not None:
-        return done
-    sched = Schedule.of(fps, opts)
-    plan = RG.plan(count, sched, opts, opts.split_frames)
-    RG.check_seekable(path, plan)
-    model = str(Path(model_path).resolve())
     analyse = ray.remote(num_cpus=1)(RG.analyse_range)
     pending = {analyse.remote(str(path.resolve()), model, opts, r): k for k, r in enumerate(plan)}
     parts: list = [None] * len(plan)
-    with tqdm(total=count, unit="frame", desc=path.name[:30], disable=not progress, dynamic_ncols=True) as bar:
+    with tqdm(total=total, unit="frame", desc=path.name[:30], disable=not progress, dynamic_ncols=True) as bar:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             k = pending.pop(ready[0])
             parts[k] = ray.get(ready[0])
-            bar.update(parts[k]["decoded"])
-    decoded = sum(p["decoded"] for p in parts)
+            bar.update(parts[k].decoded)
+    return parts
+
+
+def _annotate_ranges(path: Path, out: Path, frames: pd.DataFrame, classes: list[str], opts: VideoOptions,
+                     plan: list, stamp: int, notes: list[str]) -> Encoded | None:
+    """Annotated segments drawn by parallel tasks and joined; None (and a note) when they cannot be joined."""
+    import ray
+
+    draw = ray.remote(num_cpus=1)(RG.annotate_range)
+    segments = [out / f".annotated.{stamp}.seg{k:04d}.tmp.mp4" for k in range(len(plan))]
+    encoded = ray.get([
+        draw.remote(str(path.resolve()), frames[(frames["frame"] >= r.start)
+                                                & (frames["frame"] < (r.stop if r.stop is not None else 2**62))],
+                    classes, opts, r, seg)
+        for r, seg in zip(plan, segments)])
+    joined = out / f".annotated.{stamp}.tmp.mp4"
+    why = RG.concat_segments([e.path for e in encoded if e.codec], joined)
+    for seg in segments:
+        seg.unlink(missing_ok=True)
+    if why:
+        # No annotated video this time: an older one must not pass for this run's.
+        joined.unlink(missing_ok=True)
+        (out / "annotated.mp4").unlink(missing_ok=True)
+        notes.append(why)
+        return None
+    return Encoded(joined, encoded[0].codec, encoded[0].note)
+
+
+def ray_video_ranges(path: Path, out: Path, model_path: Path, opts: VideoOptions, progress: bool = True,
+                     command: str | None = None) -> VideoResult:
+    """One long video on Ray: frame ranges analysed by parallel tasks, track ids joined, annotated segments
+    drawn in parallel and joined; the reports are written by the local code (module `ranges`)."""
+    t0 = time.time()
+    info = probe(path)
+    done = prepare_out(path, out, opts, t0)
+    if done is not None:
+        return done
+    sched = Schedule.of(info.fps, opts)
+    plan = RG.plan(info.frame_count, sched, opts, opts.split_frames)
+    RG.check_seekable(path, plan)
+    em = EmotionModel.load(model_path)
+    parts = _analyse_ranges(path, str(Path(model_path).resolve()), opts, plan, info.frame_count, progress)
+    decoded = sum(p.decoded for p in parts)
     if decoded == 0:
         raise BadInput("no frames could be decoded (not a video, or no video stream)")
-    frames = RG.join_ranges([(r, p["frames"]) for r, p in zip(plan, parts)])
-    notes, sink = [], None
-    if opts.annotate:
-        draw = ray.remote(num_cpus=1)(RG.annotate_range)
-        segments = [out / f".annotated.{int(t0)}.seg{k:04d}.tmp.mp4" for k in range(len(plan))]
-        encoded = ray.get([
-            draw.remote(str(path.resolve()), frames[(frames["frame"] >= r.start)
-                                                    & (frames["frame"] < (r.stop if r.stop is not None else 2**62))],
-                        opts, r, seg)
-            for r, seg in zip(plan, segments)])
-        joined = out / f".annotated.{int(t0)}.tmp.mp4"
-        why = RG.concat_segments([e.path for e in encoded if e.codec], joined)
-        for seg in segments:
-            seg.unlink(missing_ok=True)
-        if why:
-            # No annotated video this time: an older one must not pass for this run's.
-            joined.unlink(missing_ok=True)
-            (out / "annotated.mp4").unlink(missing_ok=True)
-            notes.append(why)
-        else:
-            sink = RG.Encoded(joined, encoded[0].codec, encoded[0].note)
-    em = EmotionModel.load(model_path)
-    return write_reports(path, out, opts, em, sched, frames, decoded, sum(p["analysed"] for p in parts), count,
-                         (width, height), next((p["error"] for p in parts if p["error"]), ""), sink, t0, notes)
+    frames = RG.join_ranges([(r, p.frames) for r, p in zip(plan, parts)])
+    notes: list[str] = []
+    annotated = _annotate_ranges(path, out, frames, em.classes, opts, plan, int(t0), notes) if opts.annotate else None
+    res = PassResult(frames, decoded, sum(p.analysed for p in parts),
+                     next((p.decode_error for p in parts if p.decode_error), ""), annotated)
+    return write_reports(path, out, opts, em, sched, info, res, t0, notes, command=command)

@@ -1,11 +1,15 @@
-"""Small shared helpers of the runners: ordered prefetching, run metadata, output-folder ownership."""
+"""Small shared helpers of the jobs: ordered prefetching, a producer thread, run.json, output-folder ownership."""
 from __future__ import annotations
 
 import json
 import platform
+import queue
 import sys
+import threading
 from collections import deque
 from concurrent.futures import Executor
+from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, TypeVar
 
@@ -22,6 +26,67 @@ def prefetch_map(pool: Executor, fn: Callable[[T], R], items: Iterable[T], ahead
             yield pending.popleft().result()
     while pending:
         yield pending.popleft().result()
+
+
+class BackgroundError(Exception):
+    """What stopped the producer of `in_background`; `error` is the exception itself."""
+
+    def __init__(self, error: BaseException):
+        super().__init__(f"{type(error).__name__}: {error}".splitlines()[0])
+        self.error = error
+
+
+_END = object()
+
+
+@contextmanager
+def in_background(items: Iterable[T], ahead: int) -> Iterator[Iterator[T]]:
+    """`items` produced by a thread, at most `ahead` waiting (bounded memory); an exception in the producer
+    reaches the consumer as BackgroundError where the items end. Leaving the block stops the thread."""
+    q: queue.Queue = queue.Queue(maxsize=ahead)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                q.put(item)
+            q.put(_END)
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            q.put(BackgroundError(e))
+
+    def consume() -> Iterator[T]:
+        while True:
+            item = q.get()
+            if item is _END:
+                return
+            if isinstance(item, BackgroundError):
+                raise item
+            yield item
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                pass
+            thread.join(0.05)
+
+
+def run_record(job: str, command: str | None, input_path: Path, out: Path, options, model, counts: dict,
+               seconds: float, **extra) -> dict:
+    """run.json of either job: what ran (the command line as the CLI gives it; None from Python), on what,
+    with which options, model and library versions, and what came out."""
+    return {"job": job, "command": command, "input": str(Path(input_path).resolve()), "out": str(Path(out).resolve()),
+            **extra, "options": asdict(options),
+            "model": {"path": str(model.path), "classes": model.classes, "image_size": model.image_size},
+            "versions": versions(), "counts": counts, "wall_seconds": round(seconds, 3)}
 
 
 def versions() -> dict:

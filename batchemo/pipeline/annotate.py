@@ -1,4 +1,5 @@
-"""Drawing boxes and `emotion 0.93` labels, and writing annotated images."""
+"""Drawing the faces of a photo or frame (box and `emotion 0.93`, `#id` for tracks), and writing annotated
+images."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .faces import Faces
 from .report import write_atomic
 
 # One colour per emotion (BGR), so a glance at an annotated frame tells the emotions apart.
@@ -35,9 +37,14 @@ def draw_faces(img: np.ndarray, boxes, labels: list[str], emotions: list[str]) -
     return img
 
 
-def draw_tracks(img: np.ndarray, boxes, ids, emotions: list[str], confidences: list[float]) -> np.ndarray:
-    """Draw in place the faces of a video frame: box and `#id emotion 0.93`."""
-    return draw_faces(img, boxes, [label(e, c, int(t)) for e, c, t in zip(emotions, confidences, ids)], emotions)
+def annotate(img: np.ndarray, faces: Faces, classes: list[str], with_ids: bool = False,
+             scale: float = 1.0) -> np.ndarray:
+    """Draw in place every face of `faces` with its label; `scale`: image pixels per reported pixel (a photo
+    decoded at reduced size)."""
+    boxes = faces.boxes if scale == 1 else np.round(faces.boxes * scale).astype(np.int32)
+    shown = faces.labels(classes)
+    texts = [label(e, c, int(t) if with_ids else None) for (e, c), t in zip(shown, faces.ids)]
+    return draw_faces(img, boxes, texts, [e for e, _ in shown])
 
 
 def label(emotion: str, confidence: float, track: int | None = None) -> str:

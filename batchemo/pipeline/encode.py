@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,18 @@ def ffmpeg_exe() -> str | None:
         return None
 
 
+@dataclass
+class Encoded:
+    """A finished video file: where it is, its codec, and a note for run.json ('' when nothing to say)."""
+
+    path: Path
+    codec: str = "h264"
+    note: str = ""
+
+
 class VideoSink:
-    """Frames in (BGR uint8), an H.264 MP4 out; falls back to OpenCV's MPEG-4 Part 2 without ffmpeg."""
+    """Frames in (BGR uint8), an H.264 MP4 out; falls back to OpenCV's MPEG-4 Part 2 without ffmpeg.
+    A context manager: leaving it closes the file, also on errors."""
 
     def __init__(self, path: Path, width: int, height: int, fps: float):
         self.path = Path(path)
@@ -51,11 +62,20 @@ class VideoSink:
         else:
             self._cv.write(frame)
 
-    def close(self) -> None:
+    def close(self) -> Encoded:
         if self._gen is not None:
             self._gen.close()
+            self._gen = None
         elif self._cv is not None:
             self._cv.release()
+            self._cv = None
+        return Encoded(self.path, self.codec, self.note)
+
+    def __enter__(self) -> "VideoSink":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def has_audio(path: Path) -> bool:

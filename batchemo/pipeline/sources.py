@@ -1,14 +1,18 @@
-"""Where pixels come from: walking a folder of images and decoding them, one clear error per bad file."""
+"""Where pixels come from: walking folders, decoding photos, opening videos and reading their frames; one clear
+error per bad file."""
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+FALLBACK_FPS = 25.0  # for a video whose container gives no usable frame rate
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv"}
 
 
@@ -143,3 +147,73 @@ def _check_megapixels(w: int, h: int, max_megapixels: float) -> None:
 
 def to_grey(img: np.ndarray) -> np.ndarray:
     return img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video's container says about it."""
+
+    fps: float  # 0 when the container gives no usable rate
+    frame_count: int  # -1 when unknown (may overstate the frames that decode)
+    width: int
+    height: int
+
+
+def _capture(path: Path) -> cv2.VideoCapture:
+    path = Path(path)
+    if not path.exists():
+        raise BadInput("no such file")
+    if path.is_dir():
+        raise BadInput("is a directory")
+    if path.stat().st_size == 0:
+        raise BadInput("empty file (0 bytes)")
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise BadInput("not a readable video (OpenCV/FFmpeg cannot open it)")
+    return cap
+
+
+def _info(cap: cv2.VideoCapture) -> VideoInfo:
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    return VideoInfo(fps if 0.1 < fps < 1000 else 0.0, count if count > 0 else -1,
+                     int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+
+
+@contextmanager
+def open_video(path: Path) -> Iterator[tuple[cv2.VideoCapture, VideoInfo]]:
+    """(capture, info) of a readable video, released on leaving; BadInput with the reason if it is not one."""
+    cap = _capture(path)
+    try:
+        yield cap, _info(cap)
+    finally:
+        cap.release()
+
+
+def probe(path: Path) -> VideoInfo:
+    """A video's VideoInfo; BadInput if it is not a readable video."""
+    with open_video(path) as (_, info):
+        return info
+
+
+@dataclass
+class Frame:
+    index: int
+    time_s: float
+    image: np.ndarray  # BGR uint8
+
+
+def read_frames(cap: cv2.VideoCapture, fps: float, first: int = 0, last: int | None = None) -> Iterator[Frame]:
+    """Frames `first` (the capture is already there) up to `last` (exclusive) or the end of the stream."""
+    i = first
+    while last is None or i < last:
+        ok, image = cap.read()
+        if not ok or image is None:
+            return
+        if fps > 0:
+            t = i / fps
+        else:  # no usable fps in the container: the frame's own timestamp
+            ms = cap.get(cv2.CAP_PROP_POS_MSEC)
+            t = ms / 1000 if ms > 0 or i == 0 else i / FALLBACK_FPS
+        yield Frame(i, t, image)
+        i += 1

@@ -1,0 +1,49 @@
+"""The options of the two main jobs, with their defaults (the CLI's defaults are these)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..pipeline.detect import DetectOptions
+
+# Photos are searched for faces on a copy whose long side is at most 640 px (InsightFace's default detection
+# size; 3x faster than 1280 on a 2 MP photo): faces under about 4 % of the long side need a larger --detect-size.
+PHOTO_DETECT_SIDE = 640
+
+
+@dataclass
+class FolderOptions:
+    detect: DetectOptions = field(default_factory=lambda: DetectOptions(max_side=PHOTO_DETECT_SIDE))
+    # Large JPEGs are decoded at 1/2, 1/4 or 1/8 scale while their long side stays >= this (0: full size):
+    # detection, crops and annotated copies use that image; boxes are reported in full-size pixels.
+    decode_side: int = 1920
+    batch_size: int = 64
+    annotate: bool = True
+    redo: bool = False
+    force: bool = False
+    max_megapixels: float = 40.0
+    workers: int = 2
+    # Images waiting for their faces to be classified are held in memory: cap them by total pixels.
+    pending_megapixels: float = 60.0
+    ray: str | None = None  # None: local threads; "" : a local Ray instance; else a Ray cluster address
+
+
+@dataclass
+class VideoOptions:
+    detect: DetectOptions = field(default_factory=DetectOptions)
+    every: int = 1  # analyse every N-th frame
+    fps: float | None = None  # or: analyse about this many frames per second of video
+    # Full-frame Haar on every k-th analysed frame (new faces are found there, so at most about a second late:
+    # 25 % faster than every 15th on the benchmark clip, same recall)...
+    detect_every: int = 30
+    max_detect_interval_s: float = 1.0  # ...and at least this often in video time
+    follow: bool = True  # between full-frame detections, re-find each face in a window around its last box
+    coast_s: float = 0.2  # a face Haar misses keeps its last box this long (flicker)
+    batch_size: int = 64
+    bin_s: float = 1.0
+    annotate: bool = True
+    redo: bool = False
+    force: bool = False
+    max_gap_s: float = 1.0  # a track missed by Haar this long is ended
+    iou_threshold: float = 0.3
+    max_tracks_plotted: int = 4
+    split_frames: int = 9000  # with Ray: a longer video is cut into ranges of about this many frames

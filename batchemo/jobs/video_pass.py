@@ -1,0 +1,193 @@
+"""One pass over a video's frames (all of them, or one frame range): decode → detect and track → crop →
+classify in batches that span frames → rows, and with an output path, draw and encode.
+
+Three stages overlap: a thread decodes frames ahead, the calling thread finds faces (`FaceFinder`), and a
+writer thread classifies, draws and encodes (`FrameWriter`). Memory stays flat: the hand-overs are bounded and
+face rows are packed into typed tables as they come.
+"""
+from __future__ import annotations
+
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from ..pipeline import report as R
+from ..pipeline.annotate import annotate
+from ..pipeline.detect import detect_faces, refine_faces
+from ..pipeline.encode import Encoded, VideoSink
+from ..pipeline.faces import Faces, classify, crop_faces
+from ..pipeline.model import EmotionModel
+from ..pipeline.sources import FALLBACK_FPS, Frame, read_frames
+from ..pipeline.track import Tracker
+from .options import VideoOptions
+from .runtime import BackgroundError, in_background
+
+PACK_ROWS = 4096  # face rows kept as dicts before they are packed into a DataFrame
+BATCH_FRAMES = 48  # frames handed to the writer at once, at most (fewer when their faces fill a model batch)
+
+
+@dataclass
+class Schedule:
+    """Which frames are analysed and which get a full-frame detection; the same for a whole video and for
+    each frame range of it, so ranges analysed apart give the rows of one pass."""
+
+    fps: float  # of the container, 0 when unknown
+    every: int  # analyse every N-th frame
+    detect_every: int  # full-frame Haar on every k-th analysed frame
+    interval: float  # seconds between analysed frames
+
+    @classmethod
+    def of(cls, fps: float, opts: VideoOptions) -> "Schedule":
+        every = max(1, int(round(fps / opts.fps))) if (opts.fps and fps > 0) else max(1, opts.every)
+        interval = every / (fps or FALLBACK_FPS)
+        detect_every = max(1, min(opts.detect_every, int(opts.max_detect_interval_s / interval) + 1))
+        return cls(fps, every, detect_every, interval)
+
+    def max_gap(self, opts: VideoOptions) -> int:
+        """Analysed frames a track may go unseen and keep its id."""
+        return max(1, int(round(opts.max_gap_s / self.interval)))
+
+    def tracker(self, opts: VideoOptions) -> Tracker:
+        return Tracker(iou_threshold=opts.iou_threshold, max_gap=self.max_gap(opts),
+                       coast=int(round(opts.coast_s / self.interval)))
+
+    def analysed_before(self, frame: int) -> int:
+        """Analysed frames before `frame`: the detection schedule counts from the start of the video."""
+        return -(-frame // self.every)
+
+
+class FaceFinder:
+    """The detect → track step: full-frame Haar on schedule, each face re-found near its last box in between;
+    the tracker gives every face its id."""
+
+    def __init__(self, opts: VideoOptions, sched: Schedule, image_size: int, first: int = 0):
+        self.opts, self.sched, self.image_size = opts, sched, image_size
+        self.tracker = sched.tracker(opts)
+        self.step = sched.analysed_before(first)  # analysed frames so far, counted from the start of the video
+
+    def find(self, source: str, frame: Frame) -> Faces:
+        """The faces of an analysed frame, with their crops."""
+        grey = cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY)
+        if self.step % self.sched.detect_every == 0:
+            ids, boxes = self.tracker.update(detect_faces(grey, self.opts.detect), self.step)
+        elif self.opts.follow:
+            ids, boxes = self.tracker.follow(self.step, lambda b: refine_faces(grey, b, self.opts.detect))
+        else:
+            ids, boxes = self.tracker.live(self.step)
+        self.step += 1
+        return Faces(source, frame.index, round(frame.time_s, 6), boxes, ids, crop_faces(grey, boxes, self.image_size))
+
+
+@dataclass
+class _Shown:
+    """A decoded frame handed to the writer: its faces (an unanalysed frame shows the last analysed frame's)."""
+
+    faces: Faces
+    analysed: bool
+    image: np.ndarray | None  # None when nothing is drawn
+
+
+@dataclass
+class FrameWriter:
+    """The writer stage: classifies a batch of frames' faces, keeps their rows and, with `annotated`, draws the
+    frames and encodes them (the encoder opens on the first frame, when its size is known)."""
+
+    em: EmotionModel
+    batch_size: int
+    fps: float
+    annotated: Path | None
+    stack: ExitStack = field(default_factory=ExitStack)
+    rows: list[dict] = field(default_factory=list)
+    packed: list[pd.DataFrame] = field(default_factory=list)
+    sink: VideoSink | None = None
+
+    def write(self, batch: list[_Shown]) -> None:
+        classify([s.faces for s in batch if s.analysed], self.em, self.batch_size)
+        for s in batch:
+            if s.analysed:
+                self.rows += s.faces.rows(self.em.classes)
+            if s.image is not None:
+                annotate(s.image, s.faces, self.em.classes, with_ids=True)
+                if self.sink is None:
+                    h, w = s.image.shape[:2]
+                    self.sink = self.stack.enter_context(VideoSink(self.annotated, w, h, self.fps or FALLBACK_FPS))
+                self.sink.write(s.image)
+        if len(self.rows) >= PACK_ROWS:
+            # A dict per face costs ~1 KB, a packed row ~0.2 KB: memory stays flat with video length.
+            self.packed.append(R.faces_frame(self.rows, self.em.classes))
+            self.rows = []
+
+    def frames_table(self) -> pd.DataFrame:
+        tables = self.packed + [R.faces_frame(self.rows, self.em.classes)]
+        return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+
+    def close(self) -> Encoded | None:
+        self.stack.close()
+        return self.sink.close() if self.sink is not None else None
+
+
+@dataclass
+class PassResult:
+    frames: pd.DataFrame  # face rows (frames.csv columns), track ids of this pass
+    decoded: int
+    analysed: int
+    decode_error: str  # why decoding stopped early ('' when the stream simply ended)
+    annotated: Encoded | None  # the encoded video, when one was asked for
+
+
+def analyse_pass(path: Path, cap: cv2.VideoCapture, em: EmotionModel, opts: VideoOptions, sched: Schedule,
+                 first: int = 0, last: int | None = None, annotated: Path | None = None,
+                 bar: tqdm | None = None) -> PassResult:
+    """Frames `first`..`last` of `path` (the capture is at `first`): face rows and, with `annotated`, the drawn
+    frames encoded there. The per-range step of the local and the Ray runner."""
+    finder = FaceFinder(opts, sched, em.image_size, first)
+    writer = FrameWriter(em, opts.batch_size, sched.fps, annotated)
+    try:
+        decoded, decode_error = _run_stages(path, cap, finder, writer, sched, first, last, annotated is not None, bar)
+    finally:
+        encoded = writer.close()  # the encoder is closed whatever happened
+    return PassResult(writer.frames_table(), decoded, finder.step - sched.analysed_before(first), decode_error,
+                      encoded)
+
+
+def _run_stages(path: Path, cap: cv2.VideoCapture, finder: FaceFinder, writer: FrameWriter, sched: Schedule,
+                first: int, last: int | None, draw: bool, bar: tqdm | None) -> tuple[int, str]:
+    """Decode in a thread, find faces here, hand batches of frames to the writer's thread; (frames decoded,
+    decode error)."""
+    decoded, decode_error = 0, ""
+    last_faces = Faces(path.name)
+    pending: list[_Shown] = []
+    in_flight: deque = deque()
+    with ThreadPoolExecutor(1) as pool, in_background(read_frames(cap, sched.fps, first, last), 32) as frames:
+        def hand_over(batch: list[_Shown]) -> None:
+            in_flight.append(pool.submit(writer.write, batch))
+            while len(in_flight) > 2:  # bounded: the writer is at most two batches behind
+                in_flight.popleft().result()
+
+        try:
+            for frame in frames:
+                decoded += 1
+                analysed = frame.index % sched.every == 0
+                if analysed:
+                    last_faces = finder.find(path.name, frame)
+                pending.append(_Shown(last_faces, analysed, frame.image if draw else None))
+                if sum(len(s.faces) for s in pending if s.analysed) >= writer.batch_size \
+                        or len(pending) >= BATCH_FRAMES:
+                    hand_over(pending)
+                    pending = []
+                if bar is not None:
+                    bar.update(1)
+        except BackgroundError as e:
+            decode_error = str(e)
+        if pending:
+            hand_over(pending)
+        while in_flight:
+            in_flight.popleft().result()
+    return decoded, decode_error

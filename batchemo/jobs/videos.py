@@ -1,0 +1,80 @@
+"""`batchemo video` for a batch: video files and folders of videos in, one report folder per video out, run
+here one after another or on Ray; one video's failure is reported with it and never stops the others."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..pipeline.model import EmotionModel, default_model_path
+from ..pipeline.sources import VIDEO_EXTENSIONS, BadInput, walk
+from .options import VideoOptions
+from .runtime import OutputConflict
+from .video import VideoResult, analyze_video, default_out
+
+
+@dataclass
+class VideoFailure:
+    source: Path
+    out: Path
+    error: str  # one line
+    usage: bool = False  # the user's to fix (an --out that holds another input's report), not the file's
+
+
+def expand_inputs(inputs: list[str | Path]) -> list[Path]:
+    """Video files as given, folders walked for videos (sorted); ValueError for a folder with none."""
+    paths: list[Path] = []
+    for p in map(Path, inputs):
+        if p.is_dir():
+            found = [s.path for s in walk(p, VIDEO_EXTENSIONS)[0]]
+            if not found:
+                raise ValueError(f"{p}: no videos found ({', '.join(sorted(VIDEO_EXTENSIONS))})")
+            paths += found
+        else:
+            paths.append(p)
+    return paths
+
+
+def output_dirs(paths: list[Path], out: Path | None) -> list[Path]:
+    """OUT for one video, OUT/<stem> for several; reports/<stem> without OUT."""
+    if out is None:
+        return [default_out(p) for p in paths]
+    return [Path(out) / p.stem for p in paths] if len(paths) > 1 else [Path(out)]
+
+
+def _failure(path: Path, out: Path, e: Exception) -> VideoFailure:
+    return VideoFailure(path, out, str(e), usage=isinstance(e, OutputConflict))
+
+
+def analyze_videos(inputs: list[str | Path], out: str | Path | None = None,
+                   model: EmotionModel | str | Path | None = None, options: VideoOptions | None = None,
+                   progress: bool = True, command: str | None = None, ray: str | None = None,
+                   on_result: Callable[[VideoResult | VideoFailure], None] | None = None,
+                   ) -> list[VideoResult | VideoFailure]:
+    """Analyse videos and folders of videos: one result or failure per video, in input order (`on_result` is
+    called as each one ends). `ray`: None runs here; '' or 'local' a local Ray instance; else a cluster
+    address. Raises ValueError / FileNotFoundError for what stops the whole batch (no videos, no model)."""
+    opts = options or VideoOptions()
+    paths = expand_inputs(inputs)
+    outs = output_dirs(paths, Path(out) if out else None)
+    on_result = on_result or (lambda r: None)
+    if ray is not None:
+        from .ray_runner import ray_videos
+
+        model_path = model.path if isinstance(model, EmotionModel) else Path(model or default_model_path())
+        if not model_path.exists():
+            raise FileNotFoundError(f"{model_path}: model file not found")
+        results = []
+        for p, o, r in zip(paths, outs, ray_videos(paths, outs, model_path, opts, ray, progress, command)):
+            results.append(_failure(p, o, r) if isinstance(r, Exception) else r)
+            on_result(results[-1])
+        return results
+    em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)
+    results = []
+    for p, o in zip(paths, outs):
+        try:
+            results.append(analyze_video(p, o, em, opts, progress=progress, command=command))
+        except (BadInput, OutputConflict) as e:
+            results.append(_failure(p, o, e))
+        on_result(results[-1])
+    return results

@@ -1,0 +1,76 @@
+"""The record that travels through the pipeline: the faces of one photo or video frame.
+
+Detection fills the boxes (and track ids for video), the crop step the crops, `classify` the probabilities; the
+rows of faces.csv / frames.csv and the labels drawn on the annotated media are both read from it, so a face's
+box, id and emotion cannot drift apart between the report and the picture.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import report as R
+from .model import crop_faces  # noqa: F401  (the crop step, re-exported with its record)
+
+
+def _no_boxes() -> np.ndarray:
+    return np.zeros((0, 4), np.int32)
+
+
+def _no_ids() -> np.ndarray:
+    return np.zeros(0, np.int64)
+
+
+@dataclass
+class Faces:
+    source: str  # the file, as reported in the `source` column
+    frame: int = 0  # frame index (0 for a photo)
+    time_s: float = float("nan")  # seconds into the video (NaN for a photo)
+    boxes: np.ndarray = field(default_factory=_no_boxes)  # [N, 4] int (x, y, w, h) in reported pixels
+    ids: np.ndarray = field(default_factory=_no_ids)  # [N] track ids (video) or face numbers (photo)
+    crops: np.ndarray | None = None  # [N, S, S] grey uint8, the classifier's input
+    probs: np.ndarray | None = None  # [N, n_classes] once classified
+
+    def __post_init__(self):
+        self.boxes = np.asarray(self.boxes, np.int32).reshape(-1, 4)
+        if len(self.ids) != len(self.boxes):
+            self.ids = np.arange(len(self.boxes), dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def labels(self, classes: list[str]) -> list[tuple[str, float]]:
+        """(emotion, confidence) per face; ('?', 0) before classification."""
+        if self.probs is None:
+            return [("?", 0.0)] * len(self)
+        top = self.probs.argmax(axis=1)
+        return [(classes[k], float(p[k])) for k, p in zip(top, self.probs)]
+
+    def rows(self, classes: list[str]) -> list[dict]:
+        """The faces.csv / frames.csv rows of these faces (classified)."""
+        return [R.face_row(self.source, self.frame, self.time_s, i, box, p, classes)
+                for i, box, p in zip(self.ids, self.boxes, self.probs if self.probs is not None else [])]
+
+    @classmethod
+    def from_rows(cls, rows, classes: list[str]) -> "Faces":
+        """Back from report rows (a DataFrame slice of one frame), e.g. to draw rows joined across ranges."""
+        first = rows.iloc[0] if len(rows) else None
+        return cls(str(first["source"]) if first is not None else "", int(first["frame"]) if first is not None else 0,
+                   float(first["time_s"]) if first is not None else float("nan"),
+                   rows[["x", "y", "w", "h"]].to_numpy(), rows["face"].to_numpy(np.int64),
+                   probs=rows[R.prob_columns(classes)].to_numpy(np.float32))
+
+
+def classify(batch: list[Faces], model, batch_size: int) -> None:
+    """Fill `probs` of every record in `batch`: all their crops in as few model calls as `batch_size` allows
+    (crops of many photos or frames share a call; that is where batching pays)."""
+    todo = [f for f in batch if f.crops is not None and len(f)]
+    probs = model.predict(np.concatenate([f.crops for f in todo]), batch_size) if todo else None
+    at = 0
+    for f in batch:
+        if f.crops is not None and len(f):
+            f.probs = probs[at:at + len(f)]
+            at += len(f)
+        elif f.probs is None:
+            f.probs = np.zeros((len(f), len(model.classes)), np.float32)

@@ -1,0 +1,206 @@
+"""The pipeline's steps on their own: detection on a known photo, the tracker's rules, the batched classify
+helper, and the package layering (the main jobs never import training code)."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from batchemo.pipeline.detect import DetectOptions, detect_faces, refine_faces
+from batchemo.pipeline.faces import Faces, classify, crop_faces
+from batchemo.pipeline.track import Tracker, iou
+
+from .conftest import ROOT, SAMPLES
+
+# The astronaut's face in samples/images/astronaut.png (512x512), as drawn by hand around the face: left,
+# top, right, bottom. Any box Haar reports for it must sit on this face.
+ASTRONAUT_FACE = (170, 55, 285, 170)
+
+
+@pytest.fixture(scope="module")
+def astronaut_grey() -> np.ndarray:
+    return cv2.imread(str(SAMPLES / "images" / "astronaut.png"), cv2.IMREAD_GRAYSCALE)
+
+
+def _on_face(box) -> bool:
+    x, y, w, h = box
+    cx, cy = x + w / 2, y + h / 2
+    x0, y0, x1, y1 = ASTRONAUT_FACE
+    return x0 < cx < x1 and y0 < cy < y1 and 0.5 * (x1 - x0) < w < 1.5 * (x1 - x0)
+
+
+@pytest.mark.parametrize("opts", [DetectOptions(), DetectOptions().accurate, DetectOptions(max_side=256)],
+                         ids=["default", "accurate", "downscaled"])
+def test_detect_faces_finds_the_one_face_of_a_known_photo(astronaut_grey, opts):
+    boxes = detect_faces(astronaut_grey, opts)
+    assert boxes.dtype == np.int32 and boxes.shape == (1, 4)
+    assert _on_face(boxes[0]), boxes
+
+
+def test_detect_faces_on_a_blank_image_finds_nothing():
+    assert detect_faces(np.full((300, 400), 128, np.uint8)).shape == (0, 4)
+
+
+def test_detect_faces_boxes_are_in_the_pixels_of_the_image_given(astronaut_grey):
+    """A box found on a 2x upscaled copy is the same face at twice the coordinates."""
+    big = cv2.resize(astronaut_grey, None, fx=2, fy=2)
+    b1 = detect_faces(astronaut_grey, DetectOptions().accurate)[0]
+    b2 = detect_faces(big, DetectOptions().accurate)[0]
+    assert iou(b1[None] * 2, b2[None])[0, 0] > 0.7
+
+
+def test_refine_faces_refinds_a_moved_face_and_nothing_where_there_is_none(astronaut_grey):
+    face = detect_faces(astronaut_grey)[0]
+    shifted = face + np.array([12, -8, 0, 0])  # last frame's box, the face has moved since
+    empty = np.array([380, 380, 90, 90])  # a patch of space suit and sky
+    found = refine_faces(astronaut_grey, np.stack([shifted, empty]))
+    assert found[0] is not None and _on_face(found[0]) and iou(found[0][None], face[None])[0, 0] > 0.7
+    assert found[1] is None
+
+
+# ---------------------------------------------------------------- tracker
+def _box(x, y, s=50):
+    return np.array([[x, y, s, s]])
+
+
+def test_tracker_keeps_ids_of_overlapping_boxes_and_counts_up_in_order_of_appearance():
+    t = Tracker(iou_threshold=0.3, max_gap=5, coast=1)
+    ids, _ = t.update(np.concatenate([_box(10, 10), _box(300, 10)]), 0)
+    assert list(ids) == [0, 1]
+    ids, boxes = t.update(np.concatenate([_box(305, 12), _box(14, 10)]), 1)  # order of detection is irrelevant
+    assert dict(zip(ids, boxes[:, 0])) == {0: 14, 1: 305}
+    ids, _ = t.update(np.concatenate([_box(18, 10), _box(310, 12), _box(600, 300)]), 2)
+    assert list(ids) == [0, 1, 2]  # a new face gets the next id
+
+
+def test_tracker_matches_a_fast_move_by_centre_distance_when_boxes_no_longer_overlap():
+    t = Tracker(iou_threshold=0.3, max_gap=5, coast=1)
+    t.update(_box(100, 100), 0)
+    ids, _ = t.update(_box(140, 100), 1)  # moved most of a box side: IoU 0.11, centres 40 px apart
+    assert list(ids) == [0]
+    ids, boxes = t.update(_box(400, 100), 2)  # far away: someone else (track 0 coasts on its last box)
+    assert dict(zip(ids, boxes[:, 0])) == {0: 140, 1: 400}
+
+
+def test_tracker_coasts_a_missed_face_then_drops_it_then_forgets_its_id():
+    t = Tracker(iou_threshold=0.3, max_gap=3, coast=1)
+    t.update(_box(100, 100), 0)
+    ids, boxes = t.update(np.zeros((0, 4)), 1)  # one missed frame: the last box is carried
+    assert list(ids) == [0] and boxes[0, 0] == 100
+    ids, _ = t.update(np.zeros((0, 4)), 2)  # missed longer than `coast`: not reported, still alive
+    assert len(ids) == 0
+    ids, _ = t.update(_box(102, 100), 3)  # back within max_gap: same id
+    assert list(ids) == [0]
+    t.update(np.zeros((0, 4)), 4)
+    ids, _ = t.update(_box(102, 100), 8)  # gone longer than max_gap: a new track
+    assert list(ids) == [1]
+
+
+def test_tracker_follow_moves_tracks_that_are_refound_and_coasts_the_others():
+    t = Tracker(iou_threshold=0.3, max_gap=5, coast=1)
+    t.update(np.concatenate([_box(10, 10), _box(300, 10)]), 0)
+    ids, boxes = t.follow(1, lambda b: [b[0] + [5, 0, 0, 0], None])
+    assert list(ids) == [0, 1] and list(boxes[:, 0]) == [15, 300]  # track 1 coasts on its last box
+    ids, _ = t.follow(2, lambda b: [b[0] + [5, 0, 0, 0], None])
+    assert list(ids) == [0]  # missed past `coast`
+
+
+# ---------------------------------------------------------------- classify
+def test_classify_in_one_batch_gives_the_rows_of_one_image_at_a_time(model, astronaut_grey):
+    rng = np.random.default_rng(0)
+    face = detect_faces(astronaut_grey)
+    records = []
+    for k in range(5):  # 0, 1 or 2 faces per record, some jittered
+        boxes = np.concatenate([face + rng.integers(-6, 7, (1, 4)) * [1, 1, 0, 0] for _ in range(k % 3)]) \
+            if k % 3 else np.zeros((0, 4), np.int32)
+        records.append(Faces(f"img{k}.png", boxes=boxes, crops=crop_faces(astronaut_grey, boxes, model.image_size)))
+    alone = []
+    for r in records:
+        single = Faces(r.source, boxes=r.boxes, crops=r.crops)
+        classify([single], model, batch_size=64)
+        alone.append(single.rows(model.classes))
+    classify(records, model, batch_size=3)  # batches cut across records
+    for r, rows in zip(records, alone):
+        assert r.probs.shape == (len(r), len(model.classes))
+        got = r.rows(model.classes)
+        assert [(g["source"], g["face"], g["x"], g["emotion"]) for g in got] == \
+            [(a["source"], a["face"], a["x"], a["emotion"]) for a in rows]
+        for g, a in zip(got, rows):
+            assert g["confidence"] == pytest.approx(a["confidence"], abs=1e-5)
+    assert sum(len(r.rows(model.classes)) for r in records) == sum(len(r) for r in records) > 0
+
+
+def test_faces_from_rows_round_trips_boxes_ids_and_labels(model, astronaut_grey):
+    boxes = np.concatenate([detect_faces(astronaut_grey), _box(10, 10, 60)])
+    f = Faces("a.mp4", 7, 0.28, boxes, np.array([3, 5]), crop_faces(astronaut_grey, boxes, model.image_size))
+    classify([f], model, 64)
+    from batchemo.pipeline.report import faces_frame
+
+    back = Faces.from_rows(faces_frame(f.rows(model.classes), model.classes), model.classes)
+    assert (back.boxes == f.boxes).all() and list(back.ids) == [3, 5] and back.frame == 7
+    assert [e for e, _ in back.labels(model.classes)] == [e for e, _ in f.labels(model.classes)]
+    assert [c for _, c in back.labels(model.classes)] == pytest.approx([c for _, c in f.labels(model.classes)])
+
+
+# ---------------------------------------------------------------- layering
+def test_main_jobs_start_without_training_code_or_tensorflow():
+    code = ("import sys, batchemo, batchemo.cli, batchemo.jobs.folder, batchemo.jobs.videos, batchemo.jobs.ranges;"
+            "bad = [m for m in sys.modules if m.startswith(('batchemo.training.train', 'batchemo.training.evaluate',"
+            " 'batchemo.training.data', 'tensorflow', 'keras'))];"
+            "print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def _imports(path: Path, package: str) -> set[str]:
+    """batchemo modules `path` imports, at any level (function-level imports count: a cycle is a cycle)."""
+    out = set()
+    here = package.split(".")
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = here[:len(here) - node.level + 1]
+            mod = ".".join(base + ([node.module] if node.module else []))
+            out.add(mod)
+            out.update(f"{mod}.{a.name}" for a in node.names)  # `from ..pipeline import report`
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("batchemo"):
+            out.add(node.module)
+    return out
+
+
+def test_no_import_cycles_and_the_pipeline_never_imports_jobs_training_or_cli():
+    pkg = ROOT / "batchemo"
+    modules = {}
+    for p in pkg.rglob("*.py"):
+        rel = p.relative_to(ROOT).with_suffix("")
+        name = ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+        modules[name] = p
+    graph = {}
+    for name, p in modules.items():
+        package = name if p.name == "__init__.py" else name.rsplit(".", 1)[0]
+        graph[name] = {m for m in _imports(p, package) if m in modules and m != name}
+    for name, deps in graph.items():
+        if name.startswith("batchemo.pipeline"):
+            assert not any(d.startswith(("batchemo.jobs", "batchemo.training", "batchemo.cli")) for d in deps), \
+                (name, deps)
+    # Depth-first search for a cycle among modules (package __init__ files re-export lazily and are left out).
+    state: dict[str, int] = {}
+
+    def visit(n: str, stack: list[str]) -> None:
+        state[n] = 1
+        for d in graph.get(n, ()):
+            if d.count(".") and modules[d].name == "__init__.py":
+                continue
+            if state.get(d) == 1:
+                raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(d):] + [d]))
+            if d not in state:
+                visit(d, stack + [d])
+        state[n] = 2
+
+    for n in graph:
+        if n not in state and modules[n].name != "__init__.py":
+            visit(n, [n])

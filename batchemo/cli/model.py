@@ -49,8 +49,14 @@ def train(
     distill: float = typer.Option(0.7, help="With --teacher: target = distill * teachers + (1 - distill) * label."),
     recipe: str = typer.Option("batchemo", help="'notebook' reproduces the original notebook's baseline for "
                                "comparison: pixels in [0, 1], base frozen throughout."),
+    votes: Optional[Path] = typer.Option(None, help="Crowd votes CSV (file, one count column per class; FER+'s "
+                                         "contempt, unknown and NF handled as README says): train on the files it "
+                                         "lists under DATA_DIR towards their vote distributions."),
+    val_votes: Optional[Path] = typer.Option(None, help="Crowd votes CSV for --val-dir (select epochs against "
+                                             "the crowd's votes)."),
 ) -> None:
-    """Train an emotion model on labelled folders (resumable: re-run the same command after an interruption)."""
+    """Train an emotion model on labelled folders or crowd votes (resumable: re-run the same command after an
+    interruption)."""
     from ..training.train import TrainOptions, train_folder
 
     opts = TrainOptions(alpha=alpha, size=size, image_size=image_size, epochs=epochs, head_epochs=head_epochs,
@@ -62,7 +68,7 @@ def train(
                         scale="unit" if recipe == "notebook" else "mobilenet", freeze_base=recipe == "notebook")
     try:
         card = train_folder(data_dir, out, opts, val_dir=val_dir, val_split=val_split, group_by=group_by,
-                            command=command_line(ctx))
+                            command=command_line(ctx), votes=votes, val_votes=val_votes)
     except (FileNotFoundError, ValueError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2)
@@ -73,7 +79,7 @@ def train(
 @app.command()
 def export(model: Path = typer.Argument(..., help="Model file (.keras).")) -> None:
     """Write a model's TFLite twin beside it (the fast CPU path the folder and video jobs prefer)."""
-    from ..training.train import export_model
+    from ..training.export import export_model
 
     if not model.is_file():
         fail(f"{model}: model file not found")
@@ -109,11 +115,17 @@ def evaluate(
                                         "(default: as the model card says; CV: on)."),
     record: Optional[str] = typer.Option(None, help="Also write the figures into MODEL's card under "
                                          "evaluation.RECORD (e.g. fer2013_val)."),
+    votes: Optional[Path] = typer.Option(None, help="Crowd votes CSV for DATA_DIR's files: also accuracy, ECE "
+                                         "and NLL against the crowd majority."),
+    temperature: Optional[float] = typer.Option(None, help="Override the card's temperature (1: the network's "
+                                                "uncalibrated output)."),
 ) -> None:
-    """Measure a model on labelled data: accuracy, macro F1, per-class P/R/F1, confusion matrix, faces/s."""
+    """Measure a model on labelled data: accuracy, macro F1, per-class P/R/F1, confusion matrix, faces/s, and
+    calibration (ECE over 15 bins, NLL, reliability diagram calibration.png)."""
+    from ..training.card import record_in_card
     from ..training.evaluate import cross_validate
     from ..training.evaluate import evaluate as run_eval
-    from ..training.train import TrainOptions, record_in_card
+    from ..training.options import TrainOptions
 
     try:
         if folds > 1:
@@ -128,17 +140,28 @@ def evaluate(
                 record_in_card(model, record, {k: r[k] for k in ("accuracy_mean", "accuracy_std", "macro_f1_mean",
                                                                  "pooled_accuracy", "folds", "group_by", "command")})
             return
-        r = run_eval(model, data_dir, out, batch_size, flip=flip)
+        r = run_eval(model, data_dir, out, batch_size, flip=flip, votes=votes, temperature=temperature)
         if record:
-            record_in_card(model, record, {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "images": r["images"],
-                                           "faces_per_second": r["faces_per_second"], "data": str(data_dir),
-                                           "flip_average": r["flip_average"],
-                                           "command": command_line(ctx, {"out", "batch_size", "flip", "record"})})
+            figures = {k: r[k] for k in ("accuracy", "macro_f1", "images", "faces_per_second") if k in r}
+            figures.update({"data": str(data_dir), "flip_average": r["flip_average"]})
+            figures.update({k: v for k, v in r.items() if k == "temperature" or k.endswith(("ece", "nll"))
+                            or k in ("votes", "crowd_images", "crowd_accuracy")})
+            figures["command"] = command_line(ctx, {"out", "batch_size", "flip", "record", "votes", "temperature"})
+            record_in_card(model, record, figures)
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
     typer.echo(f"{r['images']} images, accuracy {100 * r['accuracy']:.2f} %, macro F1 {r['macro_f1']:.3f}, "
                f"{r['faces_per_second']:.0f} faces/s (batch {batch_size}"
                f"{', each face averaged with its mirror image' if r['flip_average'] else ''})")
+    raw = (f" (before temperature: ECE {100 * r['raw_ece']:.2f} %, NLL {r['raw_nll']:.3f})" if "raw_ece" in r else "")
+    typer.echo(f"temperature {r['temperature']:.3f}: against the folder labels ECE {100 * r['ece']:.2f} %, "
+               f"NLL {r['nll']:.3f}{raw}")
+    if "crowd_accuracy" in r:
+        raw = (f" (before temperature: ECE {100 * r['crowd_raw_ece']:.2f} %, NLL {r['crowd_raw_nll']:.3f})"
+               if "crowd_raw_ece" in r else "")
+        typer.echo(f"crowd majority ({r['crowd_images']} images with a unique most-voted class): accuracy "
+                   f"{100 * r['crowd_accuracy']:.2f} %, ECE {100 * r['crowd_ece']:.2f} %, NLL {r['crowd_nll']:.3f}"
+                   + raw)
     typer.echo(f"{'class':<10} {'support':>7} {'precision':>9} {'recall':>7} {'f1':>6}")
     for row in r["per_class"]:
         typer.echo(f"{row['class']:<10} {row['support']:>7} {row['precision']:>9.3f} {row['recall']:>7.3f} "
@@ -149,3 +172,33 @@ def evaluate(
         typer.echo(f"model classes absent from the data (predictions into them count as errors): "
                    f"{r['model_classes_not_in_data']}")
     typer.echo(f"-> {out}")
+
+
+@app.command()
+def calibrate(
+    ctx: typer.Context,
+    model: Path = typer.Argument(..., help="Model file (.keras, card beside it): its card gets the temperature."),
+    data_dir: Path = typer.Argument(..., help="The training data folder (or, with --val-split 0, a folder kept "
+                                    "aside for calibration)."),
+    votes: Optional[Path] = typer.Option(None, help="Crowd votes CSV as given to `batchemo train`: fit against "
+                                         "the crowd majority."),
+    val_split: float = typer.Option(0.1, help="Fit on the share `batchemo train` held out with this --val-split "
+                                    "(0: all of DATA_DIR)."),
+    seed: Optional[int] = typer.Option(None, help="The split's seed (default: the card's training seed)."),
+    group_by: Optional[str] = typer.Option(None, help="The --group-by the model was trained with."),
+    batch_size: int = typer.Option(64),
+) -> None:
+    """Fit a temperature on data the model did not train on and store it in the card: afterwards `confidence`
+    and `p_<class>` are calibrated probabilities in every job."""
+    from ..training.calibration import calibrate as run_calibrate
+
+    if not model.is_file():
+        fail(f"{model}: model file not found")
+    try:
+        info = run_calibrate(model, data_dir, votes, val_split, seed, group_by, batch_size,
+                             command=command_line(ctx, {"votes", "val_split", "seed", "group_by"}))
+    except (FileNotFoundError, ValueError) as e:
+        fail(str(e))
+    typer.echo(f"temperature {info['temperature']:.3f} fitted on {info['images']} images ({info['target']}): "
+               f"NLL {info['nll_before']:.3f} -> {info['nll_after']:.3f}, ECE {100 * info['ece_before']:.2f} % -> "
+               f"{100 * info['ece_after']:.2f} %; written to {model.with_suffix('.json')}")

@@ -57,16 +57,27 @@ class EmotionModel:
     # Average each face with its mirror image (test-time augmentation): twice the work, +1.9 points on
     # fer2013/val for the shipped model. None: as the model card says (`inference.flip_average`).
     flip: bool | None = None
+    # Calibration: probabilities p become softmax(log(p) / T), after mirror averaging. None: the card's
+    # `inference.temperature` (1, i.e. unchanged, where the card has none). Fitted by `batchemo calibrate`.
+    temperature: float | None = None
 
     def __post_init__(self):
+        inference = self.card.get("inference", {})
         if self.flip is None:
-            self.flip = bool(self.card.get("inference", {}).get("flip_average", False))
+            self.flip = bool(inference.get("flip_average", False))
+        if self.temperature is None:
+            self.temperature = float(inference.get("temperature", 1.0))
+        if not self.temperature > 0:
+            raise ValueError(f"{self.path}: temperature must be > 0, not {self.temperature}")
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "EmotionModel":
-        """Load a model (cached per process by path and mtime: a worker or a test suite loads it once)."""
+        """Load a model (cached per process by path and the mtimes of the model and its card: a worker or a test
+        suite loads it once, and a card changed since, e.g. by `batchemo calibrate`, is read again)."""
         path = Path(path) if path else default_model_path()
-        key = (str(path.resolve()), path.stat().st_mtime_ns if path.exists() else 0)
+        card = path.with_suffix(".json")
+        key = (str(path.resolve()), path.stat().st_mtime_ns if path.exists() else 0,
+               card.stat().st_mtime_ns if card.exists() else 0)
         if key not in _CACHE:
             _CACHE[key] = cls._load(path)
         return _CACHE[key]
@@ -80,7 +91,7 @@ class EmotionModel:
         classes, size = list(card["classes"]), int(card["input"]["image_size"])
         lite = path.with_suffix(".tflite")
         if lite.exists() and lite.stat().st_mtime_ns >= path.stat().st_mtime_ns and _lite_available():
-            return cls(path, classes, size, card, _LitePredictor(lite))
+            return cls(path, classes, size, card, _LitePredictor.from_file(lite))
         import keras
 
         model = keras.saving.load_model(path, compile=False)
@@ -101,7 +112,8 @@ class EmotionModel:
         return cls(Path(path) if path else Path("<in memory>"), classes, image_size, card or {}, fn)
 
     def predict(self, crops: np.ndarray, batch_size: int = 64) -> np.ndarray:
-        """Probabilities [N, n_classes] (float32, rows sum to 1) for grey crops [N, S, S] uint8."""
+        """Probabilities [N, n_classes] (float32, rows sum to 1) for grey crops [N, S, S] uint8: the network's
+        softmax, averaged with the mirror image's (`flip`), then tempered (`temperature`)."""
         n = len(crops)
         if n == 0:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
@@ -118,7 +130,16 @@ class EmotionModel:
         p = np.concatenate(out).astype(np.float32)
         if self.flip:
             p = (p[:n] + p[n:]) / 2
-        return p / p.sum(axis=1, keepdims=True)
+        return apply_temperature(p, self.temperature)
+
+
+def apply_temperature(p: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(log(p) / T) row by row (T = 1: p renormalised; T > 1 softens, T < 1 sharpens)."""
+    p = np.asarray(p, np.float64)
+    if temperature != 1.0:
+        z = np.log(np.maximum(p, 1e-12)) / temperature
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+    return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def _interpreter_class():
@@ -146,12 +167,17 @@ def _lite_available() -> bool:
 class _LitePredictor:
     """The model's TFLite twin run by XNNPACK: about 3x the faces/s of the Keras graph on a laptop CPU, same
     outputs to 1e-5 (checked when it is exported), and no TensorFlow import (seconds and hundreds of MB saved
-    at start-up). One interpreter per batch size; calls are serialised."""
+    at start-up). Built from the flatbuffer's bytes (`from_file` reads them). One interpreter per batch size;
+    calls are serialised."""
 
-    def __init__(self, path: Path):
-        self.content = Path(path).read_bytes()
+    def __init__(self, content: bytes):
+        self.content = bytes(content)
         self.interpreters: dict[int, object] = {}
         self.lock = threading.Lock()
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "_LitePredictor":
+        return cls(Path(path).read_bytes())
 
     def _interpreter(self, n: int):
         it = self.interpreters.get(n)
@@ -169,19 +195,3 @@ class _LitePredictor:
             it.set_tensor(it.get_input_details()[0]["index"], x)
             it.invoke()
             return it.get_tensor(it.get_output_details()[0]["index"]).copy()
-
-
-def export_tflite(model, path: Path, check: np.ndarray | None = None) -> None:
-    """Write the TFLite twin of a Keras model beside it; refuse if its outputs differ from Keras's."""
-    import tensorflow as tf
-
-    from .report import write_atomic
-
-    content = tf.lite.TFLiteConverter.from_keras_model(model).convert()
-    if check is not None:
-        lite = _LitePredictor.__new__(_LitePredictor)
-        lite.content, lite.interpreters, lite.lock = content, {}, threading.Lock()
-        diff = np.abs(lite(check) - np.asarray(model(check, training=False))).max()
-        if diff > 1e-3:
-            raise RuntimeError(f"TFLite export differs from the Keras model by {diff:.2e}; not written")
-    write_atomic(Path(path), lambda tmp: Path(tmp).write_bytes(content))

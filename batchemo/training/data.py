@@ -13,14 +13,23 @@ from ..pipeline.sources import IMAGE_EXTENSIONS
 
 @dataclass
 class Labelled:
-    """Files of a labelled folder with integer labels into `classes`."""
+    """Files of a labelled folder with integer labels into `classes`; with crowd votes (`votes`, [N, C] counts in
+    `classes` order) the label is the most-voted class (first on ties) and the targets are the vote shares."""
 
     paths: list[str]
     labels: np.ndarray
     classes: list[str]
+    votes: np.ndarray | None = None
 
     def subset(self, index: np.ndarray) -> "Labelled":
-        return Labelled([self.paths[i] for i in index], self.labels[index], self.classes)
+        return Labelled([self.paths[i] for i in index], self.labels[index], self.classes,
+                        None if self.votes is None else self.votes[index])
+
+    def targets(self) -> np.ndarray:
+        """Training targets [N, C]: the vote distribution with votes, else one-hot labels."""
+        if self.votes is not None:
+            return (self.votes / self.votes.sum(1, keepdims=True)).astype(np.float32)
+        return np.eye(len(self.classes), dtype=np.float32)[self.labels]
 
     def counts(self) -> dict[str, int]:
         return {c: int((self.labels == i).sum()) for i, c in enumerate(self.classes)}
@@ -48,6 +57,28 @@ def list_labelled(data_dir: str | Path, classes: list[str] | None = None) -> Lab
     if not paths:
         raise ValueError(f"{root}: no images in its class sub-folders")
     return Labelled(paths, np.asarray(labels, dtype=np.int64), classes)
+
+
+def labelled_from_votes(votes_csv: str | Path, data_dir: str | Path, classes: list[str] | None = None,
+                        verbose: bool = False) -> Labelled:
+    """The files of a votes CSV (see `votes.read_votes`) with their counts; `classes` (canonical names) fixes the
+    order, e.g. the training side's for a validation votes file."""
+    from .votes import read_votes
+
+    v = read_votes(votes_csv, data_dir)
+    counts = v.counts
+    if classes is not None and list(classes) != v.classes:
+        missing = [c for c in classes if c not in v.classes]
+        extra = [c for c in v.classes if c not in classes]
+        if missing or extra:
+            raise ValueError(f"{votes_csv}: its classes {v.classes} differ from {list(classes)}")
+        counts = counts[:, [v.classes.index(c) for c in classes]]
+    else:
+        classes = v.classes
+    if verbose:
+        print(f"{votes_csv}: {len(v.paths)} images kept; left out {v.excluded}; votes dropped {v.dropped_votes}",
+              flush=True)
+    return Labelled(v.paths, counts.argmax(1).astype(np.int64), list(classes), counts)
 
 
 def group_keys(paths: list[str], pattern: str | None) -> np.ndarray:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from dataclasses import asdict, replace
@@ -14,9 +15,11 @@ from tqdm import tqdm
 
 from . import data as D
 from .labels import canonical
-from ..pipeline.model import EmotionModel, crop_faces
+from ..pipeline.model import EmotionModel, apply_temperature, crop_faces
 from ..pipeline.report import write_atomic, write_csv, write_json
+from .calibration import calibration_figures, plot_reliability
 from .train import TrainOptions, fit
+from .votes import majority, read_votes
 
 
 def load_crops(paths: list[str], image_size: int, progress: bool = False) -> np.ndarray:
@@ -111,19 +114,63 @@ def score(em: EmotionModel, files: D.Labelled, batch_size: int = 64, progress: b
 
 
 def evaluate(model_path: str | Path | None, data_dir: str | Path, out: str | Path, batch_size: int = 64,
-             progress: bool = True, flip: bool | None = None) -> dict:
-    """Score a saved model on DATA_DIR; write metrics.json, per_class.csv, confusion.csv/.png, predictions.csv.
-    `flip` overrides the card's mirror averaging (None: as the card says)."""
+             progress: bool = True, flip: bool | None = None, votes: str | Path | None = None,
+             temperature: float | None = None) -> dict:
+    """Score a saved model on DATA_DIR; write metrics.json, per_class.csv, confusion.csv/.png, predictions.csv and
+    the reliability diagram calibration.png. `flip` overrides the card's mirror averaging and `temperature` its
+    temperature (None: as the card says). With `votes` (a crowd votes CSV for DATA_DIR's files) the accuracy, ECE
+    and NLL against the crowd majority are measured too, on the images with a unique most-voted class."""
     em = EmotionModel.load(model_path)
     if flip is not None:
         em = replace(em, flip=flip)
+    if temperature is not None:
+        em = replace(em, temperature=temperature)
     files = D.list_labelled(data_dir)
     m = score(em, files, batch_size, progress)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    write_outputs(m, em.classes, out, f"{Path(em.path).name} on {Path(data_dir).name}"
-                  + (" (mirror-averaged)" if em.flip else ""))
-    return {**summary_dict(m, str(em.path), str(data_dir)), "flip_average": em.flip}
+    title = f"{Path(em.path).name} on {Path(data_dir).name}" + (" (mirror-averaged)" if em.flip else "")
+    write_outputs(m, em.classes, out, title)
+    cal = calibration_summary(m, em, votes, data_dir)
+    curves = {"folder labels": (m["probs"], m["y_true"])}
+    if votes:
+        crowd = m["crowd"] >= 0
+        curves["crowd majority"] = (m["probs"][crowd], m["crowd"][crowd])
+    plot_reliability(curves, out / "calibration.png", f"{title}, temperature {em.temperature:.3f}")
+    result = {**summary_dict(m, str(em.path), str(data_dir)), "flip_average": em.flip, **cal}
+    write_json(result, out / "metrics.json")
+    return result
+
+
+def crowd_majority(paths: list[str], votes_csv: str | Path, data_dir: str | Path, classes: list[str]) -> np.ndarray:
+    """Per path: the model-class index of the crowd's unique most-voted class, or -1 (tie, left out as not a face,
+    or not in the votes file)."""
+    v = read_votes(votes_csv, data_dir)
+    index = {canonical(c): i for i, c in enumerate(classes)}
+    lacking = [c for c in v.classes if c not in index]
+    if lacking:
+        raise ValueError(f"{votes_csv}: the model has no class {lacking}")
+    top = majority(v.counts)
+    by_path = {os.path.normpath(p): (index[v.classes[t]] if t >= 0 else -1) for p, t in zip(v.paths, top)}
+    return np.asarray([by_path.get(os.path.normpath(p), -1) for p in paths], np.int64)
+
+
+def calibration_summary(m: dict, em: EmotionModel, votes, data_dir) -> dict:
+    """ECE and NLL against the folder labels (and accuracy, ECE, NLL against the crowd majority with `votes`), with
+    the model's temperature and, where it is not 1, the same figures before it (`*_raw`, temperature 1)."""
+    raw = apply_temperature(m["probs"], 1 / em.temperature)  # undoes the temperature: the network's own output
+    out = {"temperature": em.temperature, **calibration_figures(m["probs"], m["y_true"])}
+    if em.temperature != 1.0:
+        out.update(calibration_figures(raw, m["y_true"], "raw_"))
+    if votes:
+        m["crowd"] = crowd_majority(m["paths"], votes, data_dir, em.classes)
+        c = m["crowd"] >= 0
+        out.update({"votes": str(votes), "crowd_images": int(c.sum()),
+                    "crowd_accuracy": float((m["y_pred"][c] == m["crowd"][c]).mean()) if c.any() else float("nan"),
+                    **calibration_figures(m["probs"][c], m["crowd"][c], "crowd_")})
+        if em.temperature != 1.0:
+            out.update(calibration_figures(raw[c], m["crowd"][c], "crowd_raw_"))
+    return out
 
 
 def write_outputs(m: dict, classes: list[str], out: Path, title: str) -> None:

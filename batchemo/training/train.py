@@ -16,9 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..pipeline.report import write_json
 from . import data as D
-from .options import TrainOptions
+from .card import record_in_card, write_card  # noqa: F401 - record_in_card: also imported from here
+from .export import export_model
 from .labels import canonical
+from .options import TrainOptions
 
 KERAS_WEIGHTS = "mobilenet_{alpha}_{rows}_tf_no_top.h5"
 KERAS_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/"
@@ -150,65 +153,62 @@ class _EpochLine:
         self.t0 = time.time()
 
 
-def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path | None = None,
-        verbose: bool = True) -> FitResult:
-    """Train on `train`, select on `val`; resumable through `work_dir` (re-run the same call to resume)."""
+def init_model(n_classes: int, opts: TrainOptions):
+    """(network, description of its base weights, whether the base is pretrained). An --init-model replaces the
+    base weights (copied, or widened when --alpha is wider), so --base-weights is not even loaded then."""
     import keras
 
-    t0 = time.time()
-    keras.utils.set_random_seed(opts.seed)
-    n = len(train.classes)
-    # An --init-model replaces the base weights, so --base-weights is not even loaded then.
     weights, base_desc = (None, "") if opts.init_model else resolve_base_weights(opts)
-    model = build_model(n, opts, weights)
-    if opts.init_model:
-        donor = keras.saving.load_model(opts.init_model, compile=False).get_layer("base")
-        base = model.get_layer("base")
-        if donor.output.shape[-1] == base.output.shape[-1]:
-            base.set_weights(donor.get_weights())
-            base_desc = f"base of {Path(opts.init_model).name}"
-        else:
-            from .widen import widen_base
+    model = build_model(n_classes, opts, weights)
+    if not opts.init_model:
+        return model, base_desc, weights is not None
+    donor = keras.saving.load_model(opts.init_model, compile=False).get_layer("base")
+    base = model.get_layer("base")
+    if donor.output.shape[-1] == base.output.shape[-1]:
+        base.set_weights(donor.get_weights())
+        return model, f"base of {Path(opts.init_model).name}", True
+    from .widen import widen_base
 
-            widen_base(donor, base, seed=opts.seed)
-            base_desc = (f"base of {Path(opts.init_model).name} widened from {donor.output.shape[-1]} to "
-                         f"{base.output.shape[-1]} channels (Net2WiderNet)")
-        weights = opts.init_model
-    pretrained = weights is not None
+    widen_base(donor, base, seed=opts.seed)
+    return model, (f"base of {Path(opts.init_model).name} widened from {donor.output.shape[-1]} to "
+                   f"{base.output.shape[-1]} channels (Net2WiderNet)"), True
 
-    train_y = val_y = None
-    loss = keras.losses.SparseCategoricalCrossentropy()
-    accuracy = keras.metrics.SparseCategoricalAccuracy
-    if opts.teachers or opts.label_smoothing > 0:
-        eye = np.eye(n, dtype=np.float32)
-        train_y, val_y = eye[train.labels], eye[val.labels]
-        if opts.teachers:
-            # Teacher targets are computed once on the unaugmented images; they are mirror-averaged, so they
-            # stay right for flipped crops, and near enough for the small shifts and rotations.
-            train_y = opts.distill * teacher_targets(train, opts.teachers) + (1 - opts.distill) * train_y
-        loss = keras.losses.CategoricalCrossentropy(label_smoothing=opts.label_smoothing)
-        accuracy = keras.metrics.CategoricalAccuracy
 
-    trainer = trainer_of(model, opts)
+def training_targets(train: D.Labelled, val: D.Labelled, opts: TrainOptions):
+    """(train targets, val targets, loss, accuracy metric class): integer labels with sparse crossentropy, or soft
+    targets [N, C] (crowd vote shares, label smoothing, teachers) with categorical crossentropy."""
+    import keras
+
+    if not (opts.teachers or opts.label_smoothing > 0 or train.votes is not None):
+        return None, None, keras.losses.SparseCategoricalCrossentropy(), keras.metrics.SparseCategoricalAccuracy
+    # Soft targets: crowd vote shares (with votes), else one-hot labels.
+    train_y, val_y = train.targets(), val.targets()
+    if opts.teachers:
+        # Teacher targets are computed once on the unaugmented images; they are mirror-averaged, so they
+        # stay right for flipped crops, and near enough for the small shifts and rotations.
+        train_y = opts.distill * teacher_targets(train, opts.teachers) + (1 - opts.distill) * train_y
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=opts.label_smoothing)
+    return train_y, val_y, loss, keras.metrics.CategoricalAccuracy
+
+
+def datasets(train: D.Labelled, val: D.Labelled, opts: TrainOptions, train_y=None, val_y=None):
+    """(training batches, validation batches, steps per execution) for the running Keras backend."""
+    import keras
+
     val_batch = max(opts.batch_size, 256)
-    steps_per_execution = 1
     if keras.backend.backend() == "tensorflow":
-        train_ds = D.image_dataset(train, opts.image_size, opts.batch_size, shuffle=True, seed=opts.seed,
-                                   targets=train_y)
-        val_ds = D.image_dataset(val, opts.image_size, val_batch, shuffle=False, seed=opts.seed, targets=val_y)
-    else:
-        # KERAS_BACKEND=jax (or torch) trains on a GPU without TensorFlow; the saved .keras is the same format.
-        train_ds = D.array_batches(train, opts.image_size, opts.batch_size, shuffle=True, seed=opts.seed,
-                                   targets=train_y)
-        val_ds = D.array_batches(val, opts.image_size, val_batch, shuffle=False, seed=opts.seed, targets=val_y)
-        # A small network's step is short: Keras then runs callbacks and reads back metrics once per 16 steps
-        # instead of after every step.
-        steps_per_execution = 16
-    cw = D.class_weights(train.labels, n, opts.class_weight_power) if opts.class_weight_power > 0 else None
+        return (D.image_dataset(train, opts.image_size, opts.batch_size, shuffle=True, seed=opts.seed,
+                                targets=train_y),
+                D.image_dataset(val, opts.image_size, val_batch, shuffle=False, seed=opts.seed, targets=val_y), 1)
+    # KERAS_BACKEND=jax (or torch) trains on a GPU without TensorFlow; the saved .keras is the same format.
+    # A small network's step is short: Keras then runs callbacks and reads back metrics once per 16 steps
+    # instead of after every step.
+    return (D.array_batches(train, opts.image_size, opts.batch_size, shuffle=True, seed=opts.seed, targets=train_y),
+            D.array_batches(val, opts.image_size, val_batch, shuffle=False, seed=opts.seed, targets=val_y), 16)
 
-    work = Path(work_dir) if work_dir else Path(os.environ.get("TMPDIR", "/tmp")) / f"batchemo-train-{os.getpid()}"
-    work.mkdir(parents=True, exist_ok=True)
-    best_path = work / "best.keras"  # the whole model without the augmentation, usable while training goes on
+
+def load_state(work: Path, opts: TrainOptions) -> dict:
+    """The resume state of an interrupted run in `work` (a fresh one if none); other options are an error."""
     state_path = work / "state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {"best": -1.0, "history": []}
     options = json.loads(json.dumps(asdict(opts)))
@@ -219,127 +219,139 @@ def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path |
                          + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items())
                          + "); re-run with the same options to resume it, or delete that folder to start over")
     state["options"] = options
+    return state
 
-    phases = []
+
+def plan_phases(opts: TrainOptions, pretrained: bool) -> list[tuple[str, int, float, bool]]:
+    """(name, epochs, learning rate, base trainable) of each training phase."""
     if opts.freeze_base:
-        phases.append(("head", opts.epochs, opts.lr, False))
-    else:
-        if pretrained and opts.head_epochs > 0:
-            phases.append(("head", opts.head_epochs, opts.lr, False))
-        ft_lr = opts.fine_tune_lr or (opts.lr / 2 if pretrained else opts.lr)
-        phases.append(("fine-tune" if pretrained else "scratch", opts.epochs, ft_lr, True))
+        return [("head", opts.epochs, opts.lr, False)]
+    phases = []
+    if pretrained and opts.head_epochs > 0:
+        phases.append(("head", opts.head_epochs, opts.lr, False))
+    ft_lr = opts.fine_tune_lr or (opts.lr / 2 if pretrained else opts.lr)
+    phases.append(("fine-tune" if pretrained else "scratch", opts.epochs, ft_lr, True))
+    return phases
 
+
+def _state_keeper(state: dict, state_path: Path, phase: str):
+    """A callback that records each epoch in the resume state (written atomically)."""
+    import keras
+
+    class Keep(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            # Training time summed over epochs survives restarts (a resumed run counts every epoch once).
+            state["seconds"] = state.get("seconds", 0.0) + time.time() - self.t
+            logs = {k: float(v) for k, v in (logs or {}).items()}
+            state["best"] = max(state["best"], logs.get("val_accuracy", -1))
+            state["history"].append({"phase": phase, "epoch": epoch + 1, **logs})
+            state[f"{phase}_epochs"] = epoch + 1
+            write_json(state, state_path)
+
+    return Keep()
+
+
+def run_phase(model, trainer, phase: tuple, train_ds, val_ds, n_train: int, opts: TrainOptions, loss, accuracy,
+              steps_per_execution: int, work: Path, state: dict, class_weight, verbose: bool) -> int:
+    """Train one phase (resumably); returns the epochs it ran."""
+    import keras
+
+    name, epochs, lr, base_trainable = phase
+    done_marker = work / f"{name}.done.weights.h5"
+    if done_marker.exists():
+        model.load_weights(done_marker)
+        return state.get(f"{name}_epochs", epochs)
+    model.get_layer("base").trainable = base_trainable
+    steps = epochs * int(np.ceil(n_train / opts.batch_size))
+    schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(steps, 1), alpha=0.02)
+    trainer.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=[accuracy(name="accuracy")],
+                    steps_per_execution=steps_per_execution)
+    # Best-so-far survives a restart: the checkpoint only overwrites when val accuracy beats it.
+    ckpt = network_checkpoint(model, str(work / "best.keras"), monitor="val_accuracy", mode="max",
+                              save_best_only=True, save_weights_only=False,
+                              initial_value_threshold=state["best"] if state["best"] >= 0 else None)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(work / f"backup-{name}")),
+        ckpt,
+        keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=opts.patience),
+        _state_keeper(state, work / "state.json", name),
+    ]
+    if verbose:
+        callbacks.append(_EpochLine(name, epochs).callback)
+    trainer.fit(train_ds, validation_data=val_ds, epochs=epochs, class_weight=class_weight, verbose=0,
+                shuffle=False, callbacks=callbacks)
+    model.save_weights(done_marker)
+    return state.get(f"{name}_epochs", epochs)
+
+
+def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path | None = None,
+        verbose: bool = True) -> FitResult:
+    """Train on `train`, select on `val`; resumable through `work_dir` (re-run the same call to resume)."""
+    import keras
+
+    t0 = time.time()
+    keras.utils.set_random_seed(opts.seed)
+    n = len(train.classes)
+    model, base_desc, pretrained = init_model(n, opts)
+    train_y, val_y, loss, accuracy = training_targets(train, val, opts)
+    trainer = trainer_of(model, opts)
+    train_ds, val_ds, steps_per_execution = datasets(train, val, opts, train_y, val_y)
+    cw = D.class_weights(train.labels, n, opts.class_weight_power) if opts.class_weight_power > 0 else None
+
+    work = Path(work_dir) if work_dir else Path(os.environ.get("TMPDIR", "/tmp")) / f"batchemo-train-{os.getpid()}"
+    work.mkdir(parents=True, exist_ok=True)
+    state = load_state(work, opts)
     epochs_run = 0
-    for name, epochs, lr, base_trainable in phases:
-        done_marker = work / f"{name}.done.weights.h5"
-        if done_marker.exists():
-            model.load_weights(done_marker)
-            epochs_run += state.get(f"{name}_epochs", epochs)
-            continue
-        model.get_layer("base").trainable = base_trainable
-        steps = epochs * int(np.ceil(len(train.paths) / opts.batch_size))
-        schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(steps, 1), alpha=0.02)
-        trainer.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=[accuracy(name="accuracy")],
-                        steps_per_execution=steps_per_execution)
-        # Best-so-far survives a restart: the checkpoint only overwrites when val accuracy beats it.
-        ckpt = network_checkpoint(model, str(best_path), monitor="val_accuracy", mode="max", save_best_only=True,
-                                  save_weights_only=False,
-                                  initial_value_threshold=state["best"] if state["best"] >= 0 else None)
+    for phase in plan_phases(opts, pretrained):
+        epochs_run += run_phase(model, trainer, phase, train_ds, val_ds, len(train.paths), opts, loss, accuracy,
+                                steps_per_execution, work, state, cw, verbose)
 
-        class Keep(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                self.t = time.time()
-
-            def on_epoch_end(self, epoch, logs=None):
-                # Training time summed over epochs survives restarts (a resumed run counts every epoch once).
-                state["seconds"] = state.get("seconds", 0.0) + time.time() - self.t
-                logs = {k: float(v) for k, v in (logs or {}).items()}
-                state["best"] = max(state["best"], logs.get("val_accuracy", -1))
-                state["history"].append({"phase": name, "epoch": epoch + 1, **logs})
-                state[f"{name}_epochs"] = epoch + 1
-                tmp = state_path.with_suffix(".tmp")
-                tmp.write_text(json.dumps(state, indent=1))
-                os.replace(tmp, state_path)
-
-        callbacks = [
-            keras.callbacks.BackupAndRestore(str(work / f"backup-{name}")),
-            ckpt,
-            keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=opts.patience),
-            Keep(),
-        ]
-        if verbose:
-            callbacks.append(_EpochLine(name, epochs).callback)
-        trainer.fit(train_ds, validation_data=val_ds, epochs=epochs, class_weight=cw, verbose=0, shuffle=False,
-                    callbacks=callbacks)
-        model.save_weights(done_marker)
-        epochs_run += state.get(f"{name}_epochs", epochs)
-
+    best_path = work / "best.keras"  # the whole model without the augmentation, usable while training goes on
     if best_path.exists():
         model.set_weights(keras.saving.load_model(best_path, compile=False).get_weights())
     model.get_layer("base").trainable = True
     trainer.compile(loss=loss, metrics=[accuracy(name="accuracy")])
     val_loss, val_acc = trainer.evaluate(val_ds, verbose=0)
-    result = FitResult(model, epochs_run, float(val_acc), float(val_loss), state["history"], base_desc,
-                       state.get("seconds", time.time() - t0))
-    return result
-
-
-def write_card(model_path: Path, card: dict) -> None:
-    """NAME.json (machine-readable) and NAME.md (for people) beside NAME.keras, atomically."""
-    js = model_path.with_suffix(".json")
-    tmp = js.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(card, indent=2))
-    os.replace(tmp, js)
-    v = card.get("validation", {})
-    lines = [
-        f"# Model card: {model_path.name}",
-        "",
-        f"- Classes, in output order: {', '.join(card['classes'])}",
-        f"- Input: {card['input']['image_size']}x{card['input']['image_size']} grey crops, uint8 values 0..255 "
-        f"({card['input']['preprocessing']})",
-        f"- Network: Keras MobileNet alpha {card['alpha']} at {card['size']} px; base weights: {card['base_weights']}",
-        f"- Training data: `{card['data']['train_dir']}` ({card['data']['train_images']} images); "
-        f"validation: {card['data']['split']} ({card['data']['val_images']} images)",
-        f"- Command: `{card['command']}`",
-        f"- Epochs run: {card['epochs_run']}; training time {card['training_seconds'] / 60:.1f} min",
-        f"- Inference: {'each face is classified with its mirror image and the two averaged' if card.get('inference', {}).get('flip_average') else 'one pass per face'} (`inference.flip_average`)",
-        *([f"- Distilled from {', '.join(card['options']['teachers'])} (targets "
-           f"{card['options']['distill']} x their mean prediction + the rest on the label)"]
-          if card.get("options", {}).get("teachers") else []),
-        f"- Validation top-1 accuracy: {100 * v.get('accuracy', float('nan')):.2f} % (loss {v.get('loss', float('nan')):.4f})",
-    ]
-    for name, ev in card.get("evaluation", {}).items():
-        if "accuracy_mean" in ev:
-            lines.append(f"- {name}: {ev['folds']}-fold cross-validation by group ({ev['group_by']}): top-1 accuracy "
-                         f"{100 * ev['accuracy_mean']:.2f} ± {100 * ev['accuracy_std']:.2f} % (macro F1 "
-                         f"{ev['macro_f1_mean']:.3f}); command `{ev['command']}`")
-        else:
-            lines.append(f"- {name}: top-1 accuracy {100 * ev['accuracy']:.2f} %, macro F1 {ev['macro_f1']:.3f} on "
-                         f"{ev['images']} images, {ev['faces_per_second']:.0f} faces/s; command `{ev['command']}`")
-    for extra in card.get("notes", []):
-        lines.append(f"- {extra}")
-    md = model_path.with_suffix(".md")
-    tmp = md.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, md)
-
-
-def record_in_card(model_path: Path, name: str, figures: dict) -> None:
-    """Add measured figures to a model card (evaluation.NAME) and re-render its .md."""
-    card = json.loads(Path(model_path).with_suffix(".json").read_text())
-    card.setdefault("evaluation", {})[name] = figures
-    write_card(Path(model_path), card)
+    return FitResult(model, epochs_run, float(val_acc), float(val_loss), state["history"], base_desc,
+                     state.get("seconds", time.time() - t0))
 
 
 def train_folder(data_dir: str | Path, out: str | Path, opts: TrainOptions, val_dir: str | Path | None = None,
                  val_split: float = 0.1, group_by: str | None = None, command: str = "",
-                 verbose: bool = True) -> dict:
-    """Train on DATA_DIR and save OUT (.keras) with its model card; returns the card."""
+                 verbose: bool = True, votes: str | Path | None = None,
+                 val_votes: str | Path | None = None) -> dict:
+    """Train on DATA_DIR and save OUT (.keras) with its model card; returns the card. With `votes` (a crowd votes
+    CSV, see `votes.py`) the images it lists under DATA_DIR are trained towards their vote distributions."""
     out = Path(out)
     if out.suffix != ".keras":
         raise ValueError(f"{out}: the model file must end in .keras")
-    files = D.list_labelled(data_dir)
+    train, val, split_desc = split_files(data_dir, opts, val_dir, val_split, group_by, votes, val_votes, verbose)
+    if verbose:
+        print(f"train: {len(train.paths)} images {train.counts()}\nval:   {len(val.paths)} images {val.counts()}",
+              flush=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = out.with_name(out.name + ".work")
+    res = fit(train, val, opts, work_dir=work, verbose=verbose)
+    return save_trained(res, out, opts, data_dir, val_dir, train, val, split_desc, command, votes, val_votes)
+
+
+def split_files(data_dir, opts: TrainOptions, val_dir=None, val_split: float = 0.1, group_by: str | None = None,
+                votes=None, val_votes=None, verbose: bool = False) -> tuple[D.Labelled, D.Labelled, str]:
+    """(train, val, how they were split) as `batchemo train` takes them; `batchemo calibrate` repeats the split to
+    find the held-out part again."""
+    if val_votes and not val_dir:
+        raise ValueError("--val-votes needs --val-dir (the folder its files lie under)")
+    if votes:
+        files = D.labelled_from_votes(votes, data_dir, verbose=verbose)
+    else:
+        files = D.list_labelled(data_dir)
     classes = [canonical(c) for c in files.classes]
+    if val_dir and val_votes:
+        val = D.labelled_from_votes(val_votes, val_dir, classes, verbose=verbose)
+        return files, val, f"separate folder `{val_dir}` with crowd votes `{val_votes}`"
     if val_dir:
         val = D.list_labelled(val_dir)
         if [canonical(c) for c in val.classes] != classes:
@@ -357,13 +369,15 @@ def train_folder(data_dir: str | Path, out: str | Path, opts: TrainOptions, val_
         train, val = files.subset(tr), files.subset(va)
         split_desc = (f"{val_split:.0%} of groups held out by --group-by {group_by!r} (no group on both sides)"
                       if group_by else f"{val_split:.0%} of images held out at random (seed {opts.seed})")
-    if verbose:
-        print(f"train: {len(train.paths)} images {train.counts()}\nval:   {len(val.paths)} images {val.counts()}",
-              flush=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    return train, val, split_desc
+
+
+def save_trained(res: FitResult, out: Path, opts: TrainOptions, data_dir, val_dir, train: D.Labelled,
+                 val: D.Labelled, split_desc: str, command: str, votes=None, val_votes=None) -> dict:
+    """Write the trained model, its TFLite twin and its card; remove the work folder."""
+    classes = [canonical(c) for c in train.classes]
     work = out.with_name(out.name + ".work")
-    res = fit(train, val, opts, work_dir=work, verbose=verbose)
-    tmp = out.with_name(out.stem + ".tmp.keras")
+    tmp = out.with_name(out.stem + ".tmp.keras")  # not write_atomic's name: Keras insists on the .keras suffix
     res.model.save(tmp)
     os.replace(tmp, out)
     import keras
@@ -390,7 +404,10 @@ def train_folder(data_dir: str | Path, out: str | Path, opts: TrainOptions, val_
         "keras_backend": backend,
         "options": asdict(opts),
         "data": {"train_dir": str(data_dir), "train_images": len(train.paths), "train_counts": train.counts(),
-                 "val_dir": str(val_dir) if val_dir else None, "val_images": len(val.paths), "split": split_desc},
+                 "val_dir": str(val_dir) if val_dir else None, "val_images": len(val.paths), "split": split_desc,
+                 **({"votes": str(votes), "val_votes": str(val_votes) if val_votes else None,
+                     "targets": "crowd vote distributions (contempt, unknown and NF votes dropped, images whose "
+                                "NF count is the highest left out)"} if votes else {})},
         "command": command,
         "epochs_run": res.epochs_run,
         "training_seconds": round(res.seconds, 1),
@@ -401,17 +418,3 @@ def train_folder(data_dir: str | Path, out: str | Path, opts: TrainOptions, val_
     write_card(out, card)
     shutil.rmtree(work, ignore_errors=True)
     return card
-
-
-def export_model(model_path: str | Path) -> Path:
-    """Write the TFLite twin of a saved .keras model (checked against Keras) beside it."""
-    import keras
-
-    from ..pipeline.model import export_tflite
-
-    model_path = Path(model_path)
-    model = keras.saving.load_model(model_path, compile=False)
-    size = int(model.input_shape[1])
-    probe = np.random.default_rng(0).integers(0, 256, (8, size, size, 1)).astype(np.float32)
-    export_tflite(model, model_path.with_suffix(".tflite"), check=probe)
-    return model_path.with_suffix(".tflite")

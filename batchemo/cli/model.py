@@ -150,6 +150,12 @@ def evaluate(
             record_in_card(model, record, figures)
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
+    _echo_figures(r, batch_size)
+    typer.echo(f"-> {out}")
+
+
+def _echo_figures(r: dict, batch_size: int) -> None:
+    """`batchemo evaluate`'s report on stdout: accuracy, speed, calibration, crowd figures, per class."""
     typer.echo(f"{r['images']} images, accuracy {100 * r['accuracy']:.2f} %, macro F1 {r['macro_f1']:.3f}, "
                f"{r['faces_per_second']:.0f} faces/s (batch {batch_size}"
                f"{', each face averaged with its mirror image' if r['flip_average'] else ''})")
@@ -171,7 +177,6 @@ def evaluate(
     if r["model_classes_not_in_data"]:
         typer.echo(f"model classes absent from the data (predictions into them count as errors): "
                    f"{r['model_classes_not_in_data']}")
-    typer.echo(f"-> {out}")
 
 
 @app.command()

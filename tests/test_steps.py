@@ -11,8 +11,18 @@ import cv2
 import numpy as np
 import pytest
 
-from batchemo.pipeline.detect import DetectOptions, detect_faces, refine_faces
+from batchemo.pipeline.detect import (
+    DetectOptions,
+    detect_faces,
+    detect_scored,
+    drop_contained,
+    face_score,
+    has_eyes,
+    refine_faces,
+)
 from batchemo.pipeline.faces import Faces, classify, crop_faces
+from batchemo.pipeline.follow import face_template, follow_template, is_scene_cut, thumbnail
+from batchemo.pipeline.sources import Frame
 from batchemo.pipeline.track import Tracker, iou
 
 from .conftest import ROOT, SAMPLES
@@ -58,9 +68,37 @@ def test_refine_faces_refinds_a_moved_face_and_nothing_where_there_is_none(astro
     face = detect_faces(astronaut_grey)[0]
     shifted = face + np.array([12, -8, 0, 0])  # last frame's box, the face has moved since
     empty = np.array([380, 380, 90, 90])  # a patch of space suit and sky
-    found = refine_faces(astronaut_grey, np.stack([shifted, empty]))
-    assert found[0] is not None and _on_face(found[0]) and iou(found[0][None], face[None])[0, 0] > 0.7
+    found = refine_faces(astronaut_grey, np.stack([shifted, empty]), profile=True)
+    box, score, how = found[0]
+    assert _on_face(box) and iou(box[None], face[None])[0, 0] > 0.7 and how == "detected" and 0 < score <= 1
     assert found[1] is None
+
+
+def test_face_scores_eyes_and_contained_boxes(astronaut_grey):
+    boxes, scores = detect_scored(astronaut_grey)
+    assert len(boxes) == 1 and 0.5 < scores[0] <= 1  # a clear frontal face scores high
+    assert face_score(4.0) == pytest.approx(0.5) and face_score(1.0) < 0.1 < 0.9 < face_score(8.0)
+    assert has_eyes(astronaut_grey, boxes[0])
+    assert not has_eyes(np.full((300, 300), 128, np.uint8), (50, 50, 100, 100))
+    big, mouth, other = [100, 100, 100, 100], [130, 160, 40, 30], [400, 100, 90, 90]
+    assert list(drop_contained(np.array([mouth, big, other]), np.ones(3))) == [1, 2]
+
+
+def test_follow_template_finds_the_moved_face_and_not_a_blank(astronaut_grey):
+    face = detect_faces(astronaut_grey)[0]
+    template = face_template(astronaut_grey, face)
+    moved = np.roll(astronaut_grey, (9, -14), axis=(0, 1))  # the face moved 14 px left and 9 px down
+    box, match = follow_template(moved, face, template)
+    assert match > 0.9 and abs(box[0] - (face[0] - 14)) <= 2 and abs(box[1] - (face[1] + 9)) <= 2
+    noise = np.random.default_rng(0).integers(0, 256, astronaut_grey.shape).astype(np.uint8)
+    assert follow_template(noise, face, template)[1] < 0.5
+
+
+def test_scene_cut_is_a_jump_not_a_light_change(astronaut_grey):
+    a = thumbnail(astronaut_grey)
+    assert not is_scene_cut(None, a)
+    assert not is_scene_cut(a, thumbnail(cv2.convertScaleAbs(astronaut_grey, alpha=1.1, beta=8)))
+    assert is_scene_cut(a, thumbnail(255 - astronaut_grey))
 
 
 # ---------------------------------------------------------------- tracker
@@ -90,24 +128,69 @@ def test_tracker_matches_a_fast_move_by_centre_distance_when_boxes_no_longer_ove
 def test_tracker_coasts_a_missed_face_then_drops_it_then_forgets_its_id():
     t = Tracker(iou_threshold=0.3, max_gap=3, coast=1)
     t.update(_box(100, 100), 0)
-    ids, boxes = t.update(np.zeros((0, 4)), 1)  # one missed frame: the last box is carried
-    assert list(ids) == [0] and boxes[0, 0] == 100
-    ids, _ = t.update(np.zeros((0, 4)), 2)  # missed longer than `coast`: not reported, still alive
+    ids, _ = t.update(np.zeros((0, 4)), 1)  # seen once only: a misfire is never held
     assert len(ids) == 0
-    ids, _ = t.update(_box(102, 100), 3)  # back within max_gap: same id
+    t.update(_box(100, 100), 2)
+    ids, boxes = t.update(np.zeros((0, 4)), 3)  # seen twice, missed once: the last box is carried
+    assert list(ids) == [0] and boxes[0, 0] == 100
+    ids, _ = t.update(np.zeros((0, 4)), 4)  # missed longer than `coast`: not reported, still alive
+    assert len(ids) == 0
+    ids, _ = t.update(_box(102, 100), 5)  # back within max_gap: same id
     assert list(ids) == [0]
-    t.update(np.zeros((0, 4)), 4)
-    ids, _ = t.update(_box(102, 100), 8)  # gone longer than max_gap: a new track
+    t.update(np.zeros((0, 4)), 6)
+    ids, _ = t.update(_box(102, 100), 10)  # gone longer than max_gap: a new track
     assert list(ids) == [1]
+
+
+def test_tracker_reports_a_weak_new_box_only_once_found_again_and_numbers_in_reporting_order():
+    t = Tracker(iou_threshold=0.3, max_gap=5, coast=1, confirm_hits=2)
+    ids, _ = t.update(np.concatenate([_box(10, 10), _box(300, 10)]), 0, trusted=np.array([False, True]))
+    assert list(ids) == [0]  # the trusted face only, and it is number 0
+    ids, boxes = t.update(np.concatenate([_box(12, 10), _box(302, 10)]), 1, trusted=np.array([False, True]))
+    assert dict(zip(ids, boxes[:, 0])) == {0: 302, 1: 12}  # found again: reported, next number
+    t.update(_box(600, 300), 2, trusted=np.array([False]))
+    ids, _ = t.update(np.zeros((0, 4)), 3)
+    assert 2 not in ids  # a one-off weak box never becomes a face
 
 
 def test_tracker_follow_moves_tracks_that_are_refound_and_coasts_the_others():
     t = Tracker(iou_threshold=0.3, max_gap=5, coast=1)
     t.update(np.concatenate([_box(10, 10), _box(300, 10)]), 0)
-    ids, boxes = t.follow(1, lambda b: [b[0] + [5, 0, 0, 0], None])
+    t.update(np.concatenate([_box(10, 10), _box(300, 10)]), 1)
+    ids, boxes = t.follow(2, lambda b: [(b[0] + [5, 0, 0, 0], 0.9, "profile"), None])
     assert list(ids) == [0, 1] and list(boxes[:, 0]) == [15, 300]  # track 1 coasts on its last box
-    ids, _ = t.follow(2, lambda b: [b[0] + [5, 0, 0, 0], None])
+    assert [tr.how for tr in t.live_tracks(2)] == ["profile", "detected"] and t.live_tracks(2)[0].score == 0.9
+    ids, _ = t.follow(3, lambda b: [(b[0] + [5, 0, 0, 0], 0.9, "detected"), None])
     assert list(ids) == [0]  # missed past `coast`
+
+
+def test_face_finder_follows_a_face_the_cascades_miss_and_holds_no_misfire(astronaut_grey, monkeypatch):
+    """Frames of a face moving right; on frames 3-5 the cascades 'miss' it (as behind a hand): it is followed
+    by its look, keeps its id, and its rows say so."""
+    import batchemo.jobs.video_pass as VP
+    from batchemo.jobs.options import VideoOptions
+
+    opts = VideoOptions(detect_every=100)
+    finder = VP.FaceFinder(opts, VP.Schedule.of(10.0, opts), 48)
+    real = VP.refine_faces
+    seen = []
+    for i in range(8):
+        img = cv2.cvtColor(np.roll(astronaut_grey, 3 * i, axis=1), cv2.COLOR_GRAY2BGR)
+        monkeypatch.setattr(VP, "refine_faces", (lambda *a, **k: [None] * len(a[1])) if 3 <= i <= 5 else real)
+        seen.append(finder.find("clip.mp4", Frame(i, i / 10, img)))
+    assert [len(f) for f in seen] == [1] * 8 and {int(f.ids[0]) for f in seen} == {0}
+    assert [f.found_by[0] for f in seen[3:6]] == ["followed"] * 3
+    centre = [f.boxes[0, 0] + f.boxes[0, 2] / 2 for f in seen]  # the face's centre moves 3 px a frame
+    assert all(abs(c - (centre[0] + 3 * i)) <= 4 for i, c in enumerate(centre)), centre
+
+
+def test_short_tracks_are_flagged_by_their_span():
+    import pandas as pd
+
+    from batchemo.jobs.video import short_tracks
+
+    frames = pd.DataFrame({"face": [0, 0, 0, 1, 1], "time_s": [0.0, 0.4, 0.9, 2.0, 2.1]})
+    assert list(short_tracks(frames, 0.1, 0.5)) == [False, False, False, True, True]
 
 
 # ---------------------------------------------------------------- classify

@@ -98,6 +98,11 @@ def video(
     detect_every: int = typer.Option(30, help="Full-frame Haar on every k-th analysed frame (at least every "
                                      "1 s); in between, each face is re-found near its last box."),
     bin: float = typer.Option(1.0, help="Timeline bin width in seconds."),
+    min_track: float = typer.Option(0.5, help="Tracks shorter than this many seconds are flagged short_track in "
+                                    "frames.csv and left out of timeline.*, summary.csv (more often misfires than "
+                                    "faces)."),
+    keep_short_tracks: bool = typer.Option(False, "--keep-short-tracks", help="Keep short tracks in timeline.* and "
+                                           "summary.csv."),
     batch_size: int = typer.Option(64, help="Faces per model call (crops span frames)."),
     scale_factor: float = typer.Option(1.1, help=SCALE_HELP),
     min_neighbors: int = typer.Option(5, help=NEIGH_HELP),
@@ -123,7 +128,8 @@ def video(
 
     opts = VideoOptions(detect=_detect_options(scale_factor, min_neighbors, min_face, accurate, detect_size),
                         every=every, fps=fps, detect_every=1 if accurate else detect_every, batch_size=batch_size,
-                        bin_s=bin, annotate=annotate, redo=redo, force=force, split_frames=split_frames)
+                        bin_s=bin, annotate=annotate, redo=redo, force=force, split_frames=split_frames,
+                        min_track_s=min_track, keep_short_tracks=keep_short_tracks)
     try:
         results = analyze_videos(inputs, out, model, opts, progress, command_line(ctx), ray, on_result=_print_video)
     except (FileNotFoundError, ValueError, RuntimeError) as e:

@@ -37,7 +37,17 @@ class VideoOptions:
     detect_every: int = 30
     max_detect_interval_s: float = 1.0  # ...and at least this often in video time
     follow: bool = True  # between full-frame detections, re-find each face in a window around its last box
-    coast_s: float = 0.2  # a face Haar misses keeps its last box this long (flicker)
+    # Where the cascades miss a known face, it is followed by its look (template matching) this long after the
+    # last cascade hit, as long as the match stays above `follow_min_match`.
+    follow_s: float = 0.5
+    follow_min_match: float = 0.8
+    coast_s: float = 0.2  # a face neither found nor followed keeps its last box this long (flicker)
+    # A box that matches no track starts a reported one with at least this face score (detect.face_score) or
+    # with an eye found inside it; otherwise once the cascades have found it on `confirm_hits` analysed frames.
+    min_new_score: float = 0.4
+    confirm_hits: int = 2
+    min_track_s: float = 0.5  # shorter tracks are flagged `short_track`: in frames.csv, out of the summaries
+    keep_short_tracks: bool = False  # ...unless this is set
     batch_size: int = 64
     bin_s: float = 1.0
     annotate: bool = True

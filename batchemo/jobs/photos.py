@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..pipeline.annotate import annotate, write_image
-from ..pipeline.detect import detect_faces
+from ..pipeline.detect import detect_scored
 from ..pipeline.faces import Faces, classify, crop_faces
 from ..pipeline.model import EmotionModel
 from ..pipeline.sources import BadInput, SourceFile, read_photo, to_grey
@@ -46,9 +46,9 @@ def detect_photo(sf: SourceFile, opts: FolderOptions, image_size: int, keep_imag
             raise BadInput(f"image too small for a face ({w}x{h} px)")
         scale = max(grey.shape) / max(w, h)  # decoded pixels per full-size pixel
         detect = replace(opts.detect, min_face=max(1, round(opts.detect.min_face * scale)))
-        found = detect_faces(grey, detect)
+        found, scores = detect_scored(grey, detect)
         boxes = found if scale == 1 else _to_full_size(found, scale, w, h)
-        faces = Faces(sf.rel, boxes=boxes, crops=crop_faces(grey, found, image_size))
+        faces = Faces(sf.rel, boxes=boxes, crops=crop_faces(grey, found, image_size), scores=scores)
         return Photo(sf, faces, w, h, image=img if keep_image else None)
     except BadInput as e:
         return Photo(sf, error=str(e))

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 from tqdm import tqdm
 
 from ..pipeline import report as R
@@ -121,6 +122,16 @@ def _finish_annotated(path: Path, out: Path, res: PassResult, notes: list[str]) 
     return res.annotated.codec
 
 
+def short_tracks(frames: pd.DataFrame, interval: float, min_track_s: float) -> pd.Series:
+    """Per row: does its track span less than `min_track_s` (first to last analysed frame, plus one)? Such a
+    track is more often a misfire than a face."""
+    if frames.empty:
+        return pd.Series(False, index=frames.index, dtype="boolean")
+    t = frames.groupby("face")["time_s"]
+    span = t.transform("max") - t.transform("min") + interval
+    return (span < min_track_s - 1e-9).astype("boolean")
+
+
 def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, sched: Schedule, info: VideoInfo,
                   res: PassResult, t0: float, notes: list[str] | None = None,
                   command: str | None = None) -> VideoResult:
@@ -132,8 +143,10 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
     status, status_notes = _status(res, info)
     notes = list(notes or []) + status_notes
     frames = res.frames.sort_values(["frame", "face"], kind="stable").reset_index(drop=True)
-    timeline = R.timeline_table(frames, classes, opts.bin_s)
-    summary = R.track_summary(frames, classes, sched.interval)
+    frames["short_track"] = short_tracks(frames, sched.interval, opts.min_track_s)
+    shown = frames if opts.keep_short_tracks else frames[~frames["short_track"]]
+    timeline = R.timeline_table(shown, classes, opts.bin_s)
+    summary = R.track_summary(shown, classes, sched.interval)
     R.write_csv(frames, out / "frames.csv")
     R.write_csv(timeline, out / "timeline.csv")
     R.write_csv(summary, out / "summary.csv")
@@ -144,7 +157,8 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
     st = path.stat()
     seconds = time.time() - t0
     tracks = int(frames["face"].nunique())
-    counts = {"frames_decoded": res.decoded, "frames_analysed": res.analysed, "faces": len(frames), "tracks": tracks}
+    counts = {"frames_decoded": res.decoded, "frames_analysed": res.analysed, "faces": len(frames), "tracks": tracks,
+              "short_tracks": int(frames.loc[frames["short_track"], "face"].nunique())}
     video = {"fps": sched.fps or None, "fps_used": sched.fps or FALLBACK_FPS, "frame_count_metadata": info.frame_count,
              "width": info.width, "height": info.height, "analyse_every": sched.every,
              "detect_every": sched.detect_every, "codec": codec}

@@ -20,9 +20,10 @@ from tqdm import tqdm
 
 from ..pipeline import report as R
 from ..pipeline.annotate import annotate
-from ..pipeline.detect import detect_faces, refine_faces
+from ..pipeline.detect import detect_scored, has_eyes, refine_faces
 from ..pipeline.encode import Encoded, VideoSink
 from ..pipeline.faces import Faces, classify, crop_faces
+from ..pipeline.follow import face_template, follow_template, is_scene_cut, thumbnail
 from ..pipeline.model import EmotionModel
 from ..pipeline.sources import FALLBACK_FPS, Frame, read_frames
 from ..pipeline.track import Tracker
@@ -56,7 +57,7 @@ class Schedule:
 
     def tracker(self, opts: VideoOptions) -> Tracker:
         return Tracker(iou_threshold=opts.iou_threshold, max_gap=self.max_gap(opts),
-                       coast=int(round(opts.coast_s / self.interval)))
+                       coast=int(round(opts.coast_s / self.interval)), confirm_hits=opts.confirm_hits)
 
     def analysed_before(self, frame: int) -> int:
         """Analysed frames before `frame`: the detection schedule counts from the start of the video."""
@@ -64,25 +65,70 @@ class Schedule:
 
 
 class FaceFinder:
-    """The detect → track step: full-frame Haar on schedule, each face re-found near its last box in between;
-    the tracker gives every face its id."""
+    """The detect → track step of one pass. Full-frame Haar on schedule, at once after a scene cut, and on the
+    frame after a face was lost; in between, each known face is looked for near its last box by the frontal,
+    then the profile cascade, and where both miss it, followed by its look (template matching) for up to
+    `follow_s` after the cascade last saw it. A box starts a track only with a face score of at least
+    `min_new_score`; the tracker gives every face its id."""
 
     def __init__(self, opts: VideoOptions, sched: Schedule, image_size: int, first: int = 0):
         self.opts, self.sched, self.image_size = opts, sched, image_size
         self.tracker = sched.tracker(opts)
         self.step = sched.analysed_before(first)  # analysed frames so far, counted from the start of the video
+        self.follow_steps = int(round(opts.follow_s / sched.interval))
+        self.last_full = -sched.detect_every
+        self.redetect = False
+        self.thumb: np.ndarray | None = None
 
     def find(self, source: str, frame: Frame) -> Faces:
         """The faces of an analysed frame, with their crops."""
         grey = cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY)
-        if self.step % self.sched.detect_every == 0:
-            ids, boxes = self.tracker.update(detect_faces(grey, self.opts.detect), self.step)
-        elif self.opts.follow:
-            ids, boxes = self.tracker.follow(self.step, lambda b: refine_faces(grey, b, self.opts.detect))
-        else:
-            ids, boxes = self.tracker.live(self.step)
+        thumb = thumbnail(grey)
+        cut = is_scene_cut(self.thumb, thumb)
+        self.thumb = thumb
+        scheduled = self.step % self.sched.detect_every == 0
+        # A lost face triggers a full-frame pass, but not more often than every few frames (a crowd loses faces
+        # all the time, and full frames are what costs).
+        early = self.redetect and self.step - self.last_full >= max(2, self.sched.detect_every // 6)
+        if scheduled or cut or early or not self.opts.follow:
+            self.last_full = self.step
+            self.redetect = False
+            boxes, scores = detect_scored(grey, self.opts.detect)
+            trusted = [sc >= self.opts.min_new_score or has_eyes(grey, b) for b, sc in zip(boxes, scores)]
+            self.tracker.update(boxes, self.step, scores, trusted)
+            if cut:  # nobody is carried across a cut on an old box
+                self.tracker.tracks = [t for t in self.tracker.tracks if t.last_step == self.step]
+        if self.opts.follow:
+            self._look_again(grey)
+        live = self.tracker.live_tracks(self.step)
+        for t in live:
+            if t.last_hit == self.step:
+                t.template = face_template(grey, t.box)
         self.step += 1
-        return Faces(source, frame.index, round(frame.time_s, 6), boxes, ids, crop_faces(grey, boxes, self.image_size))
+        boxes = np.stack([t.box for t in live]).astype(np.int32) if live else np.zeros((0, 4), np.int32)
+        return Faces(source, frame.index, round(frame.time_s, 6), boxes, np.asarray([t.id for t in live], np.int64),
+                     crop_faces(grey, boxes, self.image_size), scores=np.asarray([t.score for t in live]),
+                     found_by=[t.how if t.last_step == self.step - 1 else "held" for t in live])
+
+    def _look_again(self, grey: np.ndarray) -> None:
+        """Each recent track not seen on this frame: cascades in a window round its box, else its look."""
+        step = self.step
+        self.tracker.tracks = [t for t in self.tracker.tracks if step - t.last_step <= self.tracker.max_gap]
+        missing = [t for t in self.tracker.tracks if t.last_step != step and step - t.last_step <= self.tracker.coast + 1]
+        if not missing:
+            return
+        found = refine_faces(grey, np.stack([t.box for t in missing]), self.opts.detect, profile=True)
+        for t, hit in zip(missing, found):
+            if hit is not None:
+                t.seen(hit[0], step, hit[2], hit[1])
+                continue
+            if t.template is not None and t.hits > 1 and step - t.last_hit <= self.follow_steps:
+                box, match = follow_template(grey, t.box, t.template)
+                if match >= self.opts.follow_min_match:
+                    t.seen(box, step, "followed")
+                    continue
+            if t.last_step == step - 1:  # just lost: look over the whole frame soon
+                self.redetect = True
 
 
 @dataclass

@@ -8,6 +8,8 @@ import cv2
 import numpy as np
 
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
+PROFILE_FILE = "haarcascade_profileface.xml"  # faces turned to one side; the other side is found on a mirror
+EYE_FILE = "haarcascade_eye.xml"
 HAAR_WINDOW = 24  # the cascade's own training window: faces smaller than this at detection scale are not found
 
 
@@ -30,16 +32,63 @@ class DetectOptions:
 _local = threading.local()
 
 
-def cascade() -> cv2.CascadeClassifier:
+def cascade(name: str = CASCADE_FILE) -> cv2.CascadeClassifier:
     """One cascade per thread: CascadeClassifier objects are not safe to share across threads."""
-    c = getattr(_local, "cascade", None)
+    cache = _local.__dict__.setdefault("cascades", {})
+    c = cache.get(name)
     if c is None:
-        path = cv2.data.haarcascades + CASCADE_FILE
+        path = cv2.data.haarcascades + name
         c = cv2.CascadeClassifier(path)
         if c.empty():
             raise RuntimeError(f"cannot load the Haar cascade {path} (needs opencv-python>=4.10,<5)")
-        _local.cascade = c
+        cache[name] = c
     return c
+
+
+def face_score(level_weight: np.ndarray | float) -> np.ndarray:
+    """The cascade's confidence in a box (its last stage's level weight) as a score in [0, 1]: 0.5 at weight 4.
+    On the real clips of benchmarks/bench_faces.py, boxes on no face had weights 0.7-4.5 (median 2.6), boxes
+    on faces 1-14 (median 7.2)."""
+    return 1 / (1 + np.exp(-(np.asarray(level_weight, np.float64) - 4.0)))
+
+
+def _scan(img: np.ndarray, opts: DetectOptions, min_side: int, max_side: int = 0,
+          name: str = CASCADE_FILE, min_neighbors: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(boxes [N, 4] float, face scores [N]) of one cascade on one image."""
+    found, _, weights = cascade(name).detectMultiScale3(
+        img, scaleFactor=opts.scale_factor, minNeighbors=opts.min_neighbors if min_neighbors is None else min_neighbors,
+        minSize=(min_side, min_side), maxSize=(max_side, max_side) if max_side else (0, 0), outputRejectLevels=True)
+    if len(found) == 0:
+        return np.zeros((0, 4)), np.zeros(0)
+    return np.asarray(found, np.float64).reshape(-1, 4), face_score(np.asarray(weights, np.float64).ravel())
+
+
+def has_eyes(grey: np.ndarray, box) -> bool:
+    """Does the eye cascade find an eye in the upper part of `box`? Evidence for a weak box: on the real clips
+    of benchmarks/bench_faces.py no box on a non-face had one, 60 % of boxes on faces did."""
+    x, y, w, h = (int(v) for v in box)
+    roi = grey[max(0, y):y + h * 5 // 8, max(0, x):x + w]
+    if roi.size == 0 or w < 12:
+        return False
+    s = 64 / w  # eyes are searched at one size, whatever the face's
+    roi = cv2.resize(roi, (64, max(1, round(roi.shape[0] * s))), interpolation=cv2.INTER_LINEAR)
+    return len(cascade(EYE_FILE).detectMultiScale(roi, scaleFactor=1.1, minNeighbors=3, minSize=(10, 10))) > 0
+
+
+def drop_contained(boxes: np.ndarray, scores: np.ndarray, share: float = 0.6) -> np.ndarray:
+    """Indices of the boxes to keep: a box mostly (`share` of its area) inside a larger box is a part of that
+    face (a mouth, an eye, half a face), not another face."""
+    keep = []
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    area = b[:, 2] * b[:, 3]
+    for i in range(len(b)):
+        iw = np.clip(np.minimum(b[i, 0] + b[i, 2], b[:, 0] + b[:, 2]) - np.maximum(b[i, 0], b[:, 0]), 0, None)
+        ih = np.clip(np.minimum(b[i, 1] + b[i, 3], b[:, 1] + b[:, 3]) - np.maximum(b[i, 1], b[:, 1]), 0, None)
+        inside = (iw * ih >= share * area[i]) & (area > area[i])
+        inside[i] = False
+        if not inside.any():
+            keep.append(i)
+    return np.asarray(keep, np.int64)
 
 
 def detection_scale(height: int, width: int, opts: DetectOptions) -> float:
@@ -54,6 +103,12 @@ def detection_scale(height: int, width: int, opts: DetectOptions) -> float:
 
 def detect_faces(grey: np.ndarray, opts: DetectOptions = DetectOptions()) -> np.ndarray:
     """Face boxes [N, 4] as int (x, y, w, h) in the pixels of `grey`, sorted left to right."""
+    return detect_scored(grey, opts)[0]
+
+
+def detect_scored(grey: np.ndarray, opts: DetectOptions = DetectOptions()) -> tuple[np.ndarray, np.ndarray]:
+    """(face boxes [N, 4] int (x, y, w, h) in the pixels of `grey`, sorted left to right; their face scores),
+    boxes inside a larger face's box left out."""
     h, w = grey.shape[:2]
     s = detection_scale(h, w, opts)
     small = cv2.resize(grey, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA) \
@@ -65,12 +120,10 @@ def detect_faces(grey: np.ndarray, opts: DetectOptions = DetectOptions()) -> np.
         small = cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     min_side = max(HAAR_WINDOW, int(round(opts.min_face * s)))
     if min(small.shape[:2]) < min_side:
-        return np.zeros((0, 4), dtype=np.int32)
-    found = cascade().detectMultiScale(small, scaleFactor=opts.scale_factor, minNeighbors=opts.min_neighbors,
-                                       minSize=(min_side, min_side))
-    if len(found) == 0:
-        return np.zeros((0, 4), dtype=np.int32)
-    boxes = np.asarray(found, dtype=np.float64)
+        return np.zeros((0, 4), dtype=np.int32), np.zeros(0)
+    boxes, scores = _scan(small, opts, min_side)
+    if len(boxes) == 0:
+        return np.zeros((0, 4), dtype=np.int32), np.zeros(0)
     boxes[:, :2] -= pad
     boxes /= s
     boxes = np.round(boxes).astype(np.int32)
@@ -80,18 +133,23 @@ def detect_faces(grey: np.ndarray, opts: DetectOptions = DetectOptions()) -> np.
     x1 = np.clip(boxes[:, 0] + boxes[:, 2], 1, w)
     y1 = np.clip(boxes[:, 1] + boxes[:, 3], 1, h)
     boxes = np.stack([x0, y0, x1 - x0, y1 - y0], axis=1).astype(np.int32)
-    return boxes[np.lexsort((boxes[:, 1], boxes[:, 0]))]
+    keep = drop_contained(boxes, scores)
+    boxes, scores = boxes[keep], scores[keep]
+    order = np.lexsort((boxes[:, 1], boxes[:, 0]))
+    return boxes[order], scores[order]
 
 
-def refine_faces(grey: np.ndarray, boxes: np.ndarray, opts: DetectOptions = DetectOptions()) -> list:
-    """Look for each known face again, in a small window around its last box: a box, or None where Haar does
-    not find it there.
+def refine_faces(grey: np.ndarray, boxes: np.ndarray, opts: DetectOptions = DetectOptions(),
+                 profile: bool = False) -> list:
+    """Look for each known face again, in a small window around its last box: (box, score, how) with how
+    'detected' (the frontal cascade) or 'profile' (the profile cascade, with `profile`, where the frontal one
+    misses: a head turned aside), or None where neither finds it there.
 
     The window is shrunk so the face is about twice the cascade's window and only face sizes within -25/+33 %
     of the last box are tried: a handful of small scans instead of a full-frame search.
     """
     h_img, w_img = grey.shape[:2]
-    found_boxes: list = []
+    out: list = []
     for x, y, w, h in np.asarray(boxes).reshape(-1, 4):
         m = w // 2
         x0, y0, x1, y1 = max(0, x - m), max(0, y - m), min(w_img, x + w + m), min(h_img, y + h + m)
@@ -102,17 +160,32 @@ def refine_faces(grey: np.ndarray, boxes: np.ndarray, opts: DetectOptions = Dete
                            interpolation=cv2.INTER_LINEAR) if s < 1 else roi
         lo, hi = max(HAAR_WINDOW, int(0.75 * w * s)), int(1.33 * w * s) + 1
         if min(small.shape[:2]) < lo:
-            found_boxes.append(None)
+            out.append(None)
             continue
-        found = cascade().detectMultiScale(small, scaleFactor=opts.scale_factor, minNeighbors=opts.min_neighbors,
-                                           minSize=(lo, lo), maxSize=(hi, hi))
-        if len(found) == 0:
-            found_boxes.append(None)
+        cand, scores = _scan(small, opts, lo, hi)
+        how = "detected"
+        if not len(cand) and profile:
+            cand, scores = _profile_scan(small, opts, lo, hi)
+            how = "profile"
+        if not len(cand):
+            out.append(None)
             continue
-        cand = np.asarray(found, np.float64) / s
+        cand = cand / s
         cand[:, :2] += (x0, y0)
         ref = np.array([x, y, w, h], np.float64)
         cx = cand[:, :2] + cand[:, 2:] / 2 - (ref[:2] + ref[2:] / 2)
-        best = cand[np.argmin(np.hypot(cx[:, 0], cx[:, 1]))]
-        found_boxes.append(np.round(best).astype(np.int32))
-    return found_boxes
+        k = int(np.argmin(np.hypot(cx[:, 0], cx[:, 1])))
+        out.append((np.round(cand[k]).astype(np.int32), float(scores[k]), how))
+    return out
+
+
+def _profile_scan(small: np.ndarray, opts: DetectOptions, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """The profile cascade on the window and on its mirror image (it knows one side only). Fewer neighbours
+    are asked for than for a full-frame search: a face was here a moment ago."""
+    boxes, scores = _scan(small, opts, lo, hi, PROFILE_FILE, min_neighbors=3)
+    if len(boxes):
+        return boxes, scores
+    boxes, scores = _scan(np.ascontiguousarray(small[:, ::-1]), opts, lo, hi, PROFILE_FILE, min_neighbors=3)
+    if len(boxes):
+        boxes[:, 0] = small.shape[1] - boxes[:, 0] - boxes[:, 2]
+    return boxes, scores

@@ -31,11 +31,17 @@ class Faces:
     ids: np.ndarray = field(default_factory=_no_ids)  # [N] track ids (video) or face numbers (photo)
     crops: np.ndarray | None = None  # [N, S, S] grey uint8, the classifier's input
     probs: np.ndarray | None = None  # [N, n_classes] once classified
+    scores: np.ndarray | None = None  # [N] face scores in [0, 1] (detect.face_score); NaN where unknown
+    found_by: list[str] | None = None  # [N] how each box was found (README, "found_by")
 
     def __post_init__(self):
         self.boxes = np.asarray(self.boxes, np.int32).reshape(-1, 4)
         if len(self.ids) != len(self.boxes):
             self.ids = np.arange(len(self.boxes), dtype=np.int64)
+        if self.scores is None or len(self.scores) != len(self.boxes):
+            self.scores = np.full(len(self.boxes), np.nan)
+        if self.found_by is None or len(self.found_by) != len(self.boxes):
+            self.found_by = ["detected"] * len(self.boxes)
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -49,8 +55,9 @@ class Faces:
 
     def rows(self, classes: list[str]) -> list[dict]:
         """The faces.csv / frames.csv rows of these faces (classified)."""
-        return [R.face_row(self.source, self.frame, self.time_s, i, box, p, classes)
-                for i, box, p in zip(self.ids, self.boxes, self.probs if self.probs is not None else [])]
+        return [R.face_row(self.source, self.frame, self.time_s, i, box, p, classes, how, score)
+                for i, box, p, how, score in zip(self.ids, self.boxes, self.probs if self.probs is not None else [],
+                                                 self.found_by, self.scores)]
 
     @classmethod
     def from_rows(cls, rows, classes: list[str]) -> "Faces":

@@ -11,6 +11,9 @@ import pandas as pd
 
 # Column order is part of the public interface (README, "Report files"): append, never reorder.
 FACE_COLUMNS = ["source", "frame", "time_s", "face", "x", "y", "w", "h", "emotion", "confidence"]
+# Appended after the p_<class> columns: how the box was found, and the face score (README, "Columns").
+QUALITY_COLUMNS = ["found_by", "face_score"]
+QUALITY_DTYPES = {"found_by": "string", "face_score": "float64", "short_track": "boolean"}
 FILE_COLUMNS = ["source", "width", "height", "faces", "status", "error", "bytes", "mtime_ns"]
 FACE_DTYPES = {"source": "string", "frame": "int64", "time_s": "float64", "face": "int64", "x": "int64",
                "y": "int64", "w": "int64", "h": "int64", "emotion": "string", "confidence": "float64"}
@@ -23,7 +26,7 @@ def prob_columns(classes: list[str]) -> list[str]:
 
 
 def face_columns(classes: list[str]) -> list[str]:
-    return FACE_COLUMNS + prob_columns(classes)
+    return FACE_COLUMNS + prob_columns(classes) + QUALITY_COLUMNS
 
 
 def write_atomic(path: Path, write) -> None:
@@ -46,19 +49,22 @@ def write_json(obj: dict, path: Path) -> None:
     write_atomic(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, default=str)))
 
 
-def face_row(source: str, frame: int, time_s: float, face: int, box, probs: np.ndarray, classes: list[str]) -> dict:
-    """One faces.csv / frames.csv row: the box, the top class and every class's probability."""
+def face_row(source: str, frame: int, time_s: float, face: int, box, probs: np.ndarray, classes: list[str],
+             found_by: str = "detected", score: float = float("nan")) -> dict:
+    """One faces.csv / frames.csv row: the box, the top class, every class's probability, how the box was
+    found and its face score."""
     k = int(np.argmax(probs))
     x, y, w, h = (int(v) for v in box)
     row = {"source": source, "frame": int(frame), "time_s": time_s, "face": int(face), "x": x, "y": y, "w": w,
            "h": h, "emotion": classes[k], "confidence": float(probs[k])}
     row.update({f"p_{c}": float(v) for c, v in zip(classes, probs)})
+    row.update({"found_by": found_by, "face_score": round(float(score), 4)})
     return row
 
 
 def faces_frame(rows: list[dict], classes: list[str]) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=face_columns(classes))
-    return _typed(df, {**FACE_DTYPES, **{c: "float64" for c in prob_columns(classes)}})
+    return _typed(df, {**FACE_DTYPES, **{c: "float64" for c in prob_columns(classes)}, **QUALITY_DTYPES})
 
 
 def files_frame(rows: list[dict]) -> pd.DataFrame:
@@ -88,7 +94,7 @@ def read_report(path: str | Path) -> pd.DataFrame:
     df = pd.read_csv(path, keep_default_na=True)
     probs = {c: "float64" for c in df.columns if c.startswith("p_")}
     if "emotion" in df.columns and "x" in df.columns:
-        return _typed(df, {**FACE_DTYPES, **probs})
+        return _typed(df, {**FACE_DTYPES, **probs, **QUALITY_DTYPES})
     if "status" in df.columns:
         df["error"] = df["error"].astype("string").fillna("")
         return _typed(df, FILE_DTYPES)

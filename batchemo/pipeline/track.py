@@ -32,7 +32,29 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 class Track:
     id: int
     box: np.ndarray
-    last_step: int
+    last_step: int  # last step the face was seen (found by a cascade, or followed)
+    score: float = 1.0  # face score of the last cascade hit
+    how: str = "detected"  # how the box of `last_step` was found
+    last_hit: int = -1  # last step a cascade found it
+    template: np.ndarray | None = None  # its look at the last hit, for following (module `follow`)
+    hits: int = 1  # steps a cascade found it on: one hit may be a misfire, two make it a face worth following
+    confirmed: bool = True  # reported; a track born of a weak box is not, until `confirm_hits` hits
+
+    def __post_init__(self):
+        if self.last_hit < 0:
+            self.last_hit = self.last_step
+
+    def seen(self, box, step: int, how: str, score: float | None = None) -> None:
+        self.box = np.asarray(box, np.int32)
+        self.last_step = step
+        self.how = how
+        if score is not None:  # a cascade hit (following keeps the last hit's score)
+            self.score = score
+            self.hits += step != self.last_hit
+            self.last_hit = step
+
+    def confirm(self, hits: int) -> None:
+        self.confirmed = self.confirmed or self.hits >= hits
 
 
 @dataclass
@@ -40,13 +62,20 @@ class Tracker:
     iou_threshold: float = 0.3
     max_gap: int = 5
     coast: int = 1
+    confirm_hits: int = 2  # cascade hits that make a weakly-born track a reported face
     tracks: list[Track] = field(default_factory=list)
     next_id: int = 0
 
-    def update(self, boxes: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
-        """Match one detection step's boxes; returns (ids, boxes) of the faces to report at this step."""
+    def update(self, boxes: np.ndarray, step: int, scores: np.ndarray | None = None,
+               trusted: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Match one detection step's boxes; returns (ids, boxes) of the faces to report at this step. A box
+        that matches no track starts one; where `trusted` is False for it, that track is reported only once
+        the cascades have found it `confirm_hits` times (a known face may be confirmed by a weaker hit than it
+        takes to believe in a new one)."""
         self.tracks = [t for t in self.tracks if step - t.last_step <= self.max_gap]
         boxes = np.asarray(boxes, dtype=np.int32).reshape(-1, 4)
+        scores = np.ones(len(boxes)) if scores is None else np.asarray(scores, np.float64)
+        trusted = np.ones(len(boxes), bool) if trusted is None else np.asarray(trusted, bool)
         assigned = np.full(len(boxes), -1)
         if self.tracks and len(boxes):
             prev = np.stack([t.box for t in self.tracks])
@@ -66,27 +95,37 @@ class Tracker:
                     continue
                 used_t.add(ti)
                 assigned[bi] = ti
-                self.tracks[ti].box = boxes[bi]
-                self.tracks[ti].last_step = step
+                self.tracks[ti].seen(boxes[bi], step, "detected", float(scores[bi]))
         for bi in np.flatnonzero(assigned < 0):
-            self.tracks.append(Track(self.next_id, boxes[bi], step))
-            self.next_id += 1
+            self.tracks.append(Track(-1, boxes[bi], step, float(scores[bi]), confirmed=bool(trusted[bi])))
         return self.live(step)
 
+    def live_tracks(self, step: int) -> list[Track]:
+        """The tracks to report at `step`, by id: seen now, or missed for at most `coast` steps (held; a face
+        seen on one step only is never held: it may have been a misfire)."""
+        for t in self.tracks:
+            t.confirm(self.confirm_hits)
+            if t.confirmed and t.id < 0:  # ids count up in order of being reported
+                t.id = self.next_id
+                self.next_id += 1
+        return sorted((t for t in self.tracks if t.confirmed and (t.last_step == step or (
+            step - t.last_step <= self.coast and t.hits > 1))), key=lambda t: t.id)
+
     def live(self, step: int) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, boxes) of the tracks to report at `step`: seen now, or missed for at most `coast` steps."""
-        live = [t for t in self.tracks if step - t.last_step <= self.coast]
-        live.sort(key=lambda t: t.id)
+        """(ids, boxes) of the tracks to report at `step`."""
+        live = self.live_tracks(step)
         return (np.asarray([t.id for t in live], dtype=np.int64),
                 np.stack([t.box for t in live]).astype(np.int32) if live else np.zeros((0, 4), np.int32))
 
     def follow(self, step: int, refine) -> tuple[np.ndarray, np.ndarray]:
-        """Between full detections: `refine(boxes) -> [box or None]` re-finds each live track near its box."""
+        """Between full detections: `refine(boxes) -> [box, (box, score, how) or None]` re-finds each live track
+        near its box."""
         self.tracks = [t for t in self.tracks if step - t.last_step <= self.max_gap]
         live = [t for t in self.tracks if step - t.last_step <= self.coast]
         if live:
-            for t, box in zip(live, refine(np.stack([t.box for t in live]))):
-                if box is not None:
-                    t.box = np.asarray(box, np.int32)
-                    t.last_step = step
+            for t, found in zip(live, refine(np.stack([t.box for t in live]))):
+                if isinstance(found, tuple):
+                    t.seen(found[0], step, found[2], found[1])
+                elif found is not None:
+                    t.seen(found, step, "detected", t.score)
         return self.live(step)

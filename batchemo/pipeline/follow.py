@@ -1,0 +1,49 @@
+"""Following a face by its look where the cascade misses it for a moment (a head turn, a hand, motion blur):
+template matching of the face as the cascade last saw it, in a window round its last box (OpenCV's
+matchTemplate, normalised correlation). Also the scene-cut test that tells the tracker to start afresh."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+TEMPLATE_SIDE = 32  # the face's look is kept at this width: small enough to match in well under a millisecond
+
+
+def face_template(grey: np.ndarray, box) -> np.ndarray | None:
+    """The face in `box`, resized to TEMPLATE_SIDE wide (None for an empty crop)."""
+    x, y, w, h = (int(v) for v in box)
+    crop = grey[max(0, y):y + h, max(0, x):x + w]
+    if crop.size == 0 or w < 8 or h < 8:
+        return None
+    s = TEMPLATE_SIDE / w
+    return cv2.resize(crop, (TEMPLATE_SIDE, max(8, round(crop.shape[0] * s))), interpolation=cv2.INTER_AREA)
+
+
+def follow_template(grey: np.ndarray, box, template: np.ndarray, margin: float = 0.5) -> tuple[np.ndarray, float]:
+    """(the box moved to where `template` matches best within `margin` box widths of `box`, its correlation
+    in [-1, 1]); the box keeps its size."""
+    x, y, w, h = (int(v) for v in box)
+    s = TEMPLATE_SIDE / max(w, 1)
+    m = int(margin * w)
+    H, W = grey.shape[:2]
+    x0, y0, x1, y1 = max(0, x - m), max(0, y - m), min(W, x + w + m), min(H, y + h + m)
+    window = grey[y0:y1, x0:x1]
+    if window.size == 0:
+        return np.asarray(box, np.int32), -1.0
+    small = cv2.resize(window, (max(1, round(window.shape[1] * s)), max(1, round(window.shape[0] * s))),
+                       interpolation=cv2.INTER_AREA)
+    if small.shape[0] < template.shape[0] or small.shape[1] < template.shape[1]:
+        return np.asarray(box, np.int32), -1.0
+    corr = cv2.matchTemplate(small, template, cv2.TM_CCOEFF_NORMED)
+    _, best, _, (bx, by) = cv2.minMaxLoc(corr)
+    return np.array([x0 + round(bx / s), y0 + round(by / s), w, h], np.int32), float(best)
+
+
+def thumbnail(grey: np.ndarray) -> np.ndarray:
+    return cv2.resize(grey, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def is_scene_cut(previous: np.ndarray | None, current: np.ndarray, threshold: float = 40.0) -> bool:
+    """A cut (or a jump) between two analysed frames: their 32x18 thumbnails differ by more than `threshold`
+    grey levels on average. A person moving, a pan or a light change stay well under it."""
+    return previous is not None and float(np.abs(previous - current).mean()) > threshold

@@ -17,8 +17,8 @@ from batchemo.pipeline.report import read_report
 from .conftest import ROOT, SAMPLES
 
 
-def _jpeg(img: np.ndarray) -> bytes:
-    return cv2.imencode(".jpg", img)[1].tobytes()
+def _jpeg(img: np.ndarray, params: list[int] | None = None) -> bytes:
+    return cv2.imencode(".jpg", img, params or [])[1].tobytes()
 
 
 def _png(img: np.ndarray) -> bytes:
@@ -65,6 +65,10 @@ def _rgba_transparent(face: np.ndarray) -> bytes:
 CASES = {
     "zero byte.jpg": (lambda f: b"", "error", "empty file"),
     "truncated.jpg": (lambda f: _jpeg(f)[: len(_jpeg(f)) // 2], "error", "truncated JPEG"),
+    "cut in its scan data, 2 MB after.jpg": (lambda f: _jpeg(f)[: len(_jpeg(f)) * 2 // 3] + bytes(2_000_000),
+                                              "error", "truncated JPEG"),
+    "motion photo.jpg": (lambda f: _jpeg(f) + b"\x00\x00\x00\x18ftypmp42" + bytes(2_000_000), "ok", 1),
+    "progressive with trailer.jpg": (lambda f: _jpeg(f, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]) + b"TRAILER" * 500, "ok", 1),
     "truncated.png": (lambda f: _png(f)[: len(_png(f)) // 2], "error", "not a decodable image"),
     "text.jpg": (lambda f: b"just some words, not a picture\n", "error", "not a decodable image"),
     "page.jpg": (lambda f: b"<!DOCTYPE html><html><body>404</body></html>", "error", "<!DOCTYPE"),

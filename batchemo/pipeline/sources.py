@@ -79,6 +79,42 @@ def jpeg_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def jpeg_complete(data: bytes) -> bool:
+    """Does the JPEG's own structure reach its end-of-image marker? Read from the markers, not from the file's
+    tail: phone photos carry data after the image (a "motion photo"'s whole MP4, camera trailers), which is
+    no reason to refuse them, while a file cut inside its scan data must be refused."""
+    i, n = 2, len(data)
+    while i + 2 <= n:
+        if data[i] != 0xFF:
+            return False  # lost in the structure: not a JPEG libjpeg would decode whole
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0xD9:
+            return True
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
+            i += 2
+            continue
+        if i + 4 > n:
+            return False
+        i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+        if marker != 0xDA:
+            continue
+        # Entropy-coded data after a start of scan: it ends at the first 0xFF that is neither a stuffed
+        # 0xFF00 nor a restart marker.
+        while True:
+            i = data.find(b"\xff", i)
+            if i < 0 or i + 1 >= n:
+                return False
+            nxt = data[i + 1]
+            if nxt == 0x00 or 0xD0 <= nxt <= 0xD7 or nxt == 0xFF:
+                i += 1 if nxt == 0xFF else 2
+                continue
+            break
+    return False
+
+
 _REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
 
 
@@ -126,9 +162,9 @@ def _read_bytes(path: Path) -> bytes:
 
 def _decode(data: bytes, max_megapixels: float, size: tuple[int, int] | None = None,
             flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
-    if data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-4096:]:
+    if data[:2] == b"\xff\xd8" and not jpeg_complete(data):
         # libjpeg decodes a truncated JPEG without complaint, filling the rest grey: refuse it instead.
-        raise BadInput("truncated JPEG (no end-of-image marker)")
+        raise BadInput("truncated JPEG (the image data ends before its end-of-image marker)")
     if size is not None:  # refused before decoding where the header tells: the guard is about memory
         _check_megapixels(*size, max_megapixels)
     # IMREAD_COLOR applies EXIF orientation and turns grey, 16-bit, alpha and CMYK into 8-bit BGR.

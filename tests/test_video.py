@@ -238,3 +238,22 @@ def test_rows_packed_along_the_way_give_the_same_report(clip, clip_report, tmp_p
     assert res.faces == 2 * FRAMES
     for name in ("frames.csv", "timeline.csv", "summary.csv"):
         pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "packed" / name), pd.read_csv(clip_report / name))
+
+
+def test_a_video_tree_with_repeated_names_is_mirrored_and_nothing_is_overwritten(clip, tmp_path):
+    """Lab recordings: the same participant file name in several session folders, and one broken file."""
+    import shutil
+
+    tree = tmp_path / "vf"
+    for rel in ("day1/p01.avi", "day2/p01.avi", "top.avi"):
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(clip, tree / rel)
+    (tree / "day2" / "broken.avi").write_bytes(b"not a video at all")
+    out = tmp_path / "o"
+    r = runner.invoke(app, ["video", str(tree), "--out", str(out), "--no-progress", "--no-annotate"])
+    assert r.exit_code == 1, r.output  # the broken file, named on its own line; the others all analysed
+    assert any("broken.avi" in line and "not a readable video" in line for line in r.output.splitlines())
+    for rel in ("day1/p01", "day2/p01", "top"):
+        df = batchemo.read_report(out / rel)
+        assert len(df) == 2 * FRAMES and set(df["source"]) == {rel + ".avi"}
+        assert json.loads((out / rel / "run.json").read_text())["input"] == str((tree / (rel + ".avi")).resolve())

@@ -89,8 +89,9 @@ def folder(
 def video(
     ctx: typer.Context,
     inputs: list[Path] = typer.Argument(..., help="Video files, or folders of videos."),
-    out: Optional[Path] = typer.Option(None, help="Report folder (default reports/<video stem>/; with several "
-                                       "videos, OUT/<video stem>/)."),
+    out: Optional[Path] = typer.Option(None, help="Report folder (default reports/<video stem>/). With several videos, "
+                                       "OUT/<video stem>/; a folder's tree is mirrored: OUT/day1/p01/ for "
+                                       "FOLDER/day1/p01.mp4."),
     model: Optional[Path] = typer.Option(None, help=MODEL_HELP),
     every: int = typer.Option(1, help="Analyse every N-th frame."),
     fps: Optional[float] = typer.Option(None, help="Analyse about F frames per second of video (overrides "

@@ -101,7 +101,7 @@ def ray_folder_runner(todo: list[SourceFile], em: EmotionModel, opts: FolderOpti
 
 
 def ray_videos(paths: list[Path], outs: list[Path], model_path: Path, opts: VideoOptions, address: str,
-               progress: bool = True, command: str | None = None) -> list:
+               progress: bool = True, command: str | None = None, sources: list[str] | None = None) -> list:
     """Videos on Ray, results (or the exception that stopped one) in input order: one task per video, and a
     video longer than 1.5 x `opts.split_frames` frames cut into frame ranges analysed by several tasks
     (`ray_video_ranges`)."""
@@ -109,10 +109,13 @@ def ray_videos(paths: list[Path], outs: list[Path], model_path: Path, opts: Vide
 
     init(address)
 
+    sources = sources or [Path(p).name for p in paths]
+
     @ray.remote(num_cpus=1)
-    def one(path: str, out: str):
+    def one(path: str, out: str, source: str):
         try:
-            return analyze_video(Path(path), Path(out), Path(model_path), opts, progress=False, command=command)
+            return analyze_video(Path(path), Path(out), Path(model_path), opts, progress=False, command=command,
+                                 source=source)
         except EXPECTED as e:
             return e
 
@@ -123,15 +126,16 @@ def ray_videos(paths: list[Path], outs: list[Path], model_path: Path, opts: Vide
             return -1
 
     split = [opts.split_frames > 0 and frame_count(Path(p)) > 1.5 * opts.split_frames for p in paths]
-    refs = {k: one.remote(str(Path(p).resolve()), str(Path(o).resolve()))
+    refs = {k: one.remote(str(Path(p).resolve()), str(Path(o).resolve()), sources[k])
             for k, (p, o) in enumerate(zip(paths, outs)) if not split[k]}
     results = []
     for k, (p, o) in enumerate(zip(paths, outs)):
         if split[k]:
             try:
-                results.append(ray_video_ranges(Path(p), Path(o), Path(model_path), opts, progress, command))
+                results.append(ray_video_ranges(Path(p), Path(o), Path(model_path), opts, progress, command,
+                                                sources[k]))
             except NotSeekable:  # no exact frame seeking in this container: one task after all
-                results.append(ray.get(one.remote(str(Path(p).resolve()), str(Path(o).resolve()))))
+                results.append(ray.get(one.remote(str(Path(p).resolve()), str(Path(o).resolve()), sources[k])))
             except EXPECTED as e:
                 results.append(e)
         else:
@@ -181,7 +185,7 @@ def _annotate_ranges(path: Path, out: Path, frames: pd.DataFrame, classes: list[
 
 
 def ray_video_ranges(path: Path, out: Path, model_path: Path, opts: VideoOptions, progress: bool = True,
-                     command: str | None = None) -> VideoResult:
+                     command: str | None = None, source: str | None = None) -> VideoResult:
     """One long video on Ray: frame ranges analysed by parallel tasks, track ids joined, annotated segments
     drawn in parallel and joined; the reports are written by the local code (module `ranges`)."""
     t0 = time.time()
@@ -202,4 +206,4 @@ def ray_video_ranges(path: Path, out: Path, model_path: Path, opts: VideoOptions
     annotated = _annotate_ranges(path, out, frames, em.classes, opts, plan, int(t0), notes) if opts.annotate else None
     res = PassResult(frames, decoded, sum(p.analysed for p in parts),
                      next((p.decode_error for p in parts if p.decode_error), ""), annotated)
-    return write_reports(path, out, opts, em, sched, info, res, t0, notes, command=command)
+    return write_reports(path, out, opts, em, sched, info, res, t0, notes, command=command, source=source)

@@ -67,11 +67,12 @@ def prepare_out(path: Path, out: Path, opts: VideoOptions, t0: float) -> VideoRe
 
 def analyze_video(path: str | Path, out: str | Path | None = None, model: EmotionModel | str | Path | None = None,
                   options: VideoOptions | None = None, progress: bool = True,
-                  command: str | None = None) -> VideoResult:
+                  command: str | None = None, source: str | None = None) -> VideoResult:
     """Analyse one video; write frames.csv, timeline.csv, timeline.png, summary.csv, annotated.mp4, run.json.
 
     Raises BadInput (one-line reason) for a file that is not a readable video. A re-run on a complete report
-    is skipped unless `options.redo`. `command`: the command line recorded in run.json.
+    is skipped unless `options.redo`. `command`: the command line recorded in run.json; `source`: the `source`
+    column (default: the file's name; a batch gives the path under the folder it walked).
     """
     t0 = time.time()
     opts = options or VideoOptions()
@@ -89,7 +90,7 @@ def analyze_video(path: str | Path, out: str | Path | None = None, model: Emotio
             res = analyse_pass(path, cap, em, opts, sched, annotated=tmp_video if opts.annotate else None, bar=bar)
     if res.decoded == 0:
         raise BadInput("no frames could be decoded (not a video, or no video stream)")
-    return write_reports(path, out, opts, em, sched, info, res, t0, command=command)
+    return write_reports(path, out, opts, em, sched, info, res, t0, command=command, source=source)
 
 
 def _status(res: PassResult, info: VideoInfo) -> tuple[str, list[str]]:
@@ -134,7 +135,7 @@ def short_tracks(frames: pd.DataFrame, interval: float, min_track_s: float) -> p
 
 def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, sched: Schedule, info: VideoInfo,
                   res: PassResult, t0: float, notes: list[str] | None = None,
-                  command: str | None = None) -> VideoResult:
+                  command: str | None = None, source: str | None = None) -> VideoResult:
     """frames.csv, timeline.csv/.png, summary.csv, annotated.mp4 and run.json of a pass's result; the same for
     a local run and for frame ranges gathered from a cluster."""
     from ..pipeline.plots import timeline_png
@@ -143,6 +144,8 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
     status, status_notes = _status(res, info)
     notes = list(notes or []) + status_notes
     frames = res.frames.sort_values(["frame", "face"], kind="stable").reset_index(drop=True)
+    frames["source"] = (source or path.name)
+    frames["source"] = frames["source"].astype("string")
     frames["short_track"] = short_tracks(frames, sched.interval, opts.min_track_s)
     shown = frames if opts.keep_short_tracks else frames[~frames["short_track"]]
     timeline = R.timeline_table(shown, classes, opts.bin_s)

@@ -21,25 +21,40 @@ class VideoFailure:
     usage: bool = False  # the user's to fix (an --out that holds another input's report), not the file's
 
 
-def expand_inputs(inputs: list[str | Path]) -> list[Path]:
+@dataclass(frozen=True)
+class VideoInput:
+    path: Path
+    source: str  # the `source` column: the file's name, or its path under the folder given (forward slashes)
+    folder: Path | None = None  # the folder it was found in, walked
+
+
+def expand_inputs(inputs: list[str | Path]) -> list[VideoInput]:
     """Video files as given, folders walked for videos (sorted); ValueError for a folder with none."""
-    paths: list[Path] = []
+    videos: list[VideoInput] = []
     for p in map(Path, inputs):
         if p.is_dir():
-            found = [s.path for s in walk(p, VIDEO_EXTENSIONS)[0]]
+            found = walk(p, VIDEO_EXTENSIONS)[0]
             if not found:
                 raise ValueError(f"{p}: no videos found ({', '.join(sorted(VIDEO_EXTENSIONS))})")
-            paths += found
+            videos += [VideoInput(s.path, s.rel, p) for s in found]
         else:
-            paths.append(p)
-    return paths
+            videos.append(VideoInput(p, p.name))
+    return videos
 
 
-def output_dirs(paths: list[Path], out: Path | None) -> list[Path]:
-    """OUT for one video, OUT/<stem> for several; reports/<stem> without OUT."""
+def output_dirs(videos: list[VideoInput], out: Path | None) -> list[Path]:
+    """OUT for one video file; for several, OUT/<stem>, and a folder's tree mirrored under OUT (OUT/day1/p01 for
+    day1/p01.mp4: lab recordings repeat names across session folders). Without OUT: reports/<stem>, or
+    reports/<folder>/<tree> for a folder."""
+    def mirrored(v: VideoInput) -> Path:
+        return Path(v.source).with_suffix("")
+
     if out is None:
-        return [default_out(p) for p in paths]
-    return [Path(out) / p.stem for p in paths] if len(paths) > 1 else [Path(out)]
+        return [Path("reports") / (v.folder.resolve().name or "root") / mirrored(v) if v.folder else default_out(v.path)
+                for v in videos]
+    if len(videos) == 1 and videos[0].folder is None:
+        return [Path(out)]
+    return [Path(out) / (mirrored(v) if v.folder else v.path.stem) for v in videos]
 
 
 def _failure(path: Path, out: Path, e: Exception) -> VideoFailure:
@@ -55,8 +70,9 @@ def analyze_videos(inputs: list[str | Path], out: str | Path | None = None,
     called as each one ends). `ray`: None runs here; '' or 'local' a local Ray instance; else a cluster
     address. Raises ValueError / FileNotFoundError for what stops the whole batch (no videos, no model)."""
     opts = options or VideoOptions()
-    paths = expand_inputs(inputs)
-    outs = output_dirs(paths, Path(out) if out else None)
+    videos = expand_inputs(inputs)
+    paths = [v.path for v in videos]
+    outs = output_dirs(videos, Path(out) if out else None)
     on_result = on_result or (lambda r: None)
     if ray is not None:
         from .ray_runner import ray_videos
@@ -65,15 +81,17 @@ def analyze_videos(inputs: list[str | Path], out: str | Path | None = None,
         if not model_path.exists():
             raise FileNotFoundError(f"{model_path}: model file not found")
         results = []
-        for p, o, r in zip(paths, outs, ray_videos(paths, outs, model_path, opts, ray, progress, command)):
+        sources = [v.source for v in videos]
+        for p, o, r in zip(paths, outs, ray_videos(paths, outs, model_path, opts, ray, progress, command, sources)):
             results.append(_failure(p, o, r) if isinstance(r, Exception) else r)
             on_result(results[-1])
         return results
     em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)
     results = []
-    for p, o in zip(paths, outs):
+    for v, o in zip(videos, outs):
+        p = v.path
         try:
-            results.append(analyze_video(p, o, em, opts, progress=progress, command=command))
+            results.append(analyze_video(p, o, em, opts, progress=progress, command=command, source=v.source))
         except (BadInput, OutputConflict) as e:
             results.append(_failure(p, o, e))
         on_result(results[-1])

@@ -71,10 +71,10 @@ def folder(
     from ..jobs.options import FolderOptions
     from ..jobs.runtime import OutputConflict
 
-    opts = FolderOptions(detect=_detect_options(scale_factor, min_neighbors, min_face, accurate, detect_size),
-                         decode_side=0 if accurate else decode_side, batch_size=batch_size, annotate=annotate,
-                         redo=redo, force=force, max_megapixels=max_megapixels, workers=workers, ray=ray)
     try:
+        opts = FolderOptions(detect=_detect_options(scale_factor, min_neighbors, min_face, accurate, detect_size),
+                             decode_side=0 if accurate else decode_side, batch_size=batch_size, annotate=annotate,
+                             redo=redo, force=force, max_megapixels=max_megapixels, workers=workers, ray=ray)
         res = analyze_folder(path, out, model, opts, progress=progress, command=command_line(ctx))
     except (FileNotFoundError, NotADirectoryError, ValueError, OutputConflict, RuntimeError) as e:
         fail(str(e))
@@ -127,11 +127,11 @@ def video(
     from ..jobs.options import VideoOptions
     from ..jobs.videos import VideoFailure, analyze_videos
 
-    opts = VideoOptions(detect=_detect_options(scale_factor, min_neighbors, min_face, accurate, detect_size),
-                        every=every, fps=fps, detect_every=1 if accurate else detect_every, batch_size=batch_size,
-                        bin_s=bin, annotate=annotate, redo=redo, force=force, split_frames=split_frames,
-                        min_track_s=min_track, keep_short_tracks=keep_short_tracks)
     try:
+        opts = VideoOptions(detect=_detect_options(scale_factor, min_neighbors, min_face, accurate, detect_size),
+                            every=every, fps=fps, detect_every=1 if accurate else detect_every, batch_size=batch_size,
+                            bin_s=bin, annotate=annotate, redo=redo, force=force, split_frames=split_frames,
+                            min_track_s=min_track, keep_short_tracks=keep_short_tracks)
         results = analyze_videos(inputs, out, model, opts, progress, command_line(ctx), ray, on_result=_print_video)
     except (FileNotFoundError, ValueError, RuntimeError) as e:
         fail(str(e))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..pipeline.detect import DetectOptions
+from ..pipeline.detect import DetectOptions, check
 
 # Photos are searched for faces on a copy whose long side is at most 640 px (InsightFace's default detection
 # size; 3x faster than 1280 on a 2 MP photo): faces under about 4 % of the long side need a larger --detect-size.
@@ -25,6 +25,13 @@ class FolderOptions:
     # Images waiting for their faces to be classified are held in memory: cap them by total pixels.
     pending_megapixels: float = 60.0
     ray: str | None = None  # None: local threads; "" : a local Ray instance; else a Ray cluster address
+
+    def __post_init__(self):  # every bad value refused before any work starts, from the CLI or from Python
+        check("decode_side", self.decode_side, 0)
+        check("batch_size", self.batch_size, 1)
+        check("max_megapixels", self.max_megapixels, 0, strict=True)
+        check("workers", self.workers, 1)
+        check("pending_megapixels", self.pending_megapixels, 0, strict=True)
 
 
 @dataclass
@@ -57,3 +64,21 @@ class VideoOptions:
     iou_threshold: float = 0.3
     max_tracks_plotted: int = 4
     split_frames: int = 9000  # with Ray: a longer video is cut into ranges of about this many frames
+
+    def __post_init__(self):  # every bad value refused before any work starts, from the CLI or from Python
+        check("every", self.every, 1)
+        check("fps", self.fps, 0, strict=True)
+        check("detect_every", self.detect_every, 1)
+        check("max_detect_interval_s", self.max_detect_interval_s, 0, strict=True)
+        check("follow_s", self.follow_s, 0)
+        check("follow_min_match", self.follow_min_match, -1, high=1)
+        check("coast_s", self.coast_s, 0)
+        check("min_new_score", self.min_new_score, 0, high=1)
+        check("confirm_hits", self.confirm_hits, 1)
+        check("min_track_s", self.min_track_s, 0, flag="--min-track")
+        check("batch_size", self.batch_size, 1)
+        check("bin_s", self.bin_s, 0, strict=True, flag="--bin")
+        check("max_gap_s", self.max_gap_s, 0, strict=True)
+        check("iou_threshold", self.iou_threshold, 0, strict=True, high=1)
+        check("max_tracks_plotted", self.max_tracks_plotted, 1)
+        check("split_frames", self.split_frames, 0)

@@ -24,9 +24,25 @@ class DetectOptions:
     max_side: int = 1280
     pad_small: bool = True  # pad small images, so tight face crops (no margin) are still found
 
+    def __post_init__(self):
+        check("scale_factor", self.scale_factor, 1.0, strict=True)
+        check("min_neighbors", self.min_neighbors, 0)
+        check("min_face", self.min_face, 1)
+        check("max_side", self.max_side, 0, flag="--detect-size")
+
     @property
     def accurate(self) -> "DetectOptions":
         return DetectOptions(self.scale_factor, self.min_neighbors, self.min_face, 0, 0, self.pad_small)
+
+
+def check(name: str, value, low: float, strict: bool = False, high: float | None = None, flag: str = "") -> None:
+    """ValueError naming the option (as the CLI spells it) when `value` is outside its range."""
+    if value is None:
+        return
+    flag = flag or "--" + name.replace("_", "-")
+    if (value <= low if strict else value < low) or (high is not None and value > high):
+        bound = f"more than {low:g}" if strict else f"at least {low:g}"
+        raise ValueError(f"{flag} must be {bound}{f' and at most {high:g}' if high is not None else ''} (got {value:g})")
 
 
 _local = threading.local()

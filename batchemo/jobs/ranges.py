@@ -88,7 +88,7 @@ def analyse_range(path: Path, model: EmotionModel | str | Path, opts: VideoOptio
     decoded = max(0, res.decoded - (r.start - r.warm))
     first_analysed = -(-r.start // sched.every) * sched.every
     analysed = len(range(first_analysed, r.start + decoded, sched.every))
-    return PassResult(res.frames, decoded, analysed, res.decode_error, None)
+    return PassResult(res.frames, decoded, analysed, res.decode_error, None, res.stream_end_s)
 
 
 def join_ranges(parts: list[tuple[FrameRange, pd.DataFrame]]) -> pd.DataFrame:

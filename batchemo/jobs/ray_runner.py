@@ -205,5 +205,5 @@ def ray_video_ranges(path: Path, out: Path, model_path: Path, opts: VideoOptions
     notes: list[str] = []
     annotated = _annotate_ranges(path, out, frames, em.classes, opts, plan, int(t0), notes) if opts.annotate else None
     res = PassResult(frames, decoded, sum(p.analysed for p in parts),
-                     next((p.decode_error for p in parts if p.decode_error), ""), annotated)
+                     next((p.decode_error for p in parts if p.decode_error), ""), annotated, parts[-1].stream_end_s)
     return write_reports(path, out, opts, em, sched, info, res, t0, notes, command=command, source=source)

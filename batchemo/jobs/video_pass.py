@@ -186,6 +186,7 @@ class PassResult:
     analysed: int
     decode_error: str  # why decoding stopped early ('' when the stream simply ended)
     annotated: Encoded | None  # the encoded video, when one was asked for
+    stream_end_s: float = 0.0  # where the last decoded frame ends, by the stream's own timestamps
 
 
 def analyse_pass(path: Path, cap: cv2.VideoCapture, em: EmotionModel, opts: VideoOptions, sched: Schedule,
@@ -196,18 +197,19 @@ def analyse_pass(path: Path, cap: cv2.VideoCapture, em: EmotionModel, opts: Vide
     finder = FaceFinder(opts, sched, em.image_size, first)
     writer = FrameWriter(em, opts.batch_size, sched.fps, annotated)
     try:
-        decoded, decode_error = _run_stages(path, cap, finder, writer, sched, first, last, annotated is not None, bar)
+        decoded, decode_error, end = _run_stages(path, cap, finder, writer, sched, first, last, annotated is not None,
+                                                 bar)
     finally:
         encoded = writer.close()  # the encoder is closed whatever happened
     return PassResult(writer.frames_table(), decoded, finder.step - sched.analysed_before(first), decode_error,
-                      encoded)
+                      encoded, end)
 
 
 def _run_stages(path: Path, cap: cv2.VideoCapture, finder: FaceFinder, writer: FrameWriter, sched: Schedule,
-                first: int, last: int | None, draw: bool, bar: tqdm | None) -> tuple[int, str]:
+                first: int, last: int | None, draw: bool, bar: tqdm | None) -> tuple[int, str, float]:
     """Decode in a thread, find faces here, hand batches of frames to the writer's thread; (frames decoded,
-    decode error)."""
-    decoded, decode_error = 0, ""
+    decode error, where the last decoded frame ends in stream time)."""
+    decoded, decode_error, end = 0, "", 0.0
     last_faces = Faces(path.name)
     pending: list[_Shown] = []
     in_flight: deque = deque()
@@ -220,6 +222,7 @@ def _run_stages(path: Path, cap: cv2.VideoCapture, finder: FaceFinder, writer: F
         try:
             for frame in frames:
                 decoded += 1
+                end = frame.stream_s + 1 / (sched.fps or FALLBACK_FPS)
                 analysed = frame.index % sched.every == 0
                 if analysed:
                     last_faces = finder.find(path.name, frame)
@@ -236,4 +239,4 @@ def _run_stages(path: Path, cap: cv2.VideoCapture, finder: FaceFinder, writer: F
             hand_over(pending)
         while in_flight:
             in_flight.popleft().result()
-    return decoded, decode_error
+    return decoded, decode_error, end

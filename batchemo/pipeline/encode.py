@@ -1,6 +1,7 @@
 """Writing the annotated video: H.264 through imageio-ffmpeg's ffmpeg, the input's audio muxed back."""
 from __future__ import annotations
 
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,12 +79,23 @@ class VideoSink:
         self.close()
 
 
-def has_audio(path: Path) -> bool:
+def _ffmpeg_info(path: Path) -> str:
+    """What `ffmpeg -i` says about a file ('' without ffmpeg)."""
     exe = ffmpeg_exe()
     if not exe:
-        return False
-    r = subprocess.run([exe, "-hide_banner", "-i", str(path)], capture_output=True, text=True, errors="replace")
-    return "Audio:" in r.stderr
+        return ""
+    return subprocess.run([exe, "-hide_banner", "-i", str(path)], capture_output=True, text=True,
+                          errors="replace").stderr
+
+
+def has_audio(path: Path) -> bool:
+    return "Audio:" in _ffmpeg_info(path)
+
+
+def media_duration(path: Path) -> float | None:
+    """The container's duration in seconds, as FFmpeg reads it (None where it gives none)."""
+    m = re.search(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)", _ffmpeg_info(path))
+    return int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3]) if m else None
 
 
 def mux_audio(video: Path, audio_source: Path, out: Path) -> str:

@@ -237,6 +237,7 @@ class Frame:
     index: int
     time_s: float
     image: np.ndarray  # BGR uint8
+    stream_s: float = 0.0  # the frame's own timestamp in the stream (tells a whole file from one cut short)
 
 
 def read_frames(cap: cv2.VideoCapture, fps: float, first: int = 0, last: int | None = None) -> Iterator[Frame]:
@@ -246,10 +247,10 @@ def read_frames(cap: cv2.VideoCapture, fps: float, first: int = 0, last: int | N
         ok, image = cap.read()
         if not ok or image is None:
             return
+        ms = cap.get(cv2.CAP_PROP_POS_MSEC)
         if fps > 0:
             t = i / fps
         else:  # no usable fps in the container: the frame's own timestamp
-            ms = cap.get(cv2.CAP_PROP_POS_MSEC)
             t = ms / 1000 if ms > 0 or i == 0 else i / FALLBACK_FPS
-        yield Frame(i, t, image)
+        yield Frame(i, t, image, ms / 1000)
         i += 1

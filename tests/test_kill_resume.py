@@ -131,3 +131,41 @@ def test_video_killed_and_redone(clip, tmp_path, when):
     while cap.read()[0]:
         n += 1
     assert n == 240
+
+
+def interrupt_when(args: list[str], ready, timeout: float = 240) -> subprocess.CompletedProcess | None:
+    """Start a run and send SIGINT (Ctrl-C) once ready() is true; its result, or None if it finished first."""
+    p = subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t = time.time()
+    while p.poll() is None and time.time() - t < timeout:
+        if ready():
+            p.send_signal(signal.SIGINT)
+            out, err = p.communicate()
+            return subprocess.CompletedProcess(args, p.returncode, out, err)
+        time.sleep(0.02)
+    p.communicate()
+    return None
+
+
+def test_ctrl_c_says_what_was_kept_and_leaves_no_temp_video(clip, tmp_path):
+    out = tmp_path / "out"
+    args = cli("video", str(clip), "--out", str(out))
+    r = interrupt_when(args, lambda: any(p.stat().st_size > 20_000 for p in out.glob(".annotated.*.tmp.mp4")))
+    assert r is not None, "the run finished before it could be interrupted"
+    assert r.returncode == 130 and "Traceback" not in r.stderr
+    assert "interrupted" in r.stderr and "run the same command again to resume" in r.stderr
+    assert not list(out.glob(".annotated.*tmp*"))  # the half-encoded video is gone
+    assert subprocess.run(args, env=ENV, capture_output=True, text=True).returncode == 0
+
+
+def test_ctrl_c_of_a_folder_run_keeps_finished_photos(photo_tree, tmp_path):
+    out = tmp_path / "out"
+    args = cli("folder", str(photo_tree), "--out", str(out), "--batch-size", "1", "--workers", "1")
+    r = interrupt_when(args, lambda: len(list((out / ".journal").glob("*.files.csv"))) >= 1
+                       if (out / ".journal").exists() else False)
+    assert r is not None, "the run finished before it could be interrupted"
+    assert r.returncode == 130 and "Traceback" not in r.stderr and "photos finished so far are kept" in r.stderr
+    r2 = subprocess.run(args, env=ENV, capture_output=True, text=True)
+    import re
+
+    assert r2.returncode == 0 and int(re.search(r"\((\d+) already done\)", r2.stdout)[1]) >= 1

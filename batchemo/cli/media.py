@@ -76,6 +76,8 @@ def folder(
                              decode_side=0 if accurate else decode_side, batch_size=batch_size, annotate=annotate,
                              redo=redo, force=force, max_megapixels=max_megapixels, workers=workers, ray=ray)
         res = analyze_folder(path, out, model, opts, progress=progress, command=command_line(ctx))
+    except KeyboardInterrupt:
+        _interrupted("the photos finished so far are kept")
     except (FileNotFoundError, NotADirectoryError, ValueError, OutputConflict, RuntimeError) as e:
         fail(str(e))
     classes = [c[len("share_"):] for c in res.summary.columns if c.startswith("share_")]
@@ -133,6 +135,8 @@ def video(
                             bin_s=bin, annotate=annotate, redo=redo, force=force, split_frames=split_frames,
                             min_track_s=min_track, keep_short_tracks=keep_short_tracks)
         results = analyze_videos(inputs, out, model, opts, progress, command_line(ctx), ray, on_result=_print_video)
+    except KeyboardInterrupt:
+        _interrupted("the videos finished so far are kept; the one under way starts over")
     except (FileNotFoundError, ValueError, RuntimeError) as e:
         fail(str(e))
     failures = [r for r in results if isinstance(r, VideoFailure) or r.status == "partial"]
@@ -140,6 +144,11 @@ def video(
         raise typer.Exit(2)
     if failures:
         raise typer.Exit(1)
+
+
+def _interrupted(kept: str) -> None:
+    typer.echo(f"interrupted: {kept}; run the same command again to resume", err=True)
+    raise typer.Exit(130)
 
 
 def _print_video(r) -> None:

@@ -85,9 +85,14 @@ def analyze_video(path: str | Path, out: str | Path | None = None, model: Emotio
         em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)
         sched = Schedule.of(info.fps, opts)
         tmp_video = out / f".annotated.{int(time.time())}.tmp.mp4"
-        with tqdm(total=info.frame_count if info.frame_count > 0 else None, unit="frame", desc=path.name[:30],
-                  disable=not progress, dynamic_ncols=True) as bar:
-            res = analyse_pass(path, cap, em, opts, sched, annotated=tmp_video if opts.annotate else None, bar=bar)
+        try:
+            with tqdm(total=info.frame_count if info.frame_count > 0 else None, unit="frame",
+                      desc=path.name[:30], disable=not progress, dynamic_ncols=True) as bar:
+                res = analyse_pass(path, cap, em, opts, sched, annotated=tmp_video if opts.annotate else None,
+                                   bar=bar)
+        except KeyboardInterrupt:
+            tmp_video.unlink(missing_ok=True)  # a half-encoded video is of no use to the next run
+            raise
     if res.decoded == 0:
         raise BadInput("no frames could be decoded (not a video, or no video stream)")
     return write_reports(path, out, opts, em, sched, info, res, t0, command=command, source=source)

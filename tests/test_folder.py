@@ -175,3 +175,19 @@ def test_help_reads_well():
         assert cmd in r.output
     r = runner.invoke(app, ["folder", "--help"])
     assert "--min-face" in r.output and "--batch-size" in r.output and "Exit code" in r.output
+
+
+def test_a_deleted_photo_leaves_the_report_and_the_annotated_tree_together(sample_tree, tmp_path, model):
+    out = tmp_path / "r"
+    batchemo.analyze_folder(sample_tree, out=out, model=model, progress=False)
+    assert (out / "annotated" / "group" / "three_faces.jpg").exists()
+    (sample_tree / "group" / "three_faces.jpg").unlink()
+    batchemo.analyze_folder(sample_tree, out=out, model=model, progress=False)
+    assert "group/three_faces.jpg" not in set(batchemo.read_report(out / "files.csv")["source"])
+    assert not (out / "annotated" / "group" / "three_faces.jpg").exists()
+    assert (out / "annotated" / "astronaut.png").exists()
+
+
+def test_video_of_a_missing_file_is_a_usage_error_like_a_missing_folder(tmp_path, model):
+    r = runner.invoke(app, ["video", str(tmp_path / "missing.mp4"), "--no-progress", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "no such file" in r.output and "Traceback" not in r.output

@@ -109,6 +109,16 @@ def _final_tables(journal: R.Journal, out: Path, images: list[SourceFile], other
     return files, faces, summary
 
 
+def _prune_annotated(annotated: Path, files: pd.DataFrame) -> None:
+    """The annotated tree matches the report: copies of photos no longer in the folder (or no longer ok) go."""
+    if not annotated.is_dir():
+        return
+    keep = set(files.loc[files["status"] == "ok", "source"])
+    for p in annotated.rglob("*"):
+        if p.is_file() and p.relative_to(annotated).as_posix() not in keep:
+            p.unlink()
+
+
 def analyze_folder(path: str | Path, out: str | Path | None = None, model: EmotionModel | str | Path | None = None,
                    options: FolderOptions | None = None, progress: bool = True, log=None,
                    command: str | None = None) -> FolderResult:
@@ -147,6 +157,8 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
             bar.set_postfix(faces=faces_found, errors=errors, refresh=False)
 
     files, faces, summary = _final_tables(journal, out, images, others, em.classes)
+    if opts.annotate:
+        _prune_annotated(out / "annotated", files)
     R.write_csv(faces, out / "faces.csv")
     R.write_csv(files, out / "files.csv")
     R.write_csv(summary, out / "summary.csv")

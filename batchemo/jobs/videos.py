@@ -58,7 +58,8 @@ def output_dirs(videos: list[VideoInput], out: Path | None) -> list[Path]:
 
 
 def _failure(path: Path, out: Path, e: Exception) -> VideoFailure:
-    return VideoFailure(path, out, str(e), usage=isinstance(e, OutputConflict))
+    # A path that is not there, or an --out holding another input's report, is the command's mistake (exit 2).
+    return VideoFailure(path, out, str(e), usage=isinstance(e, OutputConflict) or not Path(path).exists())
 
 
 def analyze_videos(inputs: list[str | Path], out: str | Path | None = None,

@@ -94,8 +94,10 @@ def ray_folder_runner(todo: list[SourceFile], em: EmotionModel, opts: FolderOpti
     ds = ds.map_batches(_detect_batch, batch_format="pandas", batch_size=8,
                         fn_kwargs={"opts": replace(opts, ray=None), "image_size": em.image_size})
     ds = ds.map_batches(_Classifier, batch_format="pandas", batch_size=32, concurrency=n_actors,
-                        fn_constructor_kwargs={"model_path": str(Path(em.path).resolve()), "opts": replace(opts, ray=None),
-                                               "annotated_dir": str(annotated_dir.resolve()) if annotated_dir else None})
+                        fn_constructor_kwargs={"model_path": str(Path(em.path).resolve()),
+                                               "opts": replace(opts, ray=None),
+                                               "annotated_dir": str(annotated_dir.resolve()) if annotated_dir
+                                               else None})
     for batch in ds.iter_batches(batch_format="pandas", batch_size=None):
         yield [(f, list(r)) for f, r in zip(batch["file"], batch["faces"])]
 

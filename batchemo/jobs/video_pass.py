@@ -114,7 +114,8 @@ class FaceFinder:
         """Each recent track not seen on this frame: cascades in a window round its box, else its look."""
         step = self.step
         self.tracker.tracks = [t for t in self.tracker.tracks if step - t.last_step <= self.tracker.max_gap]
-        missing = [t for t in self.tracker.tracks if t.last_step != step and step - t.last_step <= self.tracker.coast + 1]
+        missing = [t for t in self.tracker.tracks
+                   if t.last_step != step and step - t.last_step <= self.tracker.coast + 1]
         if not missing:
             return
         found = refine_faces(grey, np.stack([t.box for t in missing]), self.opts.detect, profile=True)

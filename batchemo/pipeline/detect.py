@@ -42,7 +42,8 @@ def check(name: str, value, low: float, strict: bool = False, high: float | None
     flag = flag or "--" + name.replace("_", "-")
     if (value <= low if strict else value < low) or (high is not None and value > high):
         bound = f"more than {low:g}" if strict else f"at least {low:g}"
-        raise ValueError(f"{flag} must be {bound}{f' and at most {high:g}' if high is not None else ''} (got {value:g})")
+        upper = f" and at most {high:g}" if high is not None else ""
+        raise ValueError(f"{flag} must be {bound}{upper} (got {value:g})")
 
 
 _local = threading.local()

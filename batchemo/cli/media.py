@@ -61,6 +61,9 @@ def folder(
     max_megapixels: float = typer.Option(40.0, help="Refuse images this large or larger (memory guard)."),
     workers: int = typer.Option(2, help="Threads decoding and detecting while the model classifies."),
     ray: Optional[str] = typer.Option(None, help=RAY_HELP),
+    html: bool = typer.Option(True, help="Write OUT/report.html (thumbnails under OUT/thumbs/)."),
+    save_faces: bool = typer.Option(False, "--save-faces", help="Save each face crop under OUT/faces/<emotion>/ "
+                                    "(class folders `batchemo train` reads; faces/index.csv maps them to rows)."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Analyse every photo under PATH: faces.csv, files.csv, summary.csv, annotated/ and run.json.
@@ -74,7 +77,8 @@ def folder(
     try:
         opts = FolderOptions(detect=_detect_options(scale_factor, min_neighbors, min_face, accurate, detect_size),
                              decode_side=0 if accurate else decode_side, batch_size=batch_size, annotate=annotate,
-                             redo=redo, force=force, max_megapixels=max_megapixels, workers=workers, ray=ray)
+                             redo=redo, force=force, max_megapixels=max_megapixels, workers=workers, ray=ray,
+                             html=html, save_faces=save_faces)
         res = analyze_folder(path, out, model, opts, progress=progress, command=command_line(ctx))
     except KeyboardInterrupt:
         _interrupted("the photos finished so far are kept")
@@ -120,6 +124,9 @@ def video(
                                      "ranges of about this many frames (0: never)."),
     redo: bool = typer.Option(False, "--redo", help="Analyse again even if a complete report exists."),
     force: bool = typer.Option(False, "--force", help="Write into an OUT that holds another input's report."),
+    html: bool = typer.Option(True, help="Write OUT/report.html (and OUT/index.html for several videos)."),
+    save_faces: bool = typer.Option(False, "--save-faces", help="Save a few face crops per track (one per second "
+                                    "and the most confident) under OUT/faces/<emotion>/."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Analyse videos frame by frame: frames.csv, timeline.csv/.png, summary.csv, annotated.mp4, run.json.
@@ -133,7 +140,8 @@ def video(
         opts = VideoOptions(detect=_detect_options(scale_factor, min_neighbors, min_face, accurate, detect_size),
                             every=every, fps=fps, detect_every=1 if accurate else detect_every, batch_size=batch_size,
                             bin_s=bin, annotate=annotate, redo=redo, force=force, split_frames=split_frames,
-                            min_track_s=min_track, keep_short_tracks=keep_short_tracks)
+                            min_track_s=min_track, keep_short_tracks=keep_short_tracks, html=html,
+                            save_faces=save_faces)
         results = analyze_videos(inputs, out, model, opts, progress, command_line(ctx), ray, on_result=_print_video)
     except KeyboardInterrupt:
         _interrupted("the videos finished so far are kept; the one under way starts over")

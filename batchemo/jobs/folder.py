@@ -166,6 +166,15 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
     errors = int((files["status"] == "error").sum())
     counts = {"files": len(images), "faces": len(faces), "errors": errors, "skipped_non_images": len(others),
               "resumed_from_previous": len(done)}
-    R.write_json(run_record("folder", command, root, out, opts, em, counts, seconds), out / "run.json")
+    record = run_record("folder", command, root, out, opts, em, counts, seconds)
+    R.write_json(record, out / "run.json")
     journal.clear()
+    if opts.save_faces:
+        from ..pipeline.crops import save_photo_faces
+
+        save_photo_faces(out, root, faces, keep_side=opts.decode_side)
+    if opts.html:
+        from ..pipeline.html import write_folder_page
+
+        write_folder_page(out, root, files, faces, summary, record, em.classes, em.card)
     return FolderResult(out, len(images), len(faces), errors, len(done), summary, seconds)

@@ -25,6 +25,8 @@ class FolderOptions:
     # Images waiting for their faces to be classified are held in memory: cap them by total pixels.
     pending_megapixels: float = 60.0
     ray: str | None = None  # None: local threads; "" : a local Ray instance; else a Ray cluster address
+    html: bool = True  # OUT/report.html (and its thumbnails under OUT/thumbs/)
+    save_faces: bool = False  # one crop per face under OUT/faces/<emotion>/ (+ faces/index.csv)
 
     def __post_init__(self):  # every bad value refused before any work starts, from the CLI or from Python
         check("decode_side", self.decode_side, 0)
@@ -64,6 +66,8 @@ class VideoOptions:
     iou_threshold: float = 0.3
     max_tracks_plotted: int = 4
     split_frames: int = 9000  # with Ray: a longer video is cut into ranges of about this many frames
+    html: bool = True  # OUT/report.html (and track thumbnails under OUT/thumbs/); a batch also writes index.html
+    save_faces: bool = False  # a few crops per track (one per second, the most confident) under OUT/faces/<emotion>/
 
     def __post_init__(self):  # every bad value refused before any work starts, from the CLI or from Python
         check("every", self.every, 1)

@@ -178,8 +178,16 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
     video = {"fps": sched.fps or None, "fps_used": sched.fps or FALLBACK_FPS, "frame_count_metadata": info.frame_count,
              "width": info.width, "height": info.height, "analyse_every": sched.every,
              "detect_every": sched.detect_every, "codec": codec}
-    R.write_json(run_record("video", command, path, out, opts, em, counts, seconds, input_bytes=st.st_size,
-                            input_mtime_ns=st.st_mtime_ns, status=status, notes=notes, video=video,
-                            frames_per_second=round(res.decoded / seconds, 2) if seconds else None),
-                 out / "run.json")
+    record = run_record("video", command, path, out, opts, em, counts, seconds, input_bytes=st.st_size,
+                        input_mtime_ns=st.st_mtime_ns, status=status, notes=notes, video=video,
+                        frames_per_second=round(res.decoded / seconds, 2) if seconds else None)
+    R.write_json(record, out / "run.json")
+    if opts.save_faces:
+        from ..pipeline.crops import save_video_faces
+
+        save_video_faces(out, path, shown)
+    if opts.html:
+        from ..pipeline.html import write_video_page
+
+        write_video_page(out, path, frames, timeline, summary, record, classes, em.card, opts.bin_s)
     return VideoResult(path, out, status, res.decoded, res.analysed, len(frames), tracks, seconds, "; ".join(notes))

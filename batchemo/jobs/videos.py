@@ -62,6 +62,19 @@ def _failure(path: Path, out: Path, e: Exception) -> VideoFailure:
     return VideoFailure(path, out, str(e), usage=isinstance(e, OutputConflict) or not Path(path).exists())
 
 
+def _write_index(videos: list[VideoInput], outs: list[Path], out: Path | None, results: list,
+                 command: str | None) -> None:
+    """OUT/index.html of a batch (several videos): each video's page with its one-line summary."""
+    import os
+
+    from ..pipeline.html import write_index_page
+
+    index_dir = Path(out) if out else Path(os.path.commonpath([str(o.resolve().parent) for o in outs]))
+    items = [{"source": v.source, "out": o, "status": getattr(r, "status", "failed"),
+              "error": getattr(r, "error", None) or getattr(r, "note", "")} for v, o, r in zip(videos, outs, results)]
+    write_index_page(index_dir, items, command)
+
+
 def analyze_videos(inputs: list[str | Path], out: str | Path | None = None,
                    model: EmotionModel | str | Path | None = None, options: VideoOptions | None = None,
                    progress: bool = True, command: str | None = None, ray: str | None = None,
@@ -86,6 +99,8 @@ def analyze_videos(inputs: list[str | Path], out: str | Path | None = None,
         for p, o, r in zip(paths, outs, ray_videos(paths, outs, model_path, opts, ray, progress, command, sources)):
             results.append(_failure(p, o, r) if isinstance(r, Exception) else r)
             on_result(results[-1])
+        if opts.html and len(videos) > 1:
+            _write_index(videos, outs, out, results, command)
         return results
     em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)
     results = []
@@ -96,4 +111,6 @@ def analyze_videos(inputs: list[str | Path], out: str | Path | None = None,
         except (BadInput, OutputConflict) as e:
             results.append(_failure(p, o, e))
         on_result(results[-1])
+    if opts.html and len(videos) > 1:
+        _write_index(videos, outs, out, results, command)
     return results

@@ -66,7 +66,10 @@ function sortTable(th){var t=th.closest('table'),i=Array.prototype.indexOf.call(
   if(num){x=parseFloat(x);y=parseFloat(y);x=isNaN(x)?-1e99:x;y=isNaN(y)?-1e99:y;return asc?x-y:y-x}
   return asc?x.localeCompare(y):y.localeCompare(x)});rows.forEach(function(r){b.appendChild(r)})}
 document.querySelectorAll('table.sortable th').forEach(function(th){th.addEventListener('click',function(){sortTable(th)})});
+(function(){var m=location.hash.match(/sort=([a-z_]+)(-desc)?/);if(!m)return;var th=document.querySelector('table.sortable th[data-key="'+m[1]+'"]');
+ if(th){sortTable(th);if(m[2])sortTable(th)}})();
 {% block script %}{% endblock %}
+document.documentElement.setAttribute('data-js','ok');
 </script></body></html>
 """
 
@@ -82,7 +85,7 @@ _FOLDER = r"""{% extends "base" %}{% from "facts" import facts, sharebar %}
 {{ facts(run_facts) }}
 <h2>Totals</h2>
 <p>{{ n_files }} files, {{ n_ok }} read, {{ n_error }} errors, {{ n_skipped }} skipped (not images); {{ n_faces }} faces.
-CSV: <a href="files.csv">files.csv</a>, <a href="faces.csv">faces.csv</a>, <a href="summary.csv">summary.csv</a>, <a href="run.json">run.json</a>.</p>
+{% if tables %}Tables: {% for t in tables %}<a href="{{ t|urlq }}">{{ t }}</a>{{ ", " if not loop.last }}{% endfor %}.{% endif %}</p>
 <table id="summary"><thead><tr><th>group</th><th class="n">faces</th>{% for c in classes %}<th class="n"><span class="swatch" style="background:{{ colors[c] }}"></span>{{ c }}</th>{% endfor %}<th>shares</th></tr></thead><tbody>
 {% for g in groups %}<tr><td>{{ g.name }}</td><td class="n">{{ g.faces }}</td>{% for c in classes %}<td class="n" data-share="{{ g.share[c] }}">{{ g.n[c] }}{% if g.faces %} <span class="muted">({{ '%.1f' % (100 * g.share[c]) }} %)</span>{% endif %}</td>{% endfor %}
 <td style="min-width:200px">{{ sharebar(g.bar) }}</td></tr>{% endfor %}
@@ -100,7 +103,7 @@ CSV: <a href="files.csv">files.csv</a>, <a href="faces.csv">faces.csv</a>, <a hr
 {% if no_face %}<ul id="noface">{% for f in no_face %}<li>{% if f.link %}<a href="{{ f.link|urlq }}">{{ f.source }}</a>{% else %}{{ f.source }}{% endif %}</li>{% endfor %}</ul>{% else %}<p>Every photo read has at least one face.</p>{% endif %}
 
 <h2>Every file ({{ files|length }}) <span class="muted" style="font-size:13px">click a header to sort</span></h2>
-<table class="sortable" id="files"><thead><tr><th>file</th><th>status</th><th class="n">faces</th><th class="n">width</th><th class="n">height</th><th>error</th></tr></thead><tbody>
+<table class="sortable" id="files"><thead><tr><th data-key="file">file</th><th data-key="status">status</th><th class="n" data-key="faces">faces</th><th class="n" data-key="width">width</th><th class="n" data-key="height">height</th><th data-key="error">error</th></tr></thead><tbody>
 {% for f in files %}<tr><td>{% if f.link %}<a href="{{ f.link|urlq }}">{{ f.source }}</a>{% else %}{{ f.source }}{% endif %}</td><td>{{ f.status }}</td><td class="n">{{ f.faces }}</td><td class="n">{{ f.width }}</td><td class="n">{{ f.height }}</td><td class="err">{{ f.error }}</td></tr>
 {% endfor %}</tbody></table>
 {% endblock %}
@@ -117,7 +120,7 @@ _VIDEO = r"""{% extends "base" %}{% from "facts" import facts, sharebar %}
 <h1>Faces and emotions in <code>{{ name }}</code></h1>
 {{ facts(run_facts) }}
 {% for n in notes %}<p class="note">{{ n }}</p>{% endfor %}
-<p>CSV: <a href="frames.csv">frames.csv</a>, <a href="timeline.csv">timeline.csv</a>, <a href="summary.csv">summary.csv</a>, <a href="run.json">run.json</a>.</p>
+{% if tables %}<p>Tables: {% for t in tables %}<a href="{{ t|urlq }}">{{ t }}</a>{{ ", " if not loop.last }}{% endfor %}.</p>{% endif %}
 {% if video %}<video id="player" controls preload="metadata" src="{{ video|urlq }}" style="max-width:100%;max-height:460px;background:#000"></video>{% else %}<p class="muted">No annotated video in this report (--no-annotate).</p>{% endif %}
 <h2>Timeline per track <span class="muted" style="font-size:13px">smoothed share of each emotion over time{% if video %}; click to seek the player{% endif %}</span></h2>
 <p>{% for c in classes %}<span class="swatch" style="background:{{ colors[c] }}"></span>{{ c }} &nbsp; {% endfor %}</p>
@@ -146,7 +149,7 @@ _INDEX = r"""{% extends "base" %}{% from "facts" import facts, sharebar %}
 {% block body %}
 <h1>{{ videos|length }} videos</h1>
 {{ facts(run_facts) }}
-<table class="sortable" id="videos"><thead><tr><th>video</th><th>status</th><th class="n">duration (s)</th><th class="n">tracks</th><th class="n">faces</th><th>dominant</th><th>summary</th></tr></thead><tbody>
+<table class="sortable" id="videos"><thead><tr><th data-key="video">video</th><th data-key="status">status</th><th class="n" data-key="duration">duration (s)</th><th class="n" data-key="tracks">tracks</th><th class="n" data-key="faces">faces</th><th data-key="dominant">dominant</th><th data-key="summary">summary</th></tr></thead><tbody>
 {% for v in videos %}<tr><td>{% if v.link %}<a href="{{ v.link|urlq }}">{{ v.source }}</a>{% else %}{{ v.source }}{% endif %}</td><td>{{ v.status }}</td><td class="n">{{ v.duration }}</td><td class="n">{{ v.tracks }}</td><td class="n">{{ v.faces }}</td><td>{{ v.dominant }}</td><td>{{ v.line }}</td></tr>
 {% endfor %}</tbody></table>
 {% endblock %}
@@ -198,6 +201,11 @@ def _fresh_dir(d: Path) -> None:
     if d.is_dir():
         shutil.rmtree(d)
     d.mkdir(parents=True)
+
+
+def _tables(out: Path, names: list[str]) -> list[str]:
+    """The report files beside the page that are there (a page never links to a missing file)."""
+    return [n for n in names if (Path(out) / n).is_file()]
 
 
 def _bar(row, classes, cols, prefix="share_") -> list:
@@ -266,7 +274,8 @@ def write_folder_page(out: Path, root: Path, files: pd.DataFrame, faces: pd.Data
                   run_facts=facts, classes=classes, colors=cols, groups=groups, gallery=gallery,
                   gallery_counts=gallery_counts, gallery_note=note, no_face=no_face, files=file_rows,
                   n_files=len(files), n_ok=int((status == "ok").sum()), n_error=int((status == "error").sum()),
-                  n_skipped=int((status == "skipped").sum()), n_faces=len(faces))
+                  n_skipped=int((status == "skipped").sum()), n_faces=len(faces),
+                  tables=_tables(out, ["files.csv", "faces.csv", "summary.csv", "run.json", "faces/index.csv"]))
 
 
 # --- video -----------------------------------------------------------------------------------------------------
@@ -372,7 +381,9 @@ def write_video_page(out: Path, video: Path, frames: pd.DataFrame, timeline: pd.
     has_video = (out / "annotated.mp4").is_file()
     return _write(out, "report.html", "video", name=Path(run.get("input") or video).name, run_facts=facts,
                   notes=run.get("notes") or [], video="annotated.mp4" if has_video else None, classes=classes,
-                  colors=cols, tracks=tracks, low=LOW_CONFIDENCE)
+                  colors=cols, tracks=tracks, low=LOW_CONFIDENCE,
+                  tables=_tables(out, ["frames.csv", "timeline.csv", "summary.csv", "timeline.png", "run.json",
+                                       "faces/index.csv"]))
 
 
 # --- a batch of videos -----------------------------------------------------------------------------------------

@@ -216,7 +216,7 @@ def _bar(row, classes, cols, prefix="share_") -> list:
 
 def write_folder_page(out: Path, root: Path, files: pd.DataFrame, faces: pd.DataFrame, summary: pd.DataFrame,
                       run: dict, classes: list[str], card: dict | None = None, cap: int = GALLERY_CAP,
-                      keep_side: int = 1024) -> Path:
+                      keep_side: int = 640) -> Path:
     """OUT/report.html of a folder run, and its thumbnails under OUT/thumbs/ (the gallery's faces, least confident
     first, at most `cap`). The tables are the ones files.csv, faces.csv and summary.csv were written from."""
     out, root = Path(out), Path(root)

@@ -61,10 +61,10 @@ svg.timeline{cursor:crosshair;display:block;width:100%;max-width:1000px;height:a
 <script>
 function sortTable(th){var t=th.closest('table'),i=Array.prototype.indexOf.call(th.parentNode.children,th),
  asc=!th.classList.contains('asc');t.querySelectorAll('th').forEach(function(h){h.classList.remove('asc','desc')});
- th.classList.add(asc?'asc':'desc');var b=t.tBodies[0],rows=Array.prototype.slice.call(b.rows),num=th.classList.contains('n');
- rows.sort(function(a,c){var x=a.cells[i].getAttribute('data-v')||a.cells[i].textContent,y=c.cells[i].getAttribute('data-v')||c.cells[i].textContent;
-  if(num){x=parseFloat(x);y=parseFloat(y);x=isNaN(x)?-1e99:x;y=isNaN(y)?-1e99:y;return asc?x-y:y-x}
-  return asc?x.localeCompare(y):y.localeCompare(x)});rows.forEach(function(r){b.appendChild(r)})}
+ th.classList.add(asc?'asc':'desc');var b=t.tBodies[0],num=th.classList.contains('n'),s=asc?1:-1;
+ var keyed=Array.prototype.map.call(b.rows,function(r,k){var v=r.cells[i].textContent;if(num){v=parseFloat(v);if(isNaN(v))v=-1e99}return [v,k,r]});
+ keyed.sort(function(a,c){var d=num?a[0]-c[0]:(a[0]<c[0]?-1:a[0]>c[0]?1:0);return d?s*d:a[1]-c[1]});
+ b.textContent='';var f=document.createDocumentFragment();keyed.forEach(function(e){f.appendChild(e[2])});b.appendChild(f)}
 document.querySelectorAll('table.sortable th').forEach(function(th){th.addEventListener('click',function(){sortTable(th)})});
 (function(){var m=location.hash.match(/sort=([a-z_]+)(-desc)?/);if(!m)return;var th=document.querySelector('table.sortable th[data-key="'+m[1]+'"]');
  if(th){sortTable(th);if(m[2])sortTable(th)}})();

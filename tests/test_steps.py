@@ -81,7 +81,9 @@ def test_face_scores_eyes_and_contained_boxes(astronaut_grey):
     assert has_eyes(astronaut_grey, boxes[0])
     assert not has_eyes(np.full((300, 300), 128, np.uint8), (50, 50, 100, 100))
     big, mouth, other = [100, 100, 100, 100], [130, 160, 40, 30], [400, 100, 90, 90]
-    assert list(drop_contained(np.array([mouth, big, other]), np.ones(3))) == [1, 2]
+    assert list(drop_contained(np.array([mouth, big, other]), np.array([0.2, 0.9, 0.5]))) == [1, 2]
+    loose, face = [295, 181, 133, 133], [305, 233, 123, 123]  # a weak loose box round a clear face
+    assert list(drop_contained(np.array([loose, face]), np.array([0.07, 0.99]))) == [1]
 
 
 def test_follow_template_finds_the_moved_face_and_not_a_blank(astronaut_grey):

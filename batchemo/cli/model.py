@@ -195,7 +195,7 @@ def calibrate(
 ) -> None:
     """Fit a temperature on data the model did not train on and store it in the card: afterwards `confidence`
     and `p_<class>` are calibrated probabilities in every job."""
-    from ..training.calibration import calibrate as run_calibrate
+    from ..training.evaluate import calibrate as run_calibrate
 
     if not model.is_file():
         fail(f"{model}: model file not found")

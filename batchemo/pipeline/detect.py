@@ -93,19 +93,17 @@ def has_eyes(grey: np.ndarray, box) -> bool:
 
 
 def drop_contained(boxes: np.ndarray, scores: np.ndarray, share: float = 0.6) -> np.ndarray:
-    """Indices of the boxes to keep: a box mostly (`share` of its area) inside a larger box is a part of that
-    face (a mouth, an eye, half a face), not another face."""
-    keep = []
+    """Indices of the boxes to keep: of a box mostly (`share` of its area) inside a larger one, only the one
+    with the higher face score stays; they are one face (a mouth, half a face, or a loose box round a face)."""
     b = np.asarray(boxes, np.float64).reshape(-1, 4)
     area = b[:, 2] * b[:, 3]
+    dropped = np.zeros(len(b), bool)
     for i in range(len(b)):
         iw = np.clip(np.minimum(b[i, 0] + b[i, 2], b[:, 0] + b[:, 2]) - np.maximum(b[i, 0], b[:, 0]), 0, None)
         ih = np.clip(np.minimum(b[i, 1] + b[i, 3], b[:, 1] + b[:, 3]) - np.maximum(b[i, 1], b[:, 1]), 0, None)
-        inside = (iw * ih >= share * area[i]) & (area > area[i])
-        inside[i] = False
-        if not inside.any():
-            keep.append(i)
-    return np.asarray(keep, np.int64)
+        for j in np.flatnonzero((iw * ih >= share * area[i]) & (area > area[i])):
+            dropped[i if scores[j] >= scores[i] else j] = True
+    return np.flatnonzero(~dropped)
 
 
 def detection_scale(height: int, width: int, opts: DetectOptions) -> float:

@@ -17,7 +17,7 @@ from . import data as D
 from .labels import canonical
 from ..pipeline.model import EmotionModel, apply_temperature, crop_faces
 from ..pipeline.report import write_atomic, write_csv, write_json
-from .calibration import calibration_figures, plot_reliability
+from .calibration import calibration_figures, ece, fit_temperature, nll, plot_reliability
 from .train import TrainOptions, fit
 from .votes import majority, read_votes
 
@@ -245,3 +245,53 @@ def cross_validate(data_dir: str | Path, out: str | Path, folds: int, group_by: 
     plot_confusion(total_cm, classes, out / "confusion.png",
                    f"{folds}-fold CV by group on {Path(data_dir).name}: {100 * acc.mean():.1f} ± {100 * acc.std(ddof=1):.1f} %")
     return result
+
+
+def calibrate(model_path: str | Path, data_dir: str | Path, votes: str | Path | None = None,
+              val_split: float = 0.1, seed: int | None = None, group_by: str | None = None, batch_size: int = 64,
+              command: str = "", progress: bool = True) -> dict:
+    """Fit the model's temperature and store it in its card (`inference.temperature`, `calibration`).
+
+    The data: the part of DATA_DIR (with `votes`: of the files its votes CSV lists) that `batchemo train` held out
+    with the same --val-split, --group-by and seed (the card's seed by default), i.e. images the model did not
+    train on; --val-split 0 takes all of DATA_DIR (for a folder set aside for calibration). The target: the crowd
+    majority with votes (images with a unique most-voted class), else the folder labels. The network's own output
+    (temperature 1, mirror-averaged as the card says) is what the temperature is fitted on."""
+    from dataclasses import replace
+
+    from ..pipeline.model import EmotionModel
+    from .card import set_temperature
+    from .data import labelled_from_votes, list_labelled
+    from .options import TrainOptions
+    from .train import split_files
+    from .votes import majority
+
+    em = EmotionModel.load(model_path)
+    seed = int(em.card.get("options", {}).get("seed", 1)) if seed is None else seed
+    if val_split > 0:
+        _, held, split = split_files(data_dir, TrainOptions(seed=seed), None, val_split, group_by, votes)
+    else:
+        held = labelled_from_votes(votes, data_dir) if votes else list_labelled(data_dir)
+        split = "all of it"
+    mapping, lacking, _ = match_classes(em.classes, held.classes)
+    if lacking:
+        raise ValueError(f"{data_dir}: the model has no class {lacking}")
+    y = np.asarray([mapping[int(l)] for l in held.labels], np.int64)
+    if held.votes is not None:
+        top = majority(held.votes)
+        y = np.where(top >= 0, np.asarray([mapping.get(int(t), -1) for t in np.maximum(top, 0)]), -1)
+    keep = y >= 0
+    crops = load_crops([p for p, k in zip(held.paths, keep) if k], em.image_size, progress)
+    probs = replace(em, temperature=1.0).predict(crops, batch_size)
+    y = y[keep]
+    t = fit_temperature(probs, y)
+    tempered = apply_temperature(probs, t)
+    info = {"temperature": t, "data": f"`{data_dir}`" + (f" with votes `{votes}`" if votes else "")
+            + (f", the part held out from training ({split})" if val_split > 0 else ", all of it"),
+            "target": "crowd majority (unique most-voted class)" if held.votes is not None else "folder labels",
+            "images": int(keep.sum()), "flip_average": em.flip,
+            "nll_before": nll(probs, y), "nll_after": nll(tempered, y),
+            "ece_before": ece(probs, y), "ece_after": ece(tempered, y),
+            "accuracy": float((probs.argmax(1) == y).mean()), "command": command}
+    set_temperature(Path(model_path), t, info)
+    return info

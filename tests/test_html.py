@@ -291,3 +291,22 @@ def test_chromium_runs_the_scripts_and_sorts(folder_report, video_report):
     r = subprocess.run([_chromium(), *CHROMIUM_FLAGS, "--dump-dom", (vout / "report.html").as_uri()],
                        capture_output=True, text=True, timeout=120)
     assert 'data-js="ok"' in r.stdout, r.stderr[-2000:]
+
+
+def test_tiny_train_reads_relabelled_saved_faces(folder_report, tmp_path):
+    """The re-labelling workflow: copy OUT/faces, move some crops to another class folder, train on it."""
+    _, out, _ = folder_report
+    data = tmp_path / "faces"
+    shutil.copytree(out / "faces", data)
+    (data / "relabelled").mkdir()
+    moved = sorted(data.glob("*/variants__*.png"))
+    assert moved
+    for p in moved:
+        p.rename(data / "relabelled" / p.name)
+    model = tmp_path / "tiny.keras"
+    r = runner.invoke(app, ["train", str(data), "--out", str(model), "--alpha", "0.25", "--size", "32", "--epochs", "1",
+                            "--head-epochs", "0", "--base-weights", "none", "--batch-size", "4", "--val-split", "0.25",
+                            "--seed", "3"])
+    assert r.exit_code == 0, r.output
+    card = json.loads(model.with_suffix(".json").read_text())
+    assert "relabelled" in card["classes"] and len(card["classes"]) >= 2

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -69,7 +69,7 @@ def photo_images(root: Path, sources: Iterable[str], keep_side: int = 0) -> Iter
 
 def video_images(path: Path, frames: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
     """(frame index, image) of the wanted frames, in increasing order: read on, or seek over long gaps."""
-    wanted = sorted(set(int(f) for f in frames))
+    wanted = sorted({int(f) for f in frames})
     if not wanted:
         return
     cap = cv2.VideoCapture(str(path))

@@ -287,8 +287,8 @@ def timeline_svg(tl: pd.DataFrame, classes: list[str], cols: dict, duration: flo
     d = max(duration, 1e-9)
     sx = lambda t: x0 + (x1 - x0) * min(max(t / d, 0), 1)  # noqa: E731
     sy = lambda p: y1 - (y1 - y0) * p  # noqa: E731
-    parts = [f'<svg class="timeline" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-             f'data-x0="{x0}" data-x1="{x1}" data-w="{width}" data-duration="{duration:.3f}">',
+    parts = [(f'<svg class="timeline" viewBox="0 0 {width} {height}" '
+              f'data-x0="{x0}" data-x1="{x1}" data-w="{width}" data-duration="{duration:.3f}">'),
              f'<rect x="{x0}" y="{y0}" width="{x1 - x0}" height="{y1 - y0}" fill="#fafafa" stroke="#ccc"/>']
     for p in (0.5,):
         parts.append(f'<line x1="{x0}" x2="{x1}" y1="{sy(p):.1f}" y2="{sy(p):.1f}" stroke="#e4e4e4"/>')
@@ -375,9 +375,9 @@ def write_video_page(out: Path, video: Path, frames: pd.DataFrame, timeline: pd.
     facts = _common_facts(run, card)
     facts[1:1] = [("status", run.get("status")),
                   ("duration", f"{duration:.2f} s at {fps:g} fps, {v.get('width')}x{v.get('height')}"),
-                  ("frames analysed", f"{c.get('frames_analysed')} of {decoded} decoded "
-                                      f"(every {v.get('analyse_every')}); {c.get('faces')} faces in "
-                                      f"{c.get('tracks')} tracks ({c.get('short_tracks', 0)} short, not shown)")]
+                  ("frames analysed", (f"{c.get('frames_analysed')} of {decoded} decoded "
+                                       f"(every {v.get('analyse_every')}); {c.get('faces')} faces in "
+                                       f"{c.get('tracks')} tracks ({c.get('short_tracks', 0)} short, not shown)"))]
     has_video = (out / "annotated.mp4").is_file()
     return _write(out, "report.html", "video", name=Path(run.get("input") or video).name, run_facts=facts,
                   notes=run.get("notes") or [], video="annotated.mp4" if has_video else None, classes=classes,

@@ -54,6 +54,7 @@ def _detect_batch(batch: pd.DataFrame, opts: FolderOptions, image_size: int) -> 
         out.append({"path": r.path, "rel": r.rel, "size": r.size, "mtime_ns": r.mtime_ns,
                     "width": photo.width or -1, "height": photo.height or -1, "error": photo.error,
                     "boxes": photo.faces.boxes.astype(np.int32).tobytes(),
+                    "scores": np.asarray(photo.faces.scores, np.float64).tobytes(),
                     "crops": crops.tobytes() if crops is not None else b""})
     return pd.DataFrame(out)
 
@@ -70,7 +71,8 @@ class _Classifier:
         s = self.em.image_size
         sf = SourceFile(Path(r.path), r.rel, int(r.size), int(r.mtime_ns))
         faces = Faces(r.rel, boxes=np.frombuffer(r.boxes, np.int32).reshape(-1, 4),
-                      crops=np.frombuffer(r.crops, np.uint8).reshape(-1, s, s) if r.crops else None)
+                      crops=np.frombuffer(r.crops, np.uint8).reshape(-1, s, s) if r.crops else None,
+                      scores=np.frombuffer(r.scores, np.float64))
         return Photo(sf, faces, None if r.width < 0 else int(r.width), None if r.height < 0 else int(r.height),
                      r.error)
 

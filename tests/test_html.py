@@ -311,3 +311,8 @@ def test_tiny_train_reads_relabelled_saved_faces(folder_report, tmp_path):
     assert r.exit_code == 0, r.output
     card = json.loads(model.with_suffix(".json").read_text())
     assert "relabelled" in card["classes"] and len(card["classes"]) >= 2
+
+
+def test_crop_names_of_different_sources_never_collide():
+    names = {crop_name(src, 0, 0) for src in ("a b.png", "a_b.png", "a/b.png", "a__b.png", "ü.png", "u.png")}
+    assert len(names) == 6 and all("/" not in n for n in names)

@@ -7,6 +7,7 @@ exactly (source, frame, face, emotion, confidence), whatever the sanitising did 
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from collections.abc import Iterable, Iterator
@@ -23,8 +24,13 @@ INDEX_COLUMNS = ["file", "source", "frame", "face", "emotion", "confidence", "ti
 
 
 def safe_name(source: str) -> str:
-    """A file-name-safe form of a `source` column value ('/' becomes '__')."""
-    return _UNSAFE.sub("_", str(source).replace("/", "__")).strip("._") or "source"
+    """A file-name-safe form of a `source` column value ('/' becomes '__'); where anything had to be replaced,
+    a short hash of the original follows, so `a b.png` and `a_b.png` never share a crop file."""
+    source = str(source)
+    safe = _UNSAFE.sub("_", source.replace("/", "__")).strip("._") or "source"
+    if safe != source:
+        safe += "_" + hashlib.sha1(source.encode()).hexdigest()[:8]
+    return safe
 
 
 def crop_name(source: str, frame: int, face: int) -> str:

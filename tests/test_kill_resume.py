@@ -135,7 +135,10 @@ def test_video_killed_and_redone(clip, tmp_path, when):
 
 def interrupt_when(args: list[str], ready, timeout: float = 240) -> subprocess.CompletedProcess | None:
     """Start a run and send SIGINT (Ctrl-C) once ready() is true; its result, or None if it finished first."""
-    p = subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A shell's background jobs start with SIGINT ignored (and Python then keeps ignoring it): give the child
+    # the default disposition, as a terminal would.
+    p = subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     t = time.time()
     while p.poll() is None and time.time() - t < timeout:
         if ready():

@@ -65,11 +65,11 @@ class Schedule:
 
 
 class FaceFinder:
-    """The detect → track step of one pass. Full-frame Haar on schedule, at once after a scene cut, and on the
-    frame after a face was lost; in between, each known face is looked for near its last box by the frontal,
+    """The detect → track step of one pass. Full-frame Haar on schedule, at once after a scene cut, and a few
+    frames after a face was lost; in between, each known face is looked for near its last box by the frontal,
     then the profile cascade, and where both miss it, followed by its look (template matching) for up to
-    `follow_s` after the cascade last saw it. A box starts a track only with a face score of at least
-    `min_new_score`; the tracker gives every face its id."""
+    `follow_s` after a cascade last saw it. A new box is reported at once with a face score of at least
+    `min_new_score` or an eye inside it, otherwise once a cascade finds it again; the tracker gives ids."""
 
     def __init__(self, opts: VideoOptions, sched: Schedule, image_size: int, first: int = 0):
         self.opts, self.sched, self.image_size = opts, sched, image_size

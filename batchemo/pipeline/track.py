@@ -2,11 +2,12 @@
 
 Rule (README, "Tracking"): boxes of a full-frame detection are matched greedily to the live tracks, best
 IoU first (IoU >= `iou_threshold`, or centres closer than one box side when a fast move breaks the overlap). A
-matched track takes the new box; an unmatched box starts a new id. Between full-frame detections each track
-is followed on its own (Haar in a small window around its last box, `follow`). A track missed by Haar stays
-alive for `max_gap` analysed frames: re-found within that gap it keeps its id, and for the first `coast`
-missed frames its last box is carried so one Haar flicker does not drop the face. Ids count up from 0 in
-order of appearance.
+matched track takes the new box; an unmatched box starts a new track, reported at once when the caller trusts it
+(a strong face score or an eye), otherwise once found again (`confirm_hits`). Between full-frame detections the
+caller re-finds or follows each track on its own (`seen`). A track neither found nor followed stays alive for `max_gap`
+analysed frames: re-found within that gap it keeps its id, and for the first `coast` missed frames its last box
+is carried (held), so one flicker does not drop the face; a track seen on one frame only is never held. Ids
+count up from 0 in order of being reported.
 """
 from __future__ import annotations
 

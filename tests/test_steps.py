@@ -155,15 +155,23 @@ def test_tracker_reports_a_weak_new_box_only_once_found_again_and_numbers_in_rep
     assert 2 not in ids  # a one-off weak box never becomes a face
 
 
-def test_tracker_follow_moves_tracks_that_are_refound_and_coasts_the_others():
+def test_tracker_tracks_refound_between_detections_move_and_the_others_coast():
     t = Tracker(iou_threshold=0.3, max_gap=5, coast=1)
     t.update(np.concatenate([_box(10, 10), _box(300, 10)]), 0)
     t.update(np.concatenate([_box(10, 10), _box(300, 10)]), 1)
-    ids, boxes = t.follow(2, lambda b: [(b[0] + [5, 0, 0, 0], 0.9, "profile"), None])
+    assert [tr.id for tr in t.unseen(2)] == [0, 1]  # both are worth looking for at the next step
+    a, _ = t.unseen(2)
+    a.seen(a.box + [5, 0, 0, 0], 2, "profile", 0.9)  # re-found by the profile cascade; the other one is not
+    ids, boxes = t.live(2)
     assert list(ids) == [0, 1] and list(boxes[:, 0]) == [15, 300]  # track 1 coasts on its last box
     assert [tr.how for tr in t.live_tracks(2)] == ["profile", "detected"] and t.live_tracks(2)[0].score == 0.9
-    ids, _ = t.follow(3, lambda b: [(b[0] + [5, 0, 0, 0], 0.9, "detected"), None])
+    a.seen(a.box + [5, 0, 0, 0], 3, "detected", 0.9)
+    ids, _ = t.live(3)
     assert list(ids) == [0]  # missed past `coast`
+    t.end_unseen(3)  # a scene cut: only what was seen on it goes on
+    assert [tr.id for tr in t.tracks] == [0]
+    t.expire(10)  # unseen for longer than max_gap
+    assert t.tracks == []
 
 
 def test_face_finder_follows_a_face_the_cascades_miss_and_holds_no_misfire(astronaut_grey, monkeypatch):

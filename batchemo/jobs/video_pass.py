@@ -96,26 +96,26 @@ class FaceFinder:
             boxes, scores = detect_scored(grey, self.opts.detect)
             trusted = [sc >= self.opts.min_new_score or has_eyes(grey, b) for b, sc in zip(boxes, scores)]
             self.tracker.update(boxes, self.step, scores, trusted)
-            if cut:  # nobody is carried across a cut on an old box
-                self.tracker.tracks = [t for t in self.tracker.tracks if t.last_step == self.step]
+            if cut:
+                self.tracker.end_unseen(self.step)
         if self.opts.follow:
             self._look_again(grey)
         live = self.tracker.live_tracks(self.step)
         for t in live:
             if t.last_hit == self.step:
                 t.template = face_template(grey, t.box)
+        found_by = [t.how if t.last_step == self.step else "held" for t in live]
         self.step += 1
         boxes = np.stack([t.box for t in live]).astype(np.int32) if live else np.zeros((0, 4), np.int32)
         return Faces(source, frame.index, round(frame.time_s, 6), boxes, np.asarray([t.id for t in live], np.int64),
                      crop_faces(grey, boxes, self.image_size), scores=np.asarray([t.score for t in live]),
-                     found_by=[t.how if t.last_step == self.step - 1 else "held" for t in live])
+                     found_by=found_by)
 
     def _look_again(self, grey: np.ndarray) -> None:
         """Each recent track not seen on this frame: cascades in a window round its box, else its look."""
         step = self.step
-        self.tracker.tracks = [t for t in self.tracker.tracks if step - t.last_step <= self.tracker.max_gap]
-        missing = [t for t in self.tracker.tracks
-                   if t.last_step != step and step - t.last_step <= self.tracker.coast + 1]
+        self.tracker.expire(step)
+        missing = self.tracker.unseen(step)
         if not missing:
             return
         found = refine_faces(grey, np.stack([t.box for t in missing]), self.opts.detect, profile=True)

@@ -73,7 +73,7 @@ class Tracker:
         that matches no track starts one; where `trusted` is False for it, that track is reported only once
         the cascades have found it `confirm_hits` times (a known face may be confirmed by a weaker hit than it
         takes to believe in a new one)."""
-        self.tracks = [t for t in self.tracks if step - t.last_step <= self.max_gap]
+        self.expire(step)
         boxes = np.asarray(boxes, dtype=np.int32).reshape(-1, 4)
         scores = np.ones(len(boxes)) if scores is None else np.asarray(scores, np.float64)
         trusted = np.ones(len(boxes), bool) if trusted is None else np.asarray(trusted, bool)
@@ -118,15 +118,14 @@ class Tracker:
         return (np.asarray([t.id for t in live], dtype=np.int64),
                 np.stack([t.box for t in live]).astype(np.int32) if live else np.zeros((0, 4), np.int32))
 
-    def follow(self, step: int, refine) -> tuple[np.ndarray, np.ndarray]:
-        """Between full detections: `refine(boxes) -> [box, (box, score, how) or None]` re-finds each live track
-        near its box."""
+    def expire(self, step: int) -> None:
+        """End the tracks unseen for more than `max_gap` steps (a face coming back later gets a new id)."""
         self.tracks = [t for t in self.tracks if step - t.last_step <= self.max_gap]
-        live = [t for t in self.tracks if step - t.last_step <= self.coast]
-        if live:
-            for t, found in zip(live, refine(np.stack([t.box for t in live]))):
-                if isinstance(found, tuple):
-                    t.seen(found[0], step, found[2], found[1])
-                elif found is not None:
-                    t.seen(found, step, "detected", t.score)
-        return self.live(step)
+
+    def unseen(self, step: int) -> list[Track]:
+        """The tracks seen lately (within `coast` + 1 steps) but not at `step`: the ones worth looking for."""
+        return [t for t in self.tracks if t.last_step != step and step - t.last_step <= self.coast + 1]
+
+    def end_unseen(self, step: int) -> None:
+        """After a scene cut: only the tracks seen at `step` go on; nobody is carried on an old box."""
+        self.tracks = [t for t in self.tracks if t.last_step == step]

@@ -2,9 +2,10 @@
 here one after another or on Ray; one video's failure is reported with it and never stops the others."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from ..pipeline.model import EmotionModel, default_model_path
 from ..pipeline.sources import VIDEO_EXTENSIONS, BadInput, walk
@@ -65,14 +66,34 @@ def _failure(path: Path, out: Path, e: Exception) -> VideoFailure:
 def _write_index(videos: list[VideoInput], outs: list[Path], out: Path | None, results: list,
                  command: str | None) -> None:
     """OUT/index.html of a batch (several videos): each video's page with its one-line summary."""
-    import os
-
     from ..pipeline.html import write_index_page
 
     index_dir = Path(out) if out else Path(os.path.commonpath([str(o.resolve().parent) for o in outs]))
     items = [{"source": v.source, "out": o, "status": getattr(r, "status", "failed"),
               "error": getattr(r, "error", None) or getattr(r, "note", "")} for v, o, r in zip(videos, outs, results)]
     write_index_page(index_dir, items, command)
+
+
+def _outcomes(videos: list[VideoInput], outs: list[Path], model, opts: VideoOptions, progress: bool,
+              command: str | None, ray: str | None) -> Iterator[VideoResult | VideoFailure]:
+    """Each video's result or failure, in input order, run here one after another or on Ray."""
+    if ray is not None:
+        from .ray_runner import ray_videos
+
+        model_path = model.path if isinstance(model, EmotionModel) else Path(model or default_model_path())
+        if not model_path.exists():
+            raise FileNotFoundError(f"{model_path}: model file not found")
+        paths = [v.path for v in videos]
+        for v, o, r in zip(videos, outs, ray_videos(paths, outs, model_path, opts, ray, progress, command,
+                                                    [v.source for v in videos])):
+            yield _failure(v.path, o, r) if isinstance(r, Exception) else r
+        return
+    em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)
+    for v, o in zip(videos, outs):
+        try:
+            yield analyze_video(v.path, o, em, opts, progress=progress, command=command, source=v.source)
+        except (BadInput, OutputConflict) as e:
+            yield _failure(v.path, o, e)
 
 
 def analyze_videos(inputs: list[str | Path], out: str | Path | None = None,
@@ -85,32 +106,12 @@ def analyze_videos(inputs: list[str | Path], out: str | Path | None = None,
     address. Raises ValueError / FileNotFoundError for what stops the whole batch (no videos, no model)."""
     opts = options or VideoOptions()
     videos = expand_inputs(inputs)
-    paths = [v.path for v in videos]
     outs = output_dirs(videos, Path(out) if out else None)
-    on_result = on_result or (lambda r: None)
-    if ray is not None:
-        from .ray_runner import ray_videos
-
-        model_path = model.path if isinstance(model, EmotionModel) else Path(model or default_model_path())
-        if not model_path.exists():
-            raise FileNotFoundError(f"{model_path}: model file not found")
-        results = []
-        sources = [v.source for v in videos]
-        for p, o, r in zip(paths, outs, ray_videos(paths, outs, model_path, opts, ray, progress, command, sources)):
-            results.append(_failure(p, o, r) if isinstance(r, Exception) else r)
-            on_result(results[-1])
-        if opts.html and len(videos) > 1:
-            _write_index(videos, outs, out, results, command)
-        return results
-    em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)
     results = []
-    for v, o in zip(videos, outs):
-        p = v.path
-        try:
-            results.append(analyze_video(p, o, em, opts, progress=progress, command=command, source=v.source))
-        except (BadInput, OutputConflict) as e:
-            results.append(_failure(p, o, e))
-        on_result(results[-1])
+    for r in _outcomes(videos, outs, model, opts, progress, command, ray):
+        results.append(r)
+        if on_result is not None:
+            on_result(r)
     if opts.html and len(videos) > 1:
         _write_index(videos, outs, out, results, command)
     return results

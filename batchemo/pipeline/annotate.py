@@ -51,12 +51,13 @@ def label(emotion: str, confidence: float, track: int | None = None) -> str:
     return (f"#{track} " if track is not None else "") + f"{emotion} {confidence:.2f}"
 
 
-def write_image(img: np.ndarray, path: Path) -> None:
-    """Encode by the file's extension (unicode-safe: cv2.imwrite cannot take non-ASCII paths everywhere)."""
+def write_image(img: np.ndarray, path: Path, params: list[int] | None = None) -> None:
+    """Encode by the file's extension (unicode-safe: cv2.imwrite cannot take non-ASCII paths everywhere) with
+    OpenCV's encoder `params`, and write atomically."""
     ext = path.suffix.lower()
     if ext not in {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}:
         ext = ".png"
-    ok, buf = cv2.imencode(ext, img)
+    ok, buf = cv2.imencode(ext, img, params or [])
     if not ok:
         raise OSError(f"cannot encode {path.name} as {ext}")
     path.parent.mkdir(parents=True, exist_ok=True)

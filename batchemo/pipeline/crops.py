@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from .annotate import write_image
+from .report import write_csv
 from .sources import BadInput, read_photo
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -57,10 +59,7 @@ def thumbnail(crop: np.ndarray, side: int = THUMB_SIDE) -> np.ndarray:
 
 
 def write_jpeg(path: Path, image: np.ndarray, quality: int = 80) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if ok:
-        path.write_bytes(buf.tobytes())
+    write_image(image, path, [cv2.IMWRITE_JPEG_QUALITY, quality])
 
 
 def photo_images(root: Path, sources: Iterable[str], keep_side: int = 0) -> Iterator[tuple[str, np.ndarray, float]]:
@@ -115,13 +114,11 @@ def _save(out: Path, rows: pd.DataFrame, crops: dict) -> pd.DataFrame:
         if crop is None:
             continue
         name = f"{r['emotion']}/{crop_name(r['source'], r['frame'], r['face'])}"
-        p = out / "faces" / name
-        p.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(p), crop)
+        write_image(crop, out / "faces" / name)
         index.append({"file": name, "source": r["source"], "frame": int(r["frame"]), "face": int(r["face"]),
                       "emotion": r["emotion"], "confidence": float(r["confidence"]), "time_s": float(r["time_s"])})
     table = pd.DataFrame(index, columns=INDEX_COLUMNS)
-    table.to_csv(out / "faces" / "index.csv", index=False, float_format="%.6g")
+    write_csv(table, out / "faces" / "index.csv")
     return table
 
 

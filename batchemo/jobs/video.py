@@ -157,8 +157,7 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
     status, status_notes = _status(path, res, info)
     notes = list(notes or []) + status_notes
     frames = res.frames.sort_values(["frame", "face"], kind="stable").reset_index(drop=True)
-    frames["source"] = (source or path.name)
-    frames["source"] = frames["source"].astype("string")
+    frames["source"] = pd.Series(source or path.name, index=frames.index, dtype="string")
     frames["short_track"] = short_tracks(frames, sched.interval, opts.min_track_s)
     shown = frames if opts.keep_short_tracks else frames[~frames["short_track"]]
     timeline = R.timeline_table(shown, classes, opts.bin_s)

@@ -72,9 +72,10 @@ def face_score(level_weight: np.ndarray | float) -> np.ndarray:
 def _scan(img: np.ndarray, opts: DetectOptions, min_side: int, max_side: int = 0,
           name: str = CASCADE_FILE, min_neighbors: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(boxes [N, 4] float, face scores [N]) of one cascade on one image."""
+    neighbors = opts.min_neighbors if min_neighbors is None else min_neighbors
     found, _, weights = cascade(name).detectMultiScale3(
-        img, scaleFactor=opts.scale_factor, minNeighbors=opts.min_neighbors if min_neighbors is None else min_neighbors,
-        minSize=(min_side, min_side), maxSize=(max_side, max_side) if max_side else (0, 0), outputRejectLevels=True)
+        img, scaleFactor=opts.scale_factor, minNeighbors=neighbors, minSize=(min_side, min_side),
+        maxSize=(max_side, max_side) if max_side else (0, 0), outputRejectLevels=True)
     if len(found) == 0:
         return np.zeros((0, 4)), np.zeros(0)
     return np.asarray(found, np.float64).reshape(-1, 4), face_score(np.asarray(weights, np.float64).ravel())

@@ -62,10 +62,9 @@ class Faces:
     @classmethod
     def from_rows(cls, rows, classes: list[str]) -> "Faces":
         """Back from report rows (a DataFrame slice of one frame), e.g. to draw rows joined across ranges."""
-        first = rows.iloc[0] if len(rows) else None
-        return cls(str(first["source"]) if first is not None else "", int(first["frame"]) if first is not None else 0,
-                   float(first["time_s"]) if first is not None else float("nan"),
-                   rows[["x", "y", "w", "h"]].to_numpy(), rows["face"].to_numpy(np.int64),
+        head = (str(rows["source"].iloc[0]), int(rows["frame"].iloc[0]), float(rows["time_s"].iloc[0])) \
+            if len(rows) else ("", 0, float("nan"))
+        return cls(*head, rows[["x", "y", "w", "h"]].to_numpy(), rows["face"].to_numpy(np.int64),
                    probs=rows[R.prob_columns(classes)].to_numpy(np.float32))
 
 

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,6 +166,29 @@ def _lite_available() -> bool:
         return False
 
 
+@contextmanager
+def _native_stderr_muted():
+    """File descriptor 2 sent to /dev/null for a moment. TFLite's C++ runtime writes "INFO: Created TensorFlow
+    Lite XNNPACK delegate for CPU." straight to fd 2 when the first interpreter allocates its tensors, which lands
+    inside the progress bar; no setting reaches that logger (TF_CPP_MIN_LOG_LEVEL does not). Only the few
+    milliseconds of building an interpreter are muted; failures still raise Python exceptions."""
+    if sys.stderr is not None:
+        sys.stderr.flush()  # what Python has written so far goes out before fd 2 turns away
+    try:
+        saved = os.dup(2)
+    except OSError:  # no fd 2 (a daemon): nothing to mute
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 class _LitePredictor:
     """The model's TFLite twin run by XNNPACK: about 3x the faces/s of the Keras graph on a laptop CPU, same
     outputs to 1e-5 (checked when it is exported), and no TensorFlow import (seconds and hundreds of MB saved
@@ -182,10 +207,11 @@ class _LitePredictor:
     def _interpreter(self, n: int):
         it = self.interpreters.get(n)
         if it is None:
-            it = _interpreter_class()(model_content=self.content, num_threads=os.cpu_count() or 1)
-            inp = it.get_input_details()[0]
-            it.resize_tensor_input(inp["index"], (n, *inp["shape"][1:]))
-            it.allocate_tensors()
+            with _native_stderr_muted():
+                it = _interpreter_class()(model_content=self.content, num_threads=os.cpu_count() or 1)
+                inp = it.get_input_details()[0]
+                it.resize_tensor_input(inp["index"], (n, *inp["shape"][1:]))
+                it.allocate_tensors()
             self.interpreters[n] = it
         return it
 

@@ -11,6 +11,12 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+# FFmpeg (inside OpenCV) prints its own lines for a bad video ("moov atom not found" for a truncated MP4) ahead
+# of batchemo's one-line error naming the file and the reason: fatal messages only (AV_LOG_FATAL = 8). OpenCV
+# reads this when it first opens a video, so setting it at import, before any capture, is in time; a value the
+# user set (e.g. 32 to see FFmpeg's own diagnostics) is kept.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")
+
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 FALLBACK_FPS = 25.0  # for a video whose container gives no usable frame rate
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv"}
@@ -56,6 +62,16 @@ def walk(root: Path, extensions: set[str], skip: Path | None = None) -> tuple[li
     matched.sort(key=lambda s: s.rel)
     others.sort(key=lambda s: s.rel)
     return matched, others
+
+
+def is_photo(path: Path) -> bool:
+    """Is `path` a still image file (by its extension, or by its first bytes where the extension tells
+    neither)? FFmpeg opens a photo as a one-frame video, so the video job asks before opening anything."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if not path.is_file() or suffix in VIDEO_EXTENSIONS or suffix == ".gif":  # a GIF may well be animated
+        return False
+    return suffix in IMAGE_EXTENSIONS or cv2.haveImageReader(str(path))
 
 
 def _first_bytes(data: bytes) -> str:

@@ -10,6 +10,48 @@ from ..pipeline.detect import DetectOptions, check
 PHOTO_DETECT_SIDE = 640
 
 
+@dataclass(frozen=True)
+class Range:
+    """A numeric option's valid values: the option classes check them, the CLI's --help shows them (one
+    source for both, so the help never drifts from what is refused)."""
+
+    low: float
+    strict: bool = False  # `low` itself is refused
+    high: float | None = None
+    flag: str = ""  # the CLI's spelling where it is not --<name with dashes>
+
+    def check(self, name: str, value) -> None:
+        check(name, value, self.low, self.strict, self.high, self.flag)
+
+    @property
+    def text(self) -> str:
+        """For --help: '(>=1)', '(>0)', '(>0,<=1)' (no spaces: the help column never wraps inside one)."""
+        low = f"{'>' if self.strict else '>='}{self.low:g}"
+        return f"({low})" if self.high is None else f"({low},<={self.high:g})"
+
+
+# DetectOptions (pipeline.detect) checks these same ranges itself; they are repeated here for --help, and
+# tests/test_cli_polish.py checks that both agree.
+DETECT_RANGES = {"scale_factor": Range(1.0, strict=True), "min_neighbors": Range(0), "min_face": Range(1),
+                 "max_side": Range(0, flag="--detect-size")}
+FOLDER_RANGES = {"decode_side": Range(0), "batch_size": Range(1), "max_megapixels": Range(0, strict=True),
+                 "workers": Range(1), "pending_megapixels": Range(0, strict=True)}
+VIDEO_RANGES = {
+    "every": Range(1), "fps": Range(0, strict=True), "detect_every": Range(1),
+    "max_detect_interval_s": Range(0, strict=True), "follow_s": Range(0), "follow_min_match": Range(-1, high=1),
+    "coast_s": Range(0), "min_new_score": Range(0, high=1), "confirm_hits": Range(1),
+    "min_track_s": Range(0, flag="--min-track"), "batch_size": Range(1), "bin_s": Range(0, strict=True, flag="--bin"),
+    "max_gap_s": Range(0, strict=True), "iou_threshold": Range(0, strict=True, high=1), "max_tracks_plotted": Range(1),
+    "split_frames": Range(0),
+}
+
+
+def check_ranges(options, ranges: dict[str, Range]) -> None:
+    """ValueError naming the first option of `options` outside its range."""
+    for name, rng in ranges.items():
+        rng.check(name, getattr(options, name))
+
+
 @dataclass
 class FolderOptions:
     detect: DetectOptions = field(default_factory=lambda: DetectOptions(max_side=PHOTO_DETECT_SIDE))
@@ -29,11 +71,7 @@ class FolderOptions:
     save_faces: bool = False  # one crop per face under OUT/faces/<emotion>/ (+ faces/index.csv)
 
     def __post_init__(self):  # every bad value refused before any work starts, from the CLI or from Python
-        check("decode_side", self.decode_side, 0)
-        check("batch_size", self.batch_size, 1)
-        check("max_megapixels", self.max_megapixels, 0, strict=True)
-        check("workers", self.workers, 1)
-        check("pending_megapixels", self.pending_megapixels, 0, strict=True)
+        check_ranges(self, FOLDER_RANGES)
 
 
 @dataclass
@@ -70,19 +108,4 @@ class VideoOptions:
     save_faces: bool = False  # a few crops per track (one per second, the most confident) under OUT/faces/<emotion>/
 
     def __post_init__(self):  # every bad value refused before any work starts, from the CLI or from Python
-        check("every", self.every, 1)
-        check("fps", self.fps, 0, strict=True)
-        check("detect_every", self.detect_every, 1)
-        check("max_detect_interval_s", self.max_detect_interval_s, 0, strict=True)
-        check("follow_s", self.follow_s, 0)
-        check("follow_min_match", self.follow_min_match, -1, high=1)
-        check("coast_s", self.coast_s, 0)
-        check("min_new_score", self.min_new_score, 0, high=1)
-        check("confirm_hits", self.confirm_hits, 1)
-        check("min_track_s", self.min_track_s, 0, flag="--min-track")
-        check("batch_size", self.batch_size, 1)
-        check("bin_s", self.bin_s, 0, strict=True, flag="--bin")
-        check("max_gap_s", self.max_gap_s, 0, strict=True)
-        check("iou_threshold", self.iou_threshold, 0, strict=True, high=1)
-        check("max_tracks_plotted", self.max_tracks_plotted, 1)
-        check("split_frames", self.split_frames, 0)
+        check_ranges(self, VIDEO_RANGES)

@@ -34,6 +34,7 @@ class FolderResult:
     skipped_done: int
     summary: pd.DataFrame
     seconds: float
+    skipped_non_images: int = 0  # files under PATH that are not images (files.csv status `skipped`)
 
 
 def local_runner(todo: list[SourceFile], em: EmotionModel, opts: FolderOptions,
@@ -56,19 +57,25 @@ def local_runner(todo: list[SourceFile], em: EmotionModel, opts: FolderOptions,
 
 
 def default_out(path: Path) -> Path:
-    return Path("reports") / (path.resolve().name or "root")
+    """reports/<folder name>, or reports/<photo stem> for a single photo (as a video's reports/<clip stem>)."""
+    path = Path(path).resolve()
+    return Path("reports") / ((path.stem if path.is_file() else path.name) or "root")
 
 
-def _list_inputs(root: Path, out: Path) -> tuple[list[SourceFile], list[SourceFile]]:
+def _list_inputs(root: Path, out: Path) -> tuple[Path, list[SourceFile], list[SourceFile]]:
+    """(the folder `source` paths are relative to, images, other files); a single photo is a folder of one."""
     if not root.exists():
         raise FileNotFoundError(f"{root}: no such folder")
+    if root.is_file() and root.suffix.lower() in IMAGE_EXTENSIONS:
+        st = root.stat()
+        return root.parent, [SourceFile(root, root.name, st.st_size, st.st_mtime_ns)], []
     if not root.is_dir():
-        raise NotADirectoryError(f"{root}: not a folder (for a video use `batchemo video`)")
+        raise NotADirectoryError(f"{root}: not a folder or a photo (for a video use `batchemo video`)")
     inside = out.resolve().is_relative_to(root.resolve())
     images, others = walk(root, IMAGE_EXTENSIONS, skip=out if inside else None)
     if not images:
         raise ValueError(f"{root}: no images found ({', '.join(sorted(IMAGE_EXTENSIONS))})")
-    return images, others
+    return root, images, others
 
 
 def _open_journal(out: Path, images: list[SourceFile], classes: list[str], redo: bool) -> tuple[R.Journal, set[str]]:
@@ -132,7 +139,7 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
     root = Path(path)
     log = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
     out = Path(out) if out else default_out(root)
-    images, others = _list_inputs(root, out)
+    base, images, others = _list_inputs(root, out)  # base: `root`, or the folder of a single photo
     claim_output(out, root, opts.force)
     em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)
     journal, done = _open_journal(out, images, em.classes, opts.redo)
@@ -172,9 +179,9 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
     if opts.save_faces:
         from ..pipeline.crops import save_photo_faces
 
-        save_photo_faces(out, root, faces, keep_side=opts.decode_side)
+        save_photo_faces(out, base, faces, keep_side=opts.decode_side)
     if opts.html:
         from ..pipeline.html import write_folder_page
 
-        write_folder_page(out, root, files, faces, summary, record, em.classes, em.card)
-    return FolderResult(out, len(images), len(faces), errors, len(done), summary, seconds)
+        write_folder_page(out, base, files, faces, summary, record, em.classes, em.card)
+    return FolderResult(out, len(images), len(faces), errors, len(done), summary, seconds, len(others))

@@ -1,12 +1,44 @@
 """`batchemo folder` and `batchemo video`: the main jobs."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from .app import app, command_line, fail
+from ..jobs.options import DETECT_RANGES, FOLDER_RANGES, VIDEO_RANGES, Range
+from .app import Command, app, command_line, fail, plural
+
+# What `--ray X` may be followed by as its address (Ray's own forms); anything else after --ray is the next
+# argument (a path, another option), and --ray alone means a local Ray instance.
+_RAY_ADDRESS = re.compile(r"auto|local|[a-z][a-z0-9+.-]*://\S+|\S+:\d+")
+
+
+class MediaCommand(Command):
+    """`folder` and `video`: a --ray given without an address starts a local Ray instance. typer has no
+    option with an optional value, so the arguments are rewritten before parsing: a bare `--ray` becomes
+    `--ray=local`."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, bare_ray_is_local(args))
+
+
+def bare_ray_is_local(args: list[str]) -> list[str]:
+    """`--ray` not followed by an address becomes `--ray=local` (arguments after `--` are left alone)."""
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + args[i:]
+        follows = args[i + 1] if i + 1 < len(args) else None
+        bare = arg == "--ray" and (follows is None or not (follows == "" or _RAY_ADDRESS.fullmatch(follows)))
+        out.append("--ray=local" if bare else arg)
+    return out
+
+
+def _ranged(help: str, rng: Range) -> str:
+    """An option's help with its valid values, as the option classes check them."""
+    return f"{help} {rng.text}"
 
 
 def _detect_options(scale_factor: float, min_neighbors: int, min_face: int, accurate: bool, detect_size: int):
@@ -29,38 +61,45 @@ def _print_summary(summary, classes: list[str], header: str) -> None:
         typer.echo(f"  {c:<{width}}  {int(row[f'n_{c}']):>6}  {100 * share:5.1f} %  {'#' * int(round(40 * share))}")
 
 
-SCALE_HELP = "Haar scaleFactor: step between detection scales (smaller finds more, slower)."
-NEIGH_HELP = "Haar minNeighbors: overlapping hits a face needs (higher = fewer false faces)."
-MINFACE_HELP = "Smallest face side, in pixels of the original image."
-DETECT_SIZE_HELP = ("Long side, in pixels, of the downscaled copy Haar searches (0: no cap). Faces smaller than "
-                    "24 px on that copy are not found.")
+SCALE_HELP = _ranged("Haar scaleFactor: step between detection scales (smaller finds more, slower).",
+                     DETECT_RANGES["scale_factor"])
+NEIGH_HELP = _ranged("Haar minNeighbors: overlapping hits a face needs (higher = fewer false faces).",
+                     DETECT_RANGES["min_neighbors"])
+MINFACE_HELP = _ranged("Smallest face side, in pixels of the original image.", DETECT_RANGES["min_face"])
+DETECT_SIZE_HELP = _ranged("Long side, in pixels, of the downscaled copy Haar searches (0: no cap). Faces smaller "
+                           "than 24 px on that copy are not found.", DETECT_RANGES["max_side"])
 ACCURATE_HELP = "Detect at full resolution (slow; the default detects on a downscaled grey image)."
-RAY_HELP = ("Run on Ray (extra batchemo[ray]): 'local' starts a Ray instance here; 'auto' or 'ray://HOST:10001' "
-            "joins a cluster. Inputs and --out must be on a file system every node sees.")
+RAY_HELP = ("Run on Ray (extra batchemo[ray]): --ray alone (or --ray local) starts a Ray instance here; --ray auto "
+            "or --ray ray://HOST:10001 joins a cluster. Inputs and --out must be on a file system every node sees.")
 MODEL_HELP = "Emotion model (.keras with its .json card beside it); default: the shipped models/emotion.keras."
 
 
-@app.command()
+@app.command(cls=MediaCommand)
 def folder(
     ctx: typer.Context,
-    path: Path = typer.Argument(..., help="Folder of photos, walked recursively."),
-    out: Optional[Path] = typer.Option(None, help="Report folder (default reports/<name of PATH>)."),
+    path: Path = typer.Argument(..., help="Folder of photos, walked recursively (or a single photo)."),
+    out: Optional[Path] = typer.Option(None, help="Report folder (default reports/<name of PATH>; for a single "
+                                       "photo reports/<photo stem>)."),
     model: Optional[Path] = typer.Option(None, help=MODEL_HELP),
-    batch_size: int = typer.Option(64, help="Faces per model call (crops from many images)."),
+    batch_size: int = typer.Option(64, help=_ranged("Faces per model call (crops from many images).",
+                                                    FOLDER_RANGES["batch_size"])),
     scale_factor: float = typer.Option(1.1, help=SCALE_HELP),
     min_neighbors: int = typer.Option(5, help=NEIGH_HELP),
     min_face: int = typer.Option(30, help=MINFACE_HELP),
     detect_size: int = typer.Option(640, help=DETECT_SIZE_HELP),
-    decode_side: int = typer.Option(1920, help="Large JPEGs are decoded at 1/2, 1/4 or 1/8 scale while their long "
-                                    "side stays at least this (faster, less memory; annotated copies are that size; "
-                                    "boxes are in full-size pixels). 0: full size."),
+    decode_side: int = typer.Option(1920, help=_ranged(
+        "Large JPEGs are decoded at 1/2, 1/4 or 1/8 scale while their long side stays at least this (faster, less "
+        "memory; annotated copies are that size; boxes are in full-size pixels). 0: full size.",
+        FOLDER_RANGES["decode_side"])),
     accurate: bool = typer.Option(False, "--accurate", help=ACCURATE_HELP + " Also decodes at full size."),
     annotate: bool = typer.Option(True, help="Write annotated copies under OUT/annotated/."),
     redo: bool = typer.Option(False, "--redo", help="Start over instead of resuming a previous run in OUT."),
     force: bool = typer.Option(False, "--force", help="Write into an OUT that holds another input's report."),
-    max_megapixels: float = typer.Option(40.0, help="Refuse images this large or larger (memory guard)."),
-    workers: int = typer.Option(2, help="Threads decoding and detecting while the model classifies."),
-    ray: Optional[str] = typer.Option(None, help=RAY_HELP),
+    max_megapixels: float = typer.Option(40.0, help=_ranged("Refuse images this large or larger (memory guard).",
+                                                            FOLDER_RANGES["max_megapixels"])),
+    workers: int = typer.Option(2, help=_ranged("Threads decoding and detecting while the model classifies.",
+                                                FOLDER_RANGES["workers"])),
+    ray: Optional[str] = typer.Option(None, metavar="[ADDRESS]", help=RAY_HELP),
     html: bool = typer.Option(True, help="Write OUT/report.html (thumbnails under OUT/thumbs/)."),
     save_faces: bool = typer.Option(False, "--save-faces", help="Save each face crop under OUT/faces/<emotion>/ "
                                     "(class folders `batchemo train` reads; faces/index.csv maps them to rows)."),
@@ -85,13 +124,12 @@ def folder(
     except (FileNotFoundError, NotADirectoryError, ValueError, OutputConflict, RuntimeError) as e:
         fail(str(e))
     classes = [c[len("share_"):] for c in res.summary.columns if c.startswith("share_")]
-    _print_summary(res.summary, classes, f"{res.files} files ({res.skipped_done} already done), {res.faces} faces, "
-                   f"{res.errors} errors in {res.seconds:.1f}s -> {res.out}")
+    _print_summary(res.summary, classes, _folder_line(res))
     if res.errors:
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(cls=MediaCommand)
 def video(
     ctx: typer.Context,
     inputs: list[Path] = typer.Argument(..., help="Video files, or folders of videos."),
@@ -99,18 +137,20 @@ def video(
                                        "OUT/<video stem>/; a folder's tree is mirrored: OUT/day1/p01/ for "
                                        "FOLDER/day1/p01.mp4."),
     model: Optional[Path] = typer.Option(None, help=MODEL_HELP),
-    every: int = typer.Option(1, help="Analyse every N-th frame."),
-    fps: Optional[float] = typer.Option(None, help="Analyse about F frames per second of video (overrides "
-                                        "--every)."),
-    detect_every: int = typer.Option(30, help="Full-frame Haar on every k-th analysed frame (at least every "
-                                     "1 s); in between, each face is re-found near its last box."),
-    bin: float = typer.Option(1.0, help="Timeline bin width in seconds."),
-    min_track: float = typer.Option(0.5, help="Tracks shorter than this many seconds are flagged short_track in "
-                                    "frames.csv and left out of timeline.*, summary.csv (more often misfires than "
-                                    "faces)."),
+    every: int = typer.Option(1, help=_ranged("Analyse every N-th frame.", VIDEO_RANGES["every"])),
+    fps: Optional[float] = typer.Option(None, help=_ranged("Analyse about F frames per second of video (overrides "
+                                                           "--every).", VIDEO_RANGES["fps"])),
+    detect_every: int = typer.Option(30, help=_ranged("Full-frame Haar on every k-th analysed frame (at least every "
+                                                      "1 s); in between, each face is re-found near its last box.",
+                                                      VIDEO_RANGES["detect_every"])),
+    bin: float = typer.Option(1.0, help=_ranged("Timeline bin width in seconds.", VIDEO_RANGES["bin_s"])),
+    min_track: float = typer.Option(0.5, help=_ranged(
+        "Tracks shorter than this many seconds are flagged short_track in frames.csv and left out of timeline.*, "
+        "summary.csv (more often misfires than faces).", VIDEO_RANGES["min_track_s"])),
     keep_short_tracks: bool = typer.Option(False, "--keep-short-tracks", help="Keep short tracks in timeline.* and "
                                            "summary.csv."),
-    batch_size: int = typer.Option(64, help="Faces per model call (crops span frames)."),
+    batch_size: int = typer.Option(64, help=_ranged("Faces per model call (crops span frames).",
+                                                    VIDEO_RANGES["batch_size"])),
     scale_factor: float = typer.Option(1.1, help=SCALE_HELP),
     min_neighbors: int = typer.Option(5, help=NEIGH_HELP),
     min_face: int = typer.Option(30, help=MINFACE_HELP),
@@ -118,10 +158,11 @@ def video(
     accurate: bool = typer.Option(False, "--accurate", help="Full-resolution Haar on every analysed frame "
                                   "(slow; the straightforward pipeline)."),
     annotate: bool = typer.Option(True, help="Write annotated.mp4."),
-    ray: Optional[str] = typer.Option(None, help=RAY_HELP + " One Ray task per video; a long video is cut into "
-                                      "frame ranges (--split-frames) analysed side by side."),
-    split_frames: int = typer.Option(9000, help="With --ray: a video longer than 1.5x this many frames is cut into "
-                                     "ranges of about this many frames (0: never)."),
+    ray: Optional[str] = typer.Option(None, metavar="[ADDRESS]", help=RAY_HELP + " One Ray task per video; a "
+                                      "long video is cut into frame ranges (--split-frames) analysed side by side."),
+    split_frames: int = typer.Option(9000, help=_ranged("With --ray: a video longer than 1.5x this many frames is "
+                                                        "cut into ranges of about this many frames (0: never).",
+                                                        VIDEO_RANGES["split_frames"])),
     redo: bool = typer.Option(False, "--redo", help="Analyse again even if a complete report exists."),
     force: bool = typer.Option(False, "--force", help="Write into an OUT that holds another input's report."),
     html: bool = typer.Option(True, help="Write OUT/report.html (and OUT/index.html for several videos)."),
@@ -136,6 +177,7 @@ def video(
     from ..jobs.options import VideoOptions
     from ..jobs.videos import VideoFailure, analyze_videos
 
+    _refuse_photos(inputs)
     try:
         opts = VideoOptions(detect=_detect_options(scale_factor, min_neighbors, min_face, accurate, detect_size),
                             every=every, fps=fps, detect_every=1 if accurate else detect_every, batch_size=batch_size,
@@ -152,6 +194,22 @@ def video(
         raise typer.Exit(2)
     if failures:
         raise typer.Exit(1)
+
+
+def _folder_line(res) -> str:
+    """'6 files (2 already done), 7 faces, 0 errors, 1 non-image file skipped in 0.3s -> OUT' (files: images)."""
+    skipped = f", {plural(res.skipped_non_images, 'non-image file')} skipped" if res.skipped_non_images else ""
+    return (f"{plural(res.files, 'file')} ({res.skipped_done} already done), {plural(res.faces, 'face')}, "
+            f"{plural(res.errors, 'error')}{skipped} in {res.seconds:.1f}s -> {res.out}")
+
+
+def _refuse_photos(inputs: list[Path]) -> None:
+    """A photo opens as a one-frame video (FFmpeg reads images too): refused, pointing to the job for photos."""
+    from ..pipeline.sources import is_photo
+
+    for p in inputs:
+        if is_photo(p):
+            fail(f"{p}: a photo, not a video (for photos use `batchemo folder {p}`)")
 
 
 def _interrupted(kept: str) -> None:
@@ -171,5 +229,6 @@ def _print_video(r) -> None:
             typer.echo(f"{r.source}: partial: {r.note}", err=True)
         elif r.note:
             typer.echo(f"{r.source}: note: {r.note}", err=True)
-        typer.echo(f"{r.source}: {r.frames_decoded} frames ({r.frames_analysed} analysed), {r.faces} faces in "
-                   f"{r.tracks} tracks, {r.frames_decoded / max(r.seconds, 1e-9):.1f} frames/s -> {r.out}")
+        typer.echo(f"{r.source}: {plural(r.frames_decoded, 'frame')} ({r.frames_analysed} analysed), "
+                   f"{plural(r.faces, 'face')} in {plural(r.tracks, 'track')}, "
+                   f"{r.frames_decoded / max(r.seconds, 1e-9):.1f} frames/s -> {r.out}")

@@ -7,12 +7,12 @@ from typing import Optional
 import typer
 
 from ..training.options import TrainOptions
-from .app import command_line, fail, app
+from .app import Command, app, command_line, fail, plural
 
 _T = TrainOptions()  # one set of training defaults for `train` and `evaluate --folds`
 
 
-@app.command()
+@app.command(cls=Command)
 def train(
     ctx: typer.Context,
     data_dir: Path = typer.Argument(..., help="Folder with one sub-folder of face images per class."),
@@ -76,7 +76,7 @@ def train(
                f"{card['epochs_run']} epochs); card: {out.with_suffix('.md')}")
 
 
-@app.command()
+@app.command(cls=Command)
 def export(model: Path = typer.Argument(..., help="Model file (.keras).")) -> None:
     """Write a model's TFLite twin beside it (the fast CPU path the folder and video jobs prefer)."""
     from ..training.export import export_model
@@ -91,7 +91,7 @@ def export(model: Path = typer.Argument(..., help="Model file (.keras).")) -> No
         fail(f"{model}: {str(e).splitlines()[0]}")
 
 
-@app.command()
+@app.command(cls=Command)
 def evaluate(
     ctx: typer.Context,
     model: Path = typer.Argument(..., help="Model file (.keras, card beside it)."),
@@ -156,7 +156,7 @@ def evaluate(
 
 def _echo_figures(r: dict, batch_size: int) -> None:
     """`batchemo evaluate`'s report on stdout: accuracy, speed, calibration, crowd figures, per class."""
-    typer.echo(f"{r['images']} images, accuracy {100 * r['accuracy']:.2f} %, macro F1 {r['macro_f1']:.3f}, "
+    typer.echo(f"{plural(r['images'], 'image')}, accuracy {100 * r['accuracy']:.2f} %, macro F1 {r['macro_f1']:.3f}, "
                f"{r['faces_per_second']:.0f} faces/s (batch {batch_size}"
                f"{', each face averaged with its mirror image' if r['flip_average'] else ''})")
     raw = (f" (before temperature: ECE {100 * r['raw_ece']:.2f} %, NLL {r['raw_nll']:.3f})" if "raw_ece" in r else "")
@@ -165,7 +165,7 @@ def _echo_figures(r: dict, batch_size: int) -> None:
     if "crowd_accuracy" in r:
         raw = (f" (before temperature: ECE {100 * r['crowd_raw_ece']:.2f} %, NLL {r['crowd_raw_nll']:.3f})"
                if "crowd_raw_ece" in r else "")
-        typer.echo(f"crowd majority ({r['crowd_images']} images with a unique most-voted class): accuracy "
+        typer.echo(f"crowd majority ({plural(r['crowd_images'], 'image')} with a unique most-voted class): accuracy "
                    f"{100 * r['crowd_accuracy']:.2f} %, ECE {100 * r['crowd_ece']:.2f} %, NLL {r['crowd_nll']:.3f}"
                    + raw)
     typer.echo(f"{'class':<10} {'support':>7} {'precision':>9} {'recall':>7} {'f1':>6}")
@@ -179,7 +179,7 @@ def _echo_figures(r: dict, batch_size: int) -> None:
                    f"{r['model_classes_not_in_data']}")
 
 
-@app.command()
+@app.command(cls=Command)
 def calibrate(
     ctx: typer.Context,
     model: Path = typer.Argument(..., help="Model file (.keras, card beside it): its card gets the temperature."),
@@ -204,6 +204,6 @@ def calibrate(
                              command=command_line(ctx, {"votes", "val_split", "seed", "group_by"}))
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
-    typer.echo(f"temperature {info['temperature']:.3f} fitted on {info['images']} images ({info['target']}): "
+    typer.echo(f"temperature {info['temperature']:.3f} fitted on {plural(info['images'], 'image')} ({info['target']}): "
                f"NLL {info['nll_before']:.3f} -> {info['nll_after']:.3f}, ECE {100 * info['ece_before']:.2f} % -> "
                f"{100 * info['ece_after']:.2f} %; written to {model.with_suffix('.json')}")

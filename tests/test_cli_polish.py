@@ -1,0 +1,239 @@
+"""Small things people notice on the command line: --version, no stray runtime log lines, plurals, help that
+reads well (flags, usage lines, option ranges), a bare --ray, a single photo for `folder`, a photo refused by
+`video`."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+from types import SimpleNamespace
+from typing import get_args, get_type_hints
+
+import pytest
+import typer.main
+from typer.testing import CliRunner
+
+from batchemo.cli import app, media
+from batchemo.cli.app import plural
+from batchemo.jobs.options import DETECT_RANGES, FOLDER_RANGES, VIDEO_RANGES, FolderOptions, VideoOptions
+from batchemo.pipeline.detect import DetectOptions
+
+from .conftest import ROOT, SAMPLES
+
+runner = CliRunner()
+COMMANDS = ["folder", "video", "train", "evaluate", "export", "calibrate"]
+
+
+def _batchemo(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """A fresh process: the TFLite and FFmpeg lines are printed once per process, straight to fd 2."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_FFMPEG_LOGLEVEL"}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-m", "batchemo", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+# 1. --version
+
+def test_version_prints_the_package_version_and_exits_0():
+    r = runner.invoke(app, ["--version"])
+    assert r.exit_code == 0, r.output
+    assert r.output == f"batchemo {version('batchemo')}\n"
+
+
+# 2. TFLite's own INFO line
+
+def test_tflite_delegate_line_is_not_printed(tmp_path):
+    r = _batchemo("folder", str(SAMPLES / "images"), "--out", str(tmp_path / "out"), "--no-html")
+    assert r.returncode == 0, r.stderr
+    assert "XNNPACK" not in r.stderr and "INFO:" not in r.stderr, r.stderr
+
+
+# 3. plurals, and 8. skipped non-image files in the folder summary
+
+@pytest.fixture(scope="module")
+def one_photo_run(tmp_path_factory, model):
+    tree = tmp_path_factory.mktemp("one")
+    shutil.copy(SAMPLES / "images" / "astronaut.png", tree / "astronaut.png")
+    (tree / "notes.txt").write_text("not a photo")
+    return runner.invoke(app, ["folder", str(tree), "--out", str(tree / "report"), "--no-progress", "--no-html"])
+
+
+def test_folder_summary_says_1_file_and_1_face(one_photo_run):
+    assert one_photo_run.exit_code == 0, one_photo_run.output
+    assert "1 file (0 already done), 1 face, 0 errors" in one_photo_run.output
+
+
+def test_folder_summary_counts_skipped_non_image_files(one_photo_run):
+    assert "1 non-image file skipped" in one_photo_run.output
+
+
+def test_video_line_says_1_track_and_1_face(capsys):
+    r = SimpleNamespace(source="a.mp4", status="complete", note="", frames_decoded=1, frames_analysed=1, faces=1,
+                        tracks=1, seconds=0.5, out="reports/a")
+    media._print_video(r)
+    assert "a.mp4: 1 frame (1 analysed), 1 face in 1 track, " in capsys.readouterr().out
+
+
+def test_plural():
+    assert [plural(n, "face") for n in (0, 1, 2)] == ["0 faces", "1 face", "2 faces"]
+
+
+# 4. flags without `<bool>`, 5. usage lines in capitals
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_shows_no_type_after_flags_and_capital_arguments(command):
+    r = runner.invoke(app, [command, "--help"], terminal_width=200)
+    assert r.exit_code == 0, r.output
+    assert "<bool>" not in r.output and "{" not in r.output, r.output
+    usage = next(line.strip() for line in r.output.splitlines() if "Usage:" in line)
+    words = usage.split()[4:]  # after "Usage: batchemo COMMAND [OPTIONS]"
+    assert words and all(w.rstrip(".").replace("_", "").isupper() for w in words), usage
+
+
+def test_usage_lines_read_like_the_readme():
+    def usage(command: str) -> str:
+        out = runner.invoke(app, [command, "--help"], terminal_width=200, prog_name="batchemo").output
+        return next(line.strip() for line in out.splitlines() if "Usage:" in line)
+
+    assert usage("train") == "Usage: batchemo train [OPTIONS] DATA_DIR"
+    assert usage("video") == "Usage: batchemo video [OPTIONS] INPUTS..."
+    assert usage("evaluate") == "Usage: batchemo evaluate [OPTIONS] MODEL DATA_DIR"
+
+
+def test_top_level_help_shows_no_bool():
+    r = runner.invoke(app, ["--help"], terminal_width=200)
+    assert "--version" in r.output and "<bool>" not in r.output
+
+
+# 6. every numeric option of folder and video shows its range, the one the option classes check
+
+def _numeric(annotation) -> bool:
+    return annotation in (int, float) or (bool(get_args(annotation))
+                                          and set(get_args(annotation)) - {type(None)} <= {int, float})
+
+
+@pytest.mark.parametrize("command", ["folder", "video"])
+def test_every_numeric_option_shows_its_range(command):
+    hints = get_type_hints(getattr(media, command))
+    params = typer.main.get_command(app).commands[command].params
+    numeric = [p for p in params if _numeric(hints[p.name])]
+    assert len(numeric) >= 7
+    for p in numeric:
+        assert p.help and ("(>=" in p.help or "(>" in p.help), f"--{p.name}: {p.help}"
+
+
+def test_shown_ranges_are_the_checked_ones():
+    helps = {p.name: p.help for c in ("folder", "video") for p in typer.main.get_command(app).commands[c].params}
+    assert helps["workers"].endswith("(>=1)") and helps["bin"].endswith("(>0)")
+    assert helps["scale_factor"].endswith("(>1)") and helps["detect_size"].endswith("(>=0)")
+
+
+@pytest.mark.parametrize("make,ranges", [(FolderOptions, FOLDER_RANGES), (VideoOptions, VIDEO_RANGES),
+                                         (DetectOptions, DETECT_RANGES)], ids=["folder", "video", "detect"])
+def test_ranges_agree_with_the_checks(make, ranges):
+    """The declared ranges (and so --help) are what the option classes refuse: DetectOptions keeps its own
+    copy of them, and this catches a drift."""
+    for name, rng in ranges.items():
+        inside = rng.low + 0.5 if rng.strict else rng.low
+        outside = rng.low if rng.strict else rng.low - 1
+        make(**{name: inside})
+        with pytest.raises(ValueError, match=rng.flag or "--" + name.replace("_", "-")):
+            make(**{name: outside})
+        if rng.high is not None:
+            make(**{name: rng.high})
+            with pytest.raises(ValueError):
+                make(**{name: rng.high + 0.5})
+
+
+# 7. --ray alone starts a local Ray instance
+
+def _stop(*_, **__):
+    raise ValueError("stopped by the test")
+
+
+@pytest.mark.parametrize("args,ray", [
+    (["PATH", "--ray"], "local"), (["--ray", "PATH"], "local"), (["PATH", "--ray", "--redo"], "local"),
+    (["PATH", "--ray", "auto"], "auto"), (["PATH", "--ray", "ray://head:10001"], "ray://head:10001"),
+    (["PATH", "--ray=10.0.0.5:6379"], "10.0.0.5:6379"), (["PATH"], None),
+])
+def test_folder_ray_without_address_is_local(args, ray, monkeypatch):
+    import batchemo.jobs.folder as folder_job
+
+    seen = {}
+    monkeypatch.setattr(folder_job, "analyze_folder",
+                        lambda path, out, model, opts, **kw: seen.update(path=path, ray=opts.ray) or _stop())
+    photos = str(SAMPLES / "images")
+    r = runner.invoke(app, ["folder", *[photos if a == "PATH" else a for a in args], "--no-progress"])
+    assert "stopped by the test" in r.output, r.output
+    assert seen == {"path": Path(photos), "ray": ray}
+
+
+def test_video_ray_without_address_keeps_every_input(monkeypatch):
+    import batchemo.jobs.videos as videos_job
+
+    seen = {}
+    monkeypatch.setattr(videos_job, "analyze_videos",
+                        lambda inputs, out, model, opts, progress, command, ray, **kw:
+                        seen.update(inputs=inputs, ray=ray) or _stop())
+    clip = str(SAMPLES / "video" / "two_faces.mp4")
+    r = runner.invoke(app, ["video", "--ray", clip, clip, "--no-progress"])
+    assert "stopped by the test" in r.output, r.output
+    assert seen == {"inputs": [Path(clip), Path(clip)], "ray": "local"}
+
+
+def test_bare_ray_rewrite_leaves_arguments_after_double_dash():
+    assert media.bare_ray_is_local(["--ray", "--", "--ray"]) == ["--ray=local", "--", "--ray"]
+    assert media.bare_ray_is_local(["--ray", "local"]) == ["--ray", "local"]
+
+
+# 9. a single photo is a folder of one
+
+def test_folder_of_a_single_photo(tmp_path, monkeypatch, model):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(SAMPLES / "images" / "astronaut.png", photos / "astronaut.png")
+    shutil.copy(SAMPLES / "images" / "group" / "three_faces.jpg", photos / "three_faces.jpg")
+    monkeypatch.chdir(tmp_path)
+    r = runner.invoke(app, ["folder", "photos/astronaut.png", "--no-progress", "--save-faces"])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "reports" / "astronaut"
+    assert "1 file (0 already done), 1 face" in r.output and str(Path("reports") / "astronaut") in r.output
+    files = (out / "files.csv").read_text().splitlines()
+    assert len(files) == 2 and files[1].startswith("astronaut.png,")  # only that photo, not its neighbours
+    assert json.loads((out / "run.json").read_text())["input"] == str((photos / "astronaut.png").resolve())
+    assert (out / "annotated" / "astronaut.png").is_file() and (out / "report.html").is_file()
+    assert len(list((out / "faces").rglob("*.png"))) + len(list((out / "faces").rglob("*.jpg"))) == 1
+
+
+def test_folder_of_a_text_file_is_a_usage_error(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    r = runner.invoke(app, ["folder", str(tmp_path / "notes.txt"), "--no-progress", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and r.output.strip().count("\n") == 0 and "notes.txt" in r.output
+
+
+# 10. `batchemo video PHOTO` is refused, pointing to `batchemo folder`
+
+@pytest.mark.parametrize("name", ["astronaut.png", "astronaut"])  # by its extension, or by its first bytes
+def test_video_refuses_a_photo(name, tmp_path):
+    photo = tmp_path / name
+    shutil.copy(SAMPLES / "images" / "astronaut.png", photo)
+    out = tmp_path / "out"
+    r = runner.invoke(app, ["video", str(photo), "--no-progress", "--out", str(out)])
+    assert r.exit_code == 2, r.output
+    assert r.output.strip().count("\n") == 0 and str(photo) in r.output and "batchemo folder" in r.output
+    assert not out.exists()
+
+
+# 11. FFmpeg's own log line
+
+def test_truncated_mp4_gives_only_batchemos_line(tmp_path):
+    clip = tmp_path / "cut.mp4"
+    clip.write_bytes((SAMPLES / "video" / "two_faces.mp4").read_bytes()[:20000])
+    r = _batchemo("video", str(clip), "--no-progress", "--out", str(tmp_path / "out"))
+    assert r.returncode == 1, r.stderr
+    assert "moov" not in r.stderr, r.stderr
+    assert r.stderr.strip().splitlines() == [f"{clip}: not a readable video (OpenCV/FFmpeg cannot open it)"]

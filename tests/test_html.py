@@ -154,8 +154,8 @@ def test_folder_gallery_is_capped_least_confident_first(folder_report, model):
 def test_video_page_cards_timeline_and_player(video_report):
     out, res = video_report
     text, page = parse(out / "report.html")
-    summary = pd.read_csv(out / "summary.csv")
-    tracks = summary[summary["face"].astype(str) != "all"]
+    summary = batchemo.read_report(out / "summary.csv")
+    tracks = summary[summary["scope"] == "track"]
     assert len(tracks) == 2
     cards = [a for t, a in page.elements if t == "div" and a.get("class") == "card"]
     assert len(cards) == len(tracks)

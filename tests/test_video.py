@@ -78,10 +78,11 @@ def test_timeline_and_summary_agree_with_frames(clip_report, model):
         for c in model.classes:
             assert row[f"p_{c}"] == pytest.approx(part[f"p_{c}"].mean(), abs=1e-5)
         assert abs(sum(row[f"smooth_{c}"] for c in model.classes) - 1) < 1e-5
-    s = pd.read_csv(clip_report / "summary.csv").set_index("face")
-    assert list(s.index) == ["0", "1", "all"] or list(s.index) == [0, 1, "all"]
+    s = batchemo.read_report(clip_report / "summary.csv")
+    assert list(s["scope"]) == ["track", "track", "all"] and s["face"].iloc[:2].tolist() == [0, 1]
+    s = s[s["scope"] == "track"].set_index("face")
     for face in (0, 1):
-        row = s.loc[str(face)] if "0" in s.index else s.loc[face]
+        row = s.loc[face]
         part = df[df["face"] == face]
         assert row["frames"] == FRAMES and row["first_s"] == 0 and row["last_s"] == pytest.approx((FRAMES - 1) / FPS)
         assert row["seconds_on_screen"] == pytest.approx(FRAMES / FPS)
@@ -133,8 +134,8 @@ def test_no_faces_gives_empty_valid_reports(tmp_path, model):
     assert res.faces == 0 and res.status == "complete"
     assert batchemo.read_report(res.out).empty
     assert list(pd.read_csv(res.out / "timeline.csv").columns)[:3] == ["face", "bin", "start_s"]
-    s = pd.read_csv(res.out / "summary.csv")
-    assert list(s["face"]) == ["all"] and s["frames"].iloc[0] == 0
+    s = batchemo.read_report(res.out / "summary.csv")
+    assert list(s["scope"]) == ["all"] and s["face"].isna().all() and s["frames"].iloc[0] == 0
     assert (res.out / "timeline.png").exists() and (res.out / "annotated.mp4").exists()
 
 

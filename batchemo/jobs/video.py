@@ -146,6 +146,11 @@ def short_tracks(frames: pd.DataFrame, interval: float, min_track_s: float) -> p
     return (span < min_track_s - 1e-9).astype("boolean")
 
 
+def shown_rows(frames: pd.DataFrame, opts: VideoOptions) -> pd.DataFrame:
+    """The rows timeline.* and summary.csv count: short tracks left out unless `opts.keep_short_tracks`."""
+    return frames if opts.keep_short_tracks else frames[~frames["short_track"].astype(bool)]
+
+
 def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, sched: Schedule, info: VideoInfo,
                   res: PassResult, t0: float, notes: list[str] | None = None,
                   command: str | None = None, source: str | None = None) -> VideoResult:
@@ -156,12 +161,13 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
     classes = em.classes
     status, status_notes = _status(path, res, info)
     notes = list(notes or []) + status_notes
+    source = source or path.name
     frames = res.frames.sort_values(["frame", "face"], kind="stable").reset_index(drop=True)
-    frames["source"] = pd.Series(source or path.name, index=frames.index, dtype="string")
+    frames["source"] = pd.Series(source, index=frames.index, dtype="string")
     frames["short_track"] = short_tracks(frames, sched.interval, opts.min_track_s)
-    shown = frames if opts.keep_short_tracks else frames[~frames["short_track"]]
-    timeline = R.timeline_table(shown, classes, opts.bin_s)
-    summary = R.track_summary(shown, classes, sched.interval)
+    shown = shown_rows(frames, opts)
+    timeline = R.timeline_table(shown, classes, opts.bin_s, source)
+    summary = R.track_summary(shown, classes, sched.interval, source)
     R.write_csv(frames, out / "frames.csv")
     R.write_csv(timeline, out / "timeline.csv")
     R.write_csv(summary, out / "summary.csv")

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from . import crops as C
-from .report import write_atomic
+from .report import read_report, write_atomic
 
 GALLERY_CAP = 500  # faces in the folder page's gallery (lowest confidence first)
 LOW_CONFIDENCE = 0.5
@@ -336,7 +336,7 @@ def write_video_page(out: Path, video: Path, frames: pd.DataFrame, timeline: pd.
     fps = v.get("fps_used") or 0
     decoded = run.get("counts", {}).get("frames_decoded", 0)
     duration = decoded / fps if fps else float(frames["time_s"].max() if len(frames) else 0)
-    rows = summary[summary["face"].astype(str) != "all"]
+    rows = summary[summary["scope"] == "track"]  # the all-faces row has no track
     thumbs = out / "thumbs"
     _fresh_dir(thumbs)
     best = {}
@@ -401,15 +401,15 @@ def write_index_page(index_dir: Path, items: list[dict], command: str | None = N
             row["link"] = os.path.relpath(page, index_dir)
         try:
             run = json.loads((o / "run.json").read_text())
-            s = pd.read_csv(o / "summary.csv")
+            s = read_report(o / "summary.csv")
         except (OSError, ValueError):
             videos.append(row)
             continue
         c, vv = run.get("counts", {}), run.get("video", {})
         dur = c.get("frames_decoded", 0) / vv["fps_used"] if vv.get("fps_used") else None
-        row.update(duration=_num(dur, "{:.1f}"), tracks=int((s["face"].astype(str) != "all").sum()),
+        row.update(duration=_num(dur, "{:.1f}"), tracks=int((s["scope"] == "track").sum()),
                    faces=c.get("faces", ""), status=it.get("status") or run.get("status", ""))
-        allrow = s[s["face"].astype(str) == "all"]
+        allrow = s[s["scope"] == "all"]
         if len(allrow) and int(allrow.iloc[0]["frames"]) > 0:
             a = allrow.iloc[0]
             row["dominant"] = a["dominant"]

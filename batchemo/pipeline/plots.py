@@ -22,7 +22,8 @@ def timeline_png(timeline: pd.DataFrame, summary: pd.DataFrame, classes: list[st
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    tracks = summary[summary["face"] != "all"].sort_values("frames", ascending=False)["face"].head(max_tracks)
+    per_track = summary[summary["scope"] == "track"]  # the all-faces row has no track (face <NA>)
+    tracks = per_track.sort_values("frames", ascending=False)["face"].head(max_tracks)
     n = max(1, len(tracks))
     fig, axes = plt.subplots(n, 1, figsize=(11, 1.2 + 2.0 * n), dpi=110, sharex=True, squeeze=False)
     if len(tracks) == 0:
@@ -31,12 +32,12 @@ def timeline_png(timeline: pd.DataFrame, summary: pd.DataFrame, classes: list[st
                 transform=ax.transAxes)
         ax.set_yticks([])
     for ax, face in zip(axes[:, 0], tracks):
-        part = timeline[timeline["face"].astype(str) == face].sort_values("bin")
+        part = timeline[timeline["face"] == face].sort_values("bin")
         # Step-shaped areas: each bin's share holds over its whole width.
         t = np.repeat(np.r_[part["start_s"].to_numpy(), part["end_s"].to_numpy()[-1:]], 2)[1:-1]
         ys = [np.repeat(part[f"smooth_{c}"].to_numpy(), 2) for c in classes]
         ax.stackplot(t, ys, colors=[_rgb(c) for c in classes], labels=classes, alpha=0.9, edgecolor="none")
-        row = summary[summary["face"] == face].iloc[0]
+        row = per_track[per_track["face"] == face].iloc[0]
         ax.set_title(f"face #{face}: {row['seconds_on_screen']:.1f} s on screen, mostly {row['dominant']}",
                      loc="left", fontsize=10)
         ax.set_ylim(0, 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +22,77 @@ FILE_DTYPES = {"source": "string", "width": "Int64", "height": "Int64", "faces":
                "error": "string", "bytes": "int64", "mtime_ns": "int64"}
 
 
+@dataclass(frozen=True)
+class Schema:
+    """One kind of report table: its fixed columns' dtypes, the dtypes of its per-class columns (one per class of
+    the model: p_happy, share_happy...) by prefix, and the columns that tell it apart from the others when a file
+    is read (its name is no help: journal chunks and user copies have other names)."""
+
+    kind: str
+    fixed: dict[str, str]
+    per_class: dict[str, str] = field(default_factory=dict)
+    key: frozenset[str] = frozenset()
+    empty_is_blank: tuple[str, ...] = ()  # string columns where an empty cell means '' rather than missing
+
+    def dtypes(self, columns) -> dict[str, str]:
+        out = {}
+        for c in columns:
+            dt = self.fixed.get(c) or next((d for p, d in self.per_class.items() if c.startswith(p)), None)
+            if dt is not None:
+                out[c] = dt
+        return out
+
+    def apply(self, df: pd.DataFrame) -> pd.DataFrame:
+        """`df` with its columns cast to their declared dtypes (columns it lacks are left out, not added)."""
+        df = _typed(df, self.dtypes(df.columns))
+        for c in self.empty_is_blank:
+            if c in df.columns:
+                df[c] = df[c].fillna("")
+        return df
+
+
+# Every CSV batchemo writes, as read_report types it (README, "Report files" says the same in words).
+FACES = Schema("faces.csv / frames.csv", {**FACE_DTYPES, **QUALITY_DTYPES}, {"p_": "float64"},
+               frozenset(FACE_DTYPES) - {"source"})
+FILES = Schema("files.csv (photos)", FILE_DTYPES, key=frozenset(FILE_DTYPES) - {"faces"}, empty_is_blank=("error",))
+VIDEO_FILES = Schema("files.csv (batch of videos)",
+                     {"source": "string", "report": "string", "status": "string", "error": "string",
+                      "note": "string", "frames_decoded": "int64", "frames_analysed": "int64", "faces": "int64",
+                      "tracks": "int64"},
+                     key=frozenset({"source", "report", "status", "frames_decoded"}), empty_is_blank=("error", "note"))
+# The all-faces row of a video summary has no track id: `face` is <NA> there (nullable Int64, so track ids stay
+# integers and `sm[sm.face == 0]` finds track 0) and `scope` says 'all' ('track' on the others).
+TRACK_SUMMARY = Schema("summary.csv (video)",
+                       {"face": "Int64", "first_s": "float64", "last_s": "float64", "seconds_on_screen": "float64",
+                        "frames": "int64", "dominant": "string", "source": "string", "scope": "string"},
+                       {"share_": "float64", "mean_p_": "float64"},
+                       frozenset({"face", "first_s", "last_s", "seconds_on_screen", "dominant"}))
+# The folder summary's key column is a label, so its all row keeps the label 'all'; `scope` ('all' / 'group')
+# tells it from a sub-folder that happens to be called "all".
+GROUP_SUMMARY = Schema("summary.csv (folder)", {"group": "string", "faces": "int64", "scope": "string"},
+                       {"n_": "int64", "share_": "float64"}, frozenset({"group", "faces"}))
+# A batch of videos: one row per analysed video, and the all-videos row with `source` <NA> and `scope` 'all'.
+BATCH_SUMMARY = Schema("summary.csv (batch of videos)",
+                       {"source": "string", "scope": "string", "faces": "int64", "tracks": "int64",
+                        "dominant": "string"},
+                       {"share_": "float64", "mean_p_": "float64"},
+                       frozenset({"source", "scope", "faces", "tracks", "dominant"}))
+TIMELINE = Schema("timeline.csv",
+                  {"face": "int64", "bin": "int64", "start_s": "float64", "end_s": "float64", "frames": "int64",
+                   "dominant": "string", "dominant_smooth": "string", "source": "string"},
+                  {"p_": "float64", "smooth_": "float64"},
+                  frozenset({"face", "bin", "start_s", "end_s", "dominant_smooth"}))
+SCHEMAS = (FACES, FILES, VIDEO_FILES, TRACK_SUMMARY, GROUP_SUMMARY, BATCH_SUMMARY, TIMELINE)
+READS = "faces.csv, frames.csv, files.csv, summary.csv, timeline.csv, or a report folder"
+
+
 def prob_columns(classes: list[str]) -> list[str]:
     return [f"p_{c}" for c in classes]
+
+
+def prob_columns_of(df: pd.DataFrame) -> list[str]:
+    """A face table's p_<class> columns, in the model's order."""
+    return [c for c in df.columns if c.startswith("p_")]
 
 
 def face_columns(classes: list[str]) -> list[str]:
@@ -63,12 +133,11 @@ def face_row(source: str, frame: int, time_s: float, face: int, box, probs: np.n
 
 
 def faces_frame(rows: list[dict], classes: list[str]) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=face_columns(classes))
-    return _typed(df, {**FACE_DTYPES, **{c: "float64" for c in prob_columns(classes)}, **QUALITY_DTYPES})
+    return FACES.apply(pd.DataFrame(rows, columns=face_columns(classes)))
 
 
 def files_frame(rows: list[dict]) -> pd.DataFrame:
-    return _typed(pd.DataFrame(rows, columns=FILE_COLUMNS), FILE_DTYPES)
+    return FILES.apply(pd.DataFrame(rows, columns=FILE_COLUMNS))
 
 
 def _typed(df: pd.DataFrame, dtypes: dict) -> pd.DataFrame:
@@ -79,35 +148,76 @@ def _typed(df: pd.DataFrame, dtypes: dict) -> pd.DataFrame:
 
 
 def read_report(path: str | Path) -> pd.DataFrame:
-    """A report table as a typed DataFrame.
+    """A report table as a DataFrame typed by its declared schema (SCHEMAS; README, "Report files").
 
-    `path` may be a report folder (its faces.csv, or frames.csv for a video report) or any of the CSV files.
+    `path` may be any CSV batchemo writes, or a report folder: a folder run's faces.csv, a video's frames.csv, or
+    for a batch of videos every video's frames.csv together (found through the batch's files.csv). ValueError
+    for a file that is not one of these.
     """
     path = Path(path)
     if path.is_dir():
-        for name in ("faces.csv", "frames.csv"):
-            if (path / name).exists():
-                path = path / name
-                break
-        else:
-            raise FileNotFoundError(f"{path}: no faces.csv or frames.csv in this folder")
-    df = pd.read_csv(path, keep_default_na=True)
-    probs = {c: "float64" for c in df.columns if c.startswith("p_")}
-    if "emotion" in df.columns and "x" in df.columns:
-        return _typed(df, {**FACE_DTYPES, **probs, **QUALITY_DTYPES})
-    if "status" in df.columns:
-        df["error"] = df["error"].astype("string").fillna("")
-        return _typed(df, FILE_DTYPES)
-    return _typed(df, {"source": "string", **probs})
+        return _read_folder(path)
+    return read_table(path)[1]
+
+
+def read_table(path: Path) -> tuple[Schema, pd.DataFrame]:
+    """The schema a report CSV matches (by its header) and the file read through it."""
+    path = Path(path)
+    if path.suffix.lower() != ".csv":
+        raise ValueError(f"{path}: not a report table; read_report reads {READS}")
+    try:
+        header = list(pd.read_csv(path, nrows=0).columns)
+    except (ValueError, UnicodeDecodeError) as e:  # pandas' parse errors are ValueErrors
+        raise ValueError(f"{path}: not a readable CSV ({type(e).__name__}); read_report reads {READS}") from None
+    schema = _schema_of(header)
+    if schema is None:
+        raise ValueError(f"{path}: not one of batchemo's report tables (columns {header[:6]}...); "
+                         f"read_report reads {READS}")
+    dtypes = schema.dtypes(header)
+    legacy = schema is TRACK_SUMMARY and "scope" not in header
+    if legacy:  # written before `scope`: the all-faces row's face was the text 'all'
+        dtypes["face"] = "string"
+    # Only empty cells are missing: a sub-folder or file called "NA" or "null" stays a name.
+    df = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=[""])
+    if legacy:
+        df["scope"] = df["face"].eq("all").map({True: "all", False: "track"})
+        df["face"] = df["face"].mask(df["scope"] == "all")
+    return schema, schema.apply(df)
+
+
+def _schema_of(header: list[str]) -> Schema | None:
+    fits = [s for s in SCHEMAS if s.key <= set(header)]
+    return max(fits, key=lambda s: len(s.key)) if fits else None
+
+
+def _read_folder(folder: Path) -> pd.DataFrame:
+    for name in ("faces.csv", "frames.csv"):
+        if (folder / name).exists():
+            return read_table(folder / name)[1]
+    if (folder / "files.csv").exists():
+        schema, files = read_table(folder / "files.csv")
+        if schema is VIDEO_FILES:
+            return _read_video_batch(folder, files)
+    raise FileNotFoundError(f"{folder}: no faces.csv, frames.csv or batch files.csv in this folder")
+
+
+def _read_video_batch(folder: Path, files: pd.DataFrame) -> pd.DataFrame:
+    """Every analysed video's frames.csv, in the batch's order; each row's `source` says which video."""
+    done = files[files["status"].isin(["complete", "partial"])]
+    parts = [read_table(folder / rel / "frames.csv")[1] for rel in done["report"]]
+    if not parts:
+        return FACES.apply(pd.DataFrame(columns=FACE_COLUMNS + QUALITY_COLUMNS + ["short_track"]))
+    return FACES.apply(pd.concat(parts, ignore_index=True))
 
 
 def emotion_summary(faces: pd.DataFrame, classes: list[str], by: pd.Series | None = None) -> pd.DataFrame:
-    """Count and share of each top emotion, over all faces (`group` = 'all') and per group of `by`."""
+    """Count and share of each top emotion, over all faces (`group` 'all', `scope` 'all') and per group of `by`
+    (`scope` 'group')."""
     rows = []
     groups = [("all", faces)]
     if by is not None:
         groups += [(g, faces[by == g]) for g in sorted(by.dropna().unique())]
-    for name, part in groups:
+    for i, (name, part) in enumerate(groups):
         counts = part["emotion"].value_counts()
         n = len(part)
         row = {"group": name, "faces": n}
@@ -115,8 +225,10 @@ def emotion_summary(faces: pd.DataFrame, classes: list[str], by: pd.Series | Non
             row[f"n_{c}"] = int(counts.get(c, 0))
         for c in classes:
             row[f"share_{c}"] = round(counts.get(c, 0) / n, 6) if n else np.nan
+        row["scope"] = "group" if i else "all"
         rows.append(row)
-    return pd.DataFrame(rows)
+    cols = ["group", "faces"] + [f"n_{c}" for c in classes] + [f"share_{c}" for c in classes] + ["scope"]
+    return GROUP_SUMMARY.apply(pd.DataFrame(rows, columns=cols))
 
 
 class Journal:
@@ -182,14 +294,15 @@ class Journal:
 SMOOTH_BINS = 3  # centred rolling mean over this many time bins: the timeline's smoothed view (README)
 
 
-def timeline_table(frames: pd.DataFrame, classes: list[str], bin_s: float) -> pd.DataFrame:
+def timeline_table(frames: pd.DataFrame, classes: list[str], bin_s: float, source: str = "") -> pd.DataFrame:
     """Per track and time bin: mean probability of each class, the dominant emotion, frames seen, and a
-    smoothed view (centred rolling mean of the bin means over SMOOTH_BINS bins, per track)."""
+    smoothed view (centred rolling mean of the bin means over SMOOTH_BINS bins, per track). `source`: the video's
+    `source` column, last (new columns are appended), so the timelines of a batch concatenate."""
     probs = prob_columns(classes)
     cols = ["face", "bin", "start_s", "end_s", "frames"] + probs + ["dominant"] + \
-        [f"smooth_{c}" for c in classes] + ["dominant_smooth"]
+        [f"smooth_{c}" for c in classes] + ["dominant_smooth", "source"]
     if frames.empty:
-        return pd.DataFrame(columns=cols)
+        return TIMELINE.apply(pd.DataFrame(columns=cols))
     df = frames.assign(bin=np.floor(frames["time_s"] / bin_s).astype("int64"))
     g = df.groupby(["face", "bin"], sort=True)
     tl = g[probs].mean()
@@ -203,26 +316,68 @@ def timeline_table(frames: pd.DataFrame, classes: list[str], bin_s: float) -> pd
     for c in classes:
         tl[f"smooth_{c}"] = smooth[f"p_{c}"]
     tl["dominant_smooth"] = np.asarray(classes)[smooth.to_numpy().argmax(1)]
-    return tl[cols]
+    tl["source"] = source
+    return TIMELINE.apply(tl[cols])
 
 
-def track_summary(frames: pd.DataFrame, classes: list[str], frame_interval_s: float) -> pd.DataFrame:
-    """Per track (and `all` for the whole video): first/last time seen, seconds on screen, dominant emotion
-    (the most frequent top emotion), share of frames with each top emotion, mean probability of each class."""
+def track_summary(frames: pd.DataFrame, classes: list[str], frame_interval_s: float,
+                  source: str = "") -> pd.DataFrame:
+    """Per track (`scope` 'track') and for the whole video (`scope` 'all', `face` <NA>): first/last time seen,
+    seconds on screen, dominant emotion (the most frequent top emotion), share of frames with each top emotion,
+    mean probability of each class. `source` and `scope` come last (new columns are appended)."""
     cols = ["face", "first_s", "last_s", "seconds_on_screen", "frames", "dominant"] + \
-        [f"share_{c}" for c in classes] + [f"mean_p_{c}" for c in classes]
-    rows = []
-    groups = [(str(f), part) for f, part in frames.groupby("face", sort=True)] if len(frames) else []
-    groups.append(("all", frames))
-    for name, part in groups:
-        n = len(part)
-        counts = part["emotion"].value_counts() if n else pd.Series(dtype=int)
-        frames_seen = part["frame"].nunique() if n else 0
-        row = {"face": name, "first_s": part["time_s"].min() if n else np.nan,
-               "last_s": part["time_s"].max() if n else np.nan,
-               "seconds_on_screen": round(frames_seen * frame_interval_s, 3), "frames": frames_seen,
-               "dominant": max(classes, key=lambda c: counts.get(c, 0)) if n else ""}
-        row.update({f"share_{c}": counts.get(c, 0) / n if n else np.nan for c in classes})
-        row.update({f"mean_p_{c}": part[f"p_{c}"].mean() if n else np.nan for c in classes})
-        rows.append(row)
-    return pd.DataFrame(rows, columns=cols)
+        [f"share_{c}" for c in classes] + [f"mean_p_{c}" for c in classes] + ["source", "scope"]
+    groups = [(int(f), part) for f, part in frames.groupby("face", sort=True)] if len(frames) else []
+    groups.append((pd.NA, frames))
+    rows = [_track_row(face, part, classes, frame_interval_s) for face, part in groups]
+    df = pd.DataFrame(rows, columns=cols[:-2])
+    df["source"] = source
+    df["scope"] = ["track"] * (len(df) - 1) + ["all"]
+    return TRACK_SUMMARY.apply(df)
+
+
+def _track_row(face, part: pd.DataFrame, classes: list[str], frame_interval_s: float) -> dict:
+    n = len(part)
+    counts = part["emotion"].value_counts() if n else pd.Series(dtype=int)
+    frames_seen = part["frame"].nunique() if n else 0
+    row = {"face": face, "first_s": part["time_s"].min() if n else np.nan,
+           "last_s": part["time_s"].max() if n else np.nan,
+           "seconds_on_screen": round(frames_seen * frame_interval_s, 3), "frames": frames_seen,
+           "dominant": _dominant(counts, classes) if n else pd.NA}
+    row.update({f"share_{c}": counts.get(c, 0) / n if n else np.nan for c in classes})
+    row.update({f"mean_p_{c}": part[f"p_{c}"].mean() if n else np.nan for c in classes})
+    return row
+
+
+def _dominant(counts, classes: list[str]) -> str:
+    # Ties go to the class first in the model's order.
+    return max(classes, key=lambda c: counts.get(c, 0))
+
+
+def video_share_row(frames: pd.DataFrame, classes: list[str], source: str) -> dict:
+    """One video's row of a batch summary.csv: face rows, tracks, dominant emotion, share of rows with each top
+    emotion and mean probability of each class (NaN without faces)."""
+    n = len(frames)
+    counts = frames["emotion"].value_counts()
+    row = {"source": source, "scope": "video", "faces": n, "tracks": int(frames["face"].nunique()),
+           "dominant": _dominant(counts, classes) if n else pd.NA}
+    row.update({f"share_{c}": counts.get(c, 0) / n if n else np.nan for c in classes})
+    row.update({f"mean_p_{c}": frames[f"p_{c}"].mean() if n else np.nan for c in classes})
+    return row
+
+
+def batch_summary(rows: list[dict], classes: list[str]) -> pd.DataFrame:
+    """A batch of videos' summary.csv: the all-videos row first (`source` <NA>, `scope` 'all'), then `rows`
+    (video_share_row). The all row weighs each video by its face rows, as if all rows were one table."""
+    per = pd.DataFrame(rows, columns=list(BATCH_SUMMARY.fixed) + [f"share_{c}" for c in classes] +
+                       [f"mean_p_{c}" for c in classes])
+    n = int(per["faces"].sum())
+    w = per["faces"].to_numpy(dtype=float)
+    # share x rows gives each video's count back (rounded: shares are floats)
+    counts = {c: float(np.rint(np.nansum(per[f"share_{c}"].to_numpy(dtype=float) * w))) for c in classes}
+    total = {"source": pd.NA, "scope": "all", "faces": n, "tracks": int(per["tracks"].sum()),
+             "dominant": _dominant(counts, classes) if n else pd.NA}
+    total.update({f"share_{c}": counts[c] / n if n else np.nan for c in classes})
+    total.update({f"mean_p_{c}": float(np.nansum(per[f"mean_p_{c}"].to_numpy(dtype=float) * w)) / n if n else np.nan
+                  for c in classes})
+    return BATCH_SUMMARY.apply(pd.concat([pd.DataFrame([total], columns=per.columns), per], ignore_index=True))

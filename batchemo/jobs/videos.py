@@ -2,16 +2,20 @@
 here one after another or on Ray; one video's failure is reported with it and never stops the others."""
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+import pandas as pd
+
+from ..pipeline import report as R
 from ..pipeline.model import EmotionModel, default_model_path
 from ..pipeline.sources import VIDEO_EXTENSIONS, BadInput, walk
 from .options import VideoOptions
 from .runtime import OutputConflict
-from .video import VideoResult, analyze_video, default_out
+from .video import VideoResult, analyze_video, default_out, shown_rows
 
 
 @dataclass
@@ -63,12 +67,57 @@ def _failure(path: Path, out: Path, e: Exception) -> VideoFailure:
     return VideoFailure(path, out, str(e), usage=isinstance(e, OutputConflict) or not Path(path).exists())
 
 
+def is_batch(videos: list[VideoInput]) -> bool:
+    """Several videos, or a folder walked: one report folder per video, and batch tables beside them."""
+    return len(videos) > 1 or any(v.folder is not None for v in videos)
+
+
+def batch_dir(videos: list[VideoInput], outs: list[Path], out: Path | None) -> Path:
+    """Where a batch's own files go (files.csv, summary.csv, index.html): OUT, else the folder above all reports
+    (for a folder walked, the top of its mirrored tree, however deep its videos are)."""
+    if out:
+        return Path(out)
+    tops = [o.parents[len(Path(v.source).parts) - 1] if v.folder else o.parent for v, o in zip(videos, outs)]
+    return Path(os.path.commonpath([str(t.resolve()) for t in tops]))
+
+
+def _video_file_row(v: VideoInput, o: Path, r: VideoResult | VideoFailure, root: Path) -> dict:
+    """A batch files.csv row. A video's status, notes and counts come from its run.json, so a re-run that skips
+    it writes the same row as the run that analysed it."""
+    row = {"source": v.source, "report": Path(os.path.relpath(o, root)).as_posix(), "status": "failed",
+           "error": getattr(r, "error", ""), "note": "", "frames_decoded": 0, "frames_analysed": 0, "faces": 0,
+           "tracks": 0}
+    if isinstance(r, VideoResult):
+        run = json.loads((o / "run.json").read_text())
+        row.update(status=run.get("status", r.status), note="; ".join(run.get("notes") or []),
+                   **{k: int(run.get("counts", {}).get(k, 0)) for k in
+                      ("frames_decoded", "frames_analysed", "faces", "tracks")})
+    return row
+
+
+def write_batch_tables(videos: list[VideoInput], outs: list[Path], results: list[VideoResult | VideoFailure],
+                       root: Path, opts: VideoOptions) -> None:
+    """ROOT/files.csv (one row per video, failures included) and ROOT/summary.csv (the all-videos row, then one
+    per analysed video), rebuilt from every video's report as it is now."""
+    root.mkdir(parents=True, exist_ok=True)
+    files = [_video_file_row(v, o, r, root) for v, o, r in zip(videos, outs, results)]
+    classes, shares = [], []
+    for v, o, row in zip(videos, outs, files):
+        if row["status"] == "failed":
+            continue
+        frames = R.read_report(o / "frames.csv")
+        classes = classes or [c[2:] for c in R.prob_columns_of(frames)]
+        shares.append(R.video_share_row(shown_rows(frames, opts), classes, v.source))
+    R.write_csv(R.VIDEO_FILES.apply(pd.DataFrame(files, columns=list(R.VIDEO_FILES.fixed))), root / "files.csv")
+    R.write_csv(R.batch_summary(shares, classes), root / "summary.csv")
+
+
 def _write_index(videos: list[VideoInput], outs: list[Path], out: Path | None, results: list,
                  command: str | None) -> None:
     """OUT/index.html of a batch (several videos): each video's page with its one-line summary."""
     from ..pipeline.html import write_index_page
 
-    index_dir = Path(out) if out else Path(os.path.commonpath([str(o.resolve().parent) for o in outs]))
+    index_dir = batch_dir(videos, outs, out)
     items = [{"source": v.source, "out": o, "status": getattr(r, "status", "failed"),
               "error": getattr(r, "error", None) or getattr(r, "note", "")} for v, o, r in zip(videos, outs, results)]
     write_index_page(index_dir, items, command)
@@ -112,6 +161,8 @@ def analyze_videos(inputs: list[str | Path], out: str | Path | None = None,
         results.append(r)
         if on_result is not None:
             on_result(r)
+    if is_batch(videos):
+        write_batch_tables(videos, outs, results, batch_dir(videos, outs, Path(out) if out else None), opts)
     if opts.html and len(videos) > 1:
         _write_index(videos, outs, out, results, command)
     return results

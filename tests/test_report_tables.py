@@ -1,0 +1,190 @@
+"""Every report file read back through its declared schema (issue 18): dtypes, the summaries' all rows, the
+`source` column of timeline/summary, the batch tables of a folder of videos, and files read_report refuses."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+import batchemo
+from batchemo.jobs.options import FolderOptions, VideoOptions
+from batchemo.pipeline import report as R
+
+from .conftest import SAMPLES, moving_faces_video
+
+QUIET_VIDEO = VideoOptions(annotate=False, html=False)
+QUIET_FOLDER = FolderOptions(annotate=False, html=False)
+
+
+def declared(schema: R.Schema, df: pd.DataFrame) -> dict[str, str]:
+    return schema.dtypes(df.columns)
+
+
+def assert_typed(df: pd.DataFrame, schema: R.Schema) -> None:
+    """Every column has the dtype its schema declares (and every column is declared)."""
+    want = declared(schema, df)
+    assert set(want) == set(df.columns), set(df.columns) - set(want)
+    got = {c: str(df[c].dtype) for c in df.columns}
+    assert got == {c: str(pd.Series(dtype=dt).dtype) for c, dt in want.items()}
+
+
+def blank_video(path: Path, frames: int = 8) -> Path:
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
+    for _ in range(frames):
+        w.write(np.full((120, 160, 3), 90, np.uint8))
+    w.release()
+    return path
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory, face_bgr) -> Path:
+    path = tmp_path_factory.mktemp("clip") / "two.avi"
+    moving_faces_video(path, face_bgr, 20, 10.0)
+    return path
+
+
+@pytest.fixture(scope="module")
+def video_out(clip, tmp_path_factory, model) -> Path:
+    return batchemo.analyze_video(clip, tmp_path_factory.mktemp("vr") / "r", model, QUIET_VIDEO, progress=False).out
+
+
+@pytest.fixture(scope="module")
+def blank_out(tmp_path_factory, model) -> Path:
+    path = blank_video(tmp_path_factory.mktemp("blank") / "blank.avi")
+    return batchemo.analyze_video(path, tmp_path_factory.mktemp("br") / "r", model, QUIET_VIDEO, progress=False).out
+
+
+@pytest.fixture(scope="module")
+def folder_out(tmp_path_factory, model) -> Path:
+    """The sample photos plus a sub-folder literally called "all" (its group must not pass for the all row)."""
+    src = tmp_path_factory.mktemp("photos") / "photos"
+    shutil.copytree(SAMPLES / "images", src)
+    (src / "all").mkdir()
+    shutil.copy(SAMPLES / "images" / "astronaut.png", src / "all" / "again.png")
+    out = tmp_path_factory.mktemp("fr") / "r"
+    batchemo.analyze_folder(src, out, model, QUIET_FOLDER, progress=False)
+    return out
+
+
+def test_folder_run_tables_are_typed(folder_out):
+    assert_typed(batchemo.read_report(folder_out / "faces.csv"), R.FACES)
+    assert_typed(batchemo.read_report(folder_out / "files.csv"), R.FILES)
+    summary = batchemo.read_report(folder_out / "summary.csv")
+    assert_typed(summary, R.GROUP_SUMMARY)
+    faces = batchemo.read_report(folder_out)
+    allrow = summary[summary["scope"] == "all"]
+    assert len(allrow) == 1 and allrow["faces"].iloc[0] == len(faces)
+    # the sub-folder called "all" is a group like any other
+    named_all = summary[(summary["group"] == "all") & (summary["scope"] == "group")]
+    assert named_all["faces"].tolist() == [int(faces["source"].str.startswith("all/").sum())]
+
+
+def test_video_run_tables_are_typed(video_out):
+    frames = batchemo.read_report(video_out)
+    assert_typed(frames, R.FACES)
+    assert_typed(batchemo.read_report(video_out / "timeline.csv"), R.TIMELINE)
+    assert_typed(batchemo.read_report(video_out / "summary.csv"), R.TRACK_SUMMARY)
+
+
+def test_video_summary_face_is_an_integer_and_the_all_row_has_none(video_out):
+    frames = batchemo.read_report(video_out)
+    sm = batchemo.read_report(video_out / "summary.csv")
+    assert sm["face"].dtype == "Int64"
+    track0 = sm[sm.face == 0]
+    assert len(track0) == 1 and track0["frames"].iloc[0] == frames.loc[frames["face"] == 0, "frame"].nunique()
+    allrow = sm[sm["scope"] == "all"]
+    assert len(allrow) == 1 and allrow["face"].isna().all()
+    assert set(sm.loc[sm["scope"] == "track", "face"]) == set(frames["face"])
+
+
+def test_timeline_and_summary_carry_the_source(video_out):
+    source = set(batchemo.read_report(video_out)["source"])
+    assert len(source) == 1
+    for name in ("timeline.csv", "summary.csv"):
+        table = batchemo.read_report(video_out / name)
+        assert set(table["source"]) == source, name
+
+
+def test_same_dtypes_across_runs(video_out, blank_out, folder_out, tmp_path, model):
+    """A video with faces and one without, a folder with faces and one without: same dtypes file by file."""
+    for name in ("frames.csv", "timeline.csv", "summary.csv"):
+        a, b = batchemo.read_report(video_out / name), batchemo.read_report(blank_out / name)
+        assert b.dtypes.to_dict() == a.dtypes.to_dict(), name
+    src = tmp_path / "none"
+    shutil.copytree(SAMPLES / "images" / "no face", src)
+    empty = batchemo.analyze_folder(src, tmp_path / "o", model, QUIET_FOLDER, progress=False).out
+    for name in ("faces.csv", "files.csv", "summary.csv"):
+        a, b = batchemo.read_report(folder_out / name), batchemo.read_report(empty / name)
+        assert b.dtypes.to_dict() == a.dtypes.to_dict(), name
+
+
+@pytest.fixture(scope="module")
+def video_tree(clip, tmp_path_factory) -> Path:
+    """Two sessions with the same participant file name, and a file that is no video."""
+    tree = tmp_path_factory.mktemp("tree") / "sessions"
+    for rel in ("day1/p01.avi", "day2/p01.avi"):
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(clip, tree / rel)
+    (tree / "day2" / "broken.avi").write_bytes(b"not a video at all")
+    return tree
+
+
+@pytest.fixture(scope="module")
+def batch_out(video_tree, tmp_path_factory, model) -> Path:
+    out = tmp_path_factory.mktemp("batch") / "out"
+    batchemo.analyze_videos([video_tree], out, model, QUIET_VIDEO, progress=False)
+    return out
+
+
+def test_video_batch_writes_files_and_summary(batch_out):
+    files = batchemo.read_report(batch_out / "files.csv")
+    assert_typed(files, R.VIDEO_FILES)
+    assert sorted(files["source"]) == ["day1/p01.avi", "day2/broken.avi", "day2/p01.avi"]
+    failed = files[files["status"] == "failed"]
+    assert failed["source"].tolist() == ["day2/broken.avi"] and failed["error"].str.len().gt(0).all()
+    summary = batchemo.read_report(batch_out / "summary.csv")
+    assert_typed(summary, R.BATCH_SUMMARY)
+    assert summary["scope"].tolist() == ["all", "video", "video"]
+    assert summary["source"].isna().tolist() == [True, False, False]
+    per_video = summary[summary["scope"] == "video"].set_index("source")
+    for rel, row in files[files["status"] != "failed"].set_index("source").iterrows():
+        own = batchemo.read_report(batch_out / row["report"] / "summary.csv")
+        own_all = own[own["scope"] == "all"].iloc[0]
+        shares = [c for c in summary.columns if c.startswith("share_")]
+        np.testing.assert_allclose(per_video.loc[rel, shares].astype(float), own_all[shares].astype(float), atol=1e-6)
+        assert per_video.loc[rel, "faces"] == len(batchemo.read_report(batch_out / row["report"]))
+    assert summary["faces"].iloc[0] == per_video["faces"].sum()
+
+
+def test_read_report_on_a_batch_folder_gives_every_video(batch_out):
+    frames = batchemo.read_report(batch_out)
+    assert_typed(frames, R.FACES)
+    assert set(frames["source"]) == {"day1/p01.avi", "day2/p01.avi"}
+    for rel in ("day1/p01", "day2/p01"):
+        own = batchemo.read_report(batch_out / rel)
+        part = frames[frames["source"] == rel + ".avi"].reset_index(drop=True)
+        pd.testing.assert_frame_equal(part, own)
+
+
+def test_rerun_that_skips_every_video_keeps_the_batch_tables(video_tree, batch_out, model):
+    before = {n: (batch_out / n).read_text() for n in ("files.csv", "summary.csv")}
+    for n in before:
+        (batch_out / n).unlink()
+    results = batchemo.analyze_videos([video_tree], batch_out, model, QUIET_VIDEO, progress=False)
+    assert [getattr(r, "status", "failed") for r in results].count("skipped") == 2
+    assert {n: (batch_out / n).read_text() for n in before} == before
+
+
+def test_read_report_refuses_files_it_does_not_know(video_out, tmp_path):
+    foreign = tmp_path / "people.csv"
+    pd.DataFrame({"name": ["a", "b"], "age": [3, 4]}).to_csv(foreign, index=False)
+    binary = tmp_path / "image.csv"
+    binary.write_bytes((video_out / "timeline.png").read_bytes())
+    for path in (video_out / "run.json", video_out / "timeline.png", foreign, binary):
+        with pytest.raises(ValueError, match="read_report reads faces.csv") as e:
+            batchemo.read_report(path)
+        assert str(path) in str(e.value)

@@ -185,6 +185,12 @@ def test_video_ray_without_address_keeps_every_input(monkeypatch):
     assert seen == {"inputs": [Path(clip), Path(clip)], "ray": "local"}
 
 
+@pytest.mark.parametrize("command", ["folder", "video"])
+def test_ray_help_shows_the_optional_address_and_the_extra(command):
+    out = runner.invoke(app, [command, "--help"], terminal_width=200).output
+    assert "--ray [ADDRESS]" in " ".join(out.split()) and "batchemo[ray]" in out
+
+
 def test_bare_ray_rewrite_leaves_arguments_after_double_dash():
     assert media.bare_ray_is_local(["--ray", "--", "--ray"]) == ["--ray=local", "--", "--ray"]
     assert media.bare_ray_is_local(["--ray", "local"]) == ["--ray", "local"]

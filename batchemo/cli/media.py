@@ -69,7 +69,8 @@ MINFACE_HELP = _ranged("Smallest face side, in pixels of the original image.", D
 DETECT_SIZE_HELP = _ranged("Long side, in pixels, of the downscaled copy Haar searches (0: no cap). Faces smaller "
                            "than 24 px on that copy are not found.", DETECT_RANGES["max_side"])
 ACCURATE_HELP = "Detect at full resolution (slow; the default detects on a downscaled grey image)."
-RAY_HELP = ("Run on Ray (extra batchemo[ray]): --ray alone (or --ray local) starts a Ray instance here; --ray auto "
+# `\\[`: typer renders help as Rich markup, where a bare [ray] is a style tag and vanishes.
+RAY_HELP = ("Run on Ray (extra batchemo\\[ray]): --ray alone (or --ray local) starts a Ray instance here; --ray auto "
             "or --ray ray://HOST:10001 joins a cluster. Inputs and --out must be on a file system every node sees.")
 MODEL_HELP = "Emotion model (.keras with its .json card beside it); default: the shipped models/emotion.keras."
 

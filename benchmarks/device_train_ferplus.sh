@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Four FER+ vote-trained candidates side by side on one GPU machine without TensorFlow (Keras on JAX), each
+# starting from the shipped model's base. Run from the repo root with the data packed beside it:
+#   (cd ../shared/datasets && tar czf "$OLDPWD/.devdata/fer.tgz" fer2013/train ferplus/train.csv)
+#   keras, optree and namex wheels for Python 3.12 in .whl/
+# The models come back under $OUT (or ./gpu-out); the TFLite twins and the temperature are made afterwards on a
+# machine with TensorFlow (`batchemo export`, `batchemo calibrate`).
+set -u
+OUT=${OUT:-gpu-out}
+SECS=${SECS:-480}  # each run's wall-clock budget; a run cut short still leaves its best epoch in <out>.work
+mkdir -p "$OUT" ../shared/datasets models/gpu logs
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+export PYTHONPATH=/tmp/site:$PWD KERAS_BACKEND=jax PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
+tar xzf .devdata/fer.tgz -C ../shared/datasets
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+python3 -c "import keras, jax; print('keras', keras.__version__, 'jax', jax.__version__, jax.devices())"
+
+common="--val-split 0.1 --image-size 48 --head-epochs 1 --batch-size 64 --lr 0.001 --fine-tune-lr 0.0005
+ --base-weights imagenet --init-model models/emotion.keras --class-weight-power 0.0 --patience 100 --seed 1
+ --augment --flip-average --recipe batchemo --votes ../shared/datasets/ferplus/train.csv"
+run() {  # name alpha size epochs
+  timeout -k 10 "$SECS" python3 -m batchemo train ../shared/datasets/fer2013/train --out "models/gpu/$1.keras" \
+    --alpha "$2" --size "$3" --epochs "$4" $common >"logs/$1.log" 2>&1
+  echo "$1 exit $?"
+}
+run a50_s96 0.5 96 45 &
+run a50_s112 0.5 112 36 &
+run a50_s128 0.5 128 32 &
+run a75_s96 0.75 96 36 &
+wait
+for n in a50_s96 a50_s112 a50_s128 a75_s96; do
+  if [ -f "models/gpu/$n.keras" ]; then cp "models/gpu/$n.keras" "$OUT/"; 
+  elif [ -f "models/gpu/$n.keras.work/best.keras" ]; then cp "models/gpu/$n.keras.work/best.keras" "$OUT/$n.partial.keras"; fi
+  tail -n 4 "logs/$n.log"
+done
+tar czf "$OUT/meta.tgz" models/gpu/*.json models/gpu/*.md models/gpu/*.work/state.json logs 2>/dev/null
+ls -la "$OUT"

@@ -18,18 +18,19 @@ python3 -c "import keras, jax; print('keras', keras.__version__, 'jax', jax.__ve
 common="--val-split 0.1 --image-size 48 --head-epochs 1 --batch-size 64 --lr 0.001 --fine-tune-lr 0.0005
  --base-weights imagenet --init-model models/emotion.keras --class-weight-power 0.0 --patience 100 --seed 1
  --augment --flip-average --recipe batchemo --votes ../shared/datasets/ferplus/train.csv"
-run() {  # name alpha size epochs
-  timeout -k 10 "$SECS" python3 -m batchemo train ../shared/datasets/fer2013/train --out "models/gpu/$1.keras" \
-    --alpha "$2" --size "$3" --epochs "$4" $common >"logs/$1.log" 2>&1
-  echo "$1 exit $?"
+run() {  # name alpha size epochs [more train options]
+  local name=$1 alpha=$2 size=$3 epochs=$4; shift 4
+  timeout -k 10 "$SECS" python3 -m batchemo train ../shared/datasets/fer2013/train --out "models/gpu/$name.keras" \
+    --alpha "$alpha" --size "$size" --epochs "$epochs" $common "$@" >"logs/$name.log" 2>&1
+  echo "$name exit $?"
 }
-run a50_s96 0.5 96 45 &
-run a50_s112 0.5 112 36 &
-run a50_s128 0.5 128 32 &
-run a75_s96 0.75 96 36 &
+# Arguments: runs as "name alpha size epochs [options]"; the default is the first comparison made with it.
+[ $# -gt 0 ] || set -- "a50_s96 0.5 96 45" "a50_s112 0.5 112 36" "a50_s128 0.5 128 32" "a75_s96 0.75 96 36"
+names=()
+for spec in "$@"; do run $spec & names+=("${spec%% *}"); done
 wait
-for n in a50_s96 a50_s112 a50_s128 a75_s96; do
-  if [ -f "models/gpu/$n.keras" ]; then cp "models/gpu/$n.keras" "$OUT/"; 
+for n in "${names[@]}"; do
+  if [ -f "models/gpu/$n.keras" ]; then cp "models/gpu/$n.keras" "$OUT/";
   elif [ -f "models/gpu/$n.keras.work/best.keras" ]; then cp "models/gpu/$n.keras.work/best.keras" "$OUT/$n.partial.keras"; fi
   tail -n 4 "logs/$n.log"
 done

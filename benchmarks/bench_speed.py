@@ -1,6 +1,7 @@
 """Speed benchmark: batchemo against decode + full-resolution Haar, side by side in one run.
 
     python benchmarks/bench_speed.py            # writes benchmarks/results/speed.{csv,md}
+    python benchmarks/bench_speed.py --models OLD.keras NEW.keras   # the jobs with each model: models_speed.*
 
 Inputs are made under benchmarks/work/: a real face clip looped to >= 1,000 frames (../shared/media's CASME II
 clip when present, else the sample video), a multi-face clip, and a folder of >= 500 photos of mixed sizes
@@ -220,6 +221,20 @@ def bench(kind: str, name: str, path: Path, units: int, extra: list[str]) -> lis
     return rows
 
 
+def compare_models(inputs: list[tuple[str, str, Path, int]], models: list[str], rounds: int = 2) -> list[dict]:
+    """The default job on each input with each model, alternating models within each round (noise hits both)."""
+    rows = []
+    for rnd in range(1, rounds + 1):
+        for job, name, path, units in inputs:
+            for model in models:
+                out = WORK / "out" / "models" / Path(model).stem / name
+                wall, rss, code = run_child([sys.executable, "-m", "batchemo", job, str(path), "--out", str(out),
+                                             "--model", model, "--no-progress", "--redo", "--force"])
+                rows.append({"input": name, "model": model, "round": rnd, "seconds": round(wall, 2),
+                             "per_second": round(units / wall, 1), "peak_rss_mb": round(rss), "exit": code})
+    return rows
+
+
 def write_result(name: str, how: str, rows: list[dict]) -> None:
     """results/NAME.md (and .csv): when and how it was measured, then the table; printed too."""
     import pandas as pd
@@ -245,6 +260,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=3000)
     ap.add_argument("--photos", type=int, default=500)
     ap.add_argument("--only", choices=["video", "multi", "folder"], action="append")
+    ap.add_argument("--models", nargs=2, metavar="MODEL", help="compare two models' speed in the default jobs")
     a = ap.parse_args()
     if a.variant == "decode":
         print(json.dumps(variant_decode(Path(a.paths[0]))))
@@ -260,6 +276,14 @@ def main() -> None:
                         a.frames // 3)
     photos = photo_folder(WORK / f"photos_{a.photos}", a.photos)
     todo = a.only or ["video", "multi", "folder"]
+    if a.models:
+        inputs = {"video": ("video", clip.stem, clip, a.frames),
+                  "multi": ("video", multi.stem, multi, a.frames // 3),
+                  "folder": ("folder", photos.name, photos, a.photos)}
+        write_result("models_speed", f"on {os.cpu_count()} CPUs with `python benchmarks/bench_speed.py --frames "
+                     f"{a.frames} --photos {a.photos} --models {' '.join(a.models)}`",
+                     compare_models([inputs[k] for k in todo], a.models))
+        return
     rows = []
     if "video" in todo:
         rows += bench("video", clip.stem, clip, a.frames, [])

@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
-
 import batchemo
+from batchemo.pipeline.model import default_model_path
 from batchemo.training import data as D
 from batchemo.training.evaluate import score
-from batchemo.pipeline.model import default_model_path
 
 from .conftest import SHARED, needs_shared
 
@@ -49,7 +47,8 @@ def test_real_face_clip(tmp_path, model):
     df = batchemo.read_report(res.out)
     assert df["frame"].nunique() == 41 and df["face"].nunique() == 1  # one person, one track, every frame
     assert (df["w"] > 300).all()
-    s = pd.read_csv(res.out / "summary.csv")
-    assert list(s["face"].astype(str)) == ["0", "all"]
+    s = batchemo.read_report(res.out / "summary.csv")
+    assert s["face"].tolist()[0] == 0 and s["face"].isna().tolist() == [False, True]
+    assert s["scope"].tolist() == ["track", "all"]
     for name in ("frames.csv", "timeline.csv", "timeline.png", "summary.csv", "annotated.mp4", "run.json"):
         assert (res.out / name).exists(), name

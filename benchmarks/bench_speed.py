@@ -241,7 +241,8 @@ def write_result(name: str, how: str, rows: list[dict]) -> None:
 
     df = pd.DataFrame(rows)
     df.to_csv(RESULTS / f"{name}.csv", index=False)
-    md = f"Measured {time.strftime('%Y-%m-%d %H:%M')} {how}.\n\n" + markdown(df.drop(columns=["exit"], errors="ignore")) + "\n"
+    table = markdown(df.drop(columns=["exit"], errors="ignore"))
+    md = f"Measured {time.strftime('%Y-%m-%d %H:%M')} {how}.\n\n{table}\n"
     (RESULTS / f"{name}.md").write_text(md)
     print(md)
 

@@ -336,8 +336,8 @@ def test_imagenet_weights_from_cache_or_download_else_from_scratch(tmp_path, mon
     cached = tmp_path / "models" / "mobilenet_2_5_224_tf_no_top.h5"
     cached.parent.mkdir()
     cached.write_bytes(b"h5")
-    assert resolve_base_weights(TrainOptions(alpha=0.25)) == (str(cached), "ImageNet MobileNet alpha 0.25 "
-                                                                           "(Keras cache mobilenet_2_5_224_tf_no_top.h5)")
+    described = "ImageNet MobileNet alpha 0.25 (Keras cache mobilenet_2_5_224_tf_no_top.h5)"
+    assert resolve_base_weights(TrainOptions(alpha=0.25)) == (str(cached), described)
     assert len(asked) == 1  # a cached file is not fetched again
 
 

@@ -257,7 +257,8 @@ class Journal:
         write_csv(faces, self.dir / f"{stem}.faces.csv")
         write_csv(files, self.dir / f"{stem}.files.csv")
 
-    def load(self, out: Path, files_name: str, faces_name: str, classes: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def load(self, out: Path, files_name: str, faces_name: str,
+             classes: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(files, faces) of everything recorded so far, newest record per source winning."""
         parts_files, parts_faces = [], []
         final_files, final_faces = Path(out) / files_name, Path(out) / faces_name

@@ -61,11 +61,13 @@ def write_card(model_path: Path, card: dict) -> None:
         *([f"- Distilled from {', '.join(card['options']['teachers'])} (targets "
            f"{card['options']['distill']} x their mean prediction + the rest on the label)"]
           if card.get("options", {}).get("teachers") else []),
-        f"- Validation top-1 accuracy: {100 * v.get('accuracy', float('nan')):.2f} % (loss {v.get('loss', float('nan')):.4f})",
+        f"- Validation top-1 accuracy: {100 * v.get('accuracy', float('nan')):.2f} % "
+        f"(loss {v.get('loss', float('nan')):.4f})",
     ]
     cal = card.get("calibration")
     if cal:
-        lines.append(f"- Calibration ({cal.get('target', '')}) on {cal.get('data', '?')} ({cal.get('images', '?')} images): "
+        lines.append(f"- Calibration ({cal.get('target', '')}) on {cal.get('data', '?')} "
+                     f"({cal.get('images', '?')} images): "
                      f"NLL {cal['nll_before']:.3f} -> {cal['nll_after']:.3f}, ECE {100 * cal['ece_before']:.2f} % -> "
                      f"{100 * cal['ece_after']:.2f} %")
     for name, ev in card.get("evaluation", {}).items():

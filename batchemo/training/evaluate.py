@@ -243,7 +243,8 @@ def cross_validate(data_dir: str | Path, out: str | Path, folds: int, group_by: 
               "pooled_accuracy": float(np.trace(total_cm) / total_cm.sum())}
     write_json(result, out / "cv.json")
     plot_confusion(total_cm, classes, out / "confusion.png",
-                   f"{folds}-fold CV by group on {Path(data_dir).name}: {100 * acc.mean():.1f} ± {100 * acc.std(ddof=1):.1f} %")
+                   f"{folds}-fold CV by group on {Path(data_dir).name}: "
+                   f"{100 * acc.mean():.1f} ± {100 * acc.std(ddof=1):.1f} %")
     return result
 
 

@@ -144,9 +144,10 @@ class _EpochLine:
             def on_epoch_end(self, epoch, logs=None):
                 logs = logs or {}
                 lr = float(np.asarray(self.model.optimizer.learning_rate))
-                print(f"[{phase}] epoch {epoch + 1}/{total}  loss {logs.get('loss', float('nan')):.4f}  "
-                      f"acc {logs.get('accuracy', float('nan')):.4f}  val_loss {logs.get('val_loss', float('nan')):.4f}  "
-                      f"val_acc {logs.get('val_accuracy', float('nan')):.4f}  lr {lr:.2e}  "
+                nan = float("nan")
+                print(f"[{phase}] epoch {epoch + 1}/{total}  loss {logs.get('loss', nan):.4f}  "
+                      f"acc {logs.get('accuracy', nan):.4f}  val_loss {logs.get('val_loss', nan):.4f}  "
+                      f"val_acc {logs.get('val_accuracy', nan):.4f}  lr {lr:.2e}  "
                       f"{time.time() - outer.t0:.0f}s", flush=True)
 
         self.callback = CB()

@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 
 from batchemo.cli import app, media
 from batchemo.cli.app import plural
-from batchemo.jobs.options import DETECT_RANGES, FOLDER_RANGES, VIDEO_RANGES, FolderOptions, VideoOptions
-from batchemo.pipeline.detect import DetectOptions
+from batchemo.jobs.options import FOLDER_RANGES, VIDEO_RANGES, FolderOptions, VideoOptions
+from batchemo.pipeline.detect import DETECT_RANGES, DetectOptions
 
 from .conftest import ROOT, SAMPLES
 
@@ -135,8 +135,7 @@ def test_shown_ranges_are_the_checked_ones():
 @pytest.mark.parametrize("make,ranges", [(FolderOptions, FOLDER_RANGES), (VideoOptions, VIDEO_RANGES),
                                          (DetectOptions, DETECT_RANGES)], ids=["folder", "video", "detect"])
 def test_ranges_agree_with_the_checks(make, ranges):
-    """The declared ranges (and so --help) are what the option classes refuse: DetectOptions keeps its own
-    copy of them, and this catches a drift."""
+    """The declared ranges (and so --help) are what the option classes refuse, at both ends."""
     for name, rng in ranges.items():
         inside = rng.low + 0.5 if rng.strict else rng.low
         outside = rng.low if rng.strict else rng.low - 1

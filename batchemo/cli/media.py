@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from ..jobs.options import DETECT_RANGES, FOLDER_RANGES, VIDEO_RANGES, Range
+from ..jobs.options import FOLDER_RANGES, VIDEO_RANGES
+from ..pipeline.detect import DETECT_RANGES, Range
 from .app import Command, app, command_line, fail, plural
 
 # What `--ray X` may be followed by as its address (Ray's own forms); anything else after --ray is the next

@@ -3,37 +3,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..pipeline.detect import DetectOptions, check
+from ..pipeline.detect import DetectOptions, Range, check_ranges
 
 # Photos are searched for faces on a copy whose long side is at most 640 px (InsightFace's default detection
 # size; 3x faster than 1280 on a 2 MP photo): faces under about 4 % of the long side need a larger --detect-size.
 PHOTO_DETECT_SIDE = 640
 
 
-@dataclass(frozen=True)
-class Range:
-    """A numeric option's valid values: the option classes check them, the CLI's --help shows them (one
-    source for both, so the help never drifts from what is refused)."""
-
-    low: float
-    strict: bool = False  # `low` itself is refused
-    high: float | None = None
-    flag: str = ""  # the CLI's spelling where it is not --<name with dashes>
-
-    def check(self, name: str, value) -> None:
-        check(name, value, self.low, self.strict, self.high, self.flag)
-
-    @property
-    def text(self) -> str:
-        """For --help: '(>=1)', '(>0)', '(>0,<=1)' (no spaces: the help column never wraps inside one)."""
-        low = f"{'>' if self.strict else '>='}{self.low:g}"
-        return f"({low})" if self.high is None else f"({low},<={self.high:g})"
-
-
-# DetectOptions (pipeline.detect) checks these same ranges itself; they are repeated here for --help, and
-# tests/test_cli_polish.py checks that both agree.
-DETECT_RANGES = {"scale_factor": Range(1.0, strict=True), "min_neighbors": Range(0), "min_face": Range(1),
-                 "max_side": Range(0, flag="--detect-size")}
 FOLDER_RANGES = {"decode_side": Range(0), "batch_size": Range(1), "max_megapixels": Range(0, strict=True),
                  "workers": Range(1), "pending_megapixels": Range(0, strict=True)}
 VIDEO_RANGES = {
@@ -44,12 +20,6 @@ VIDEO_RANGES = {
     "max_gap_s": Range(0, strict=True), "iou_threshold": Range(0, strict=True, high=1), "max_tracks_plotted": Range(1),
     "split_frames": Range(0),
 }
-
-
-def check_ranges(options, ranges: dict[str, Range]) -> None:
-    """ValueError naming the first option of `options` outside its range."""
-    for name, rng in ranges.items():
-        rng.check(name, getattr(options, name))
 
 
 @dataclass

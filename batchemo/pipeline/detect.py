@@ -25,10 +25,7 @@ class DetectOptions:
     pad_small: bool = True  # pad small images, so tight face crops (no margin) are still found
 
     def __post_init__(self):
-        check("scale_factor", self.scale_factor, 1.0, strict=True)
-        check("min_neighbors", self.min_neighbors, 0)
-        check("min_face", self.min_face, 1)
-        check("max_side", self.max_side, 0, flag="--detect-size")
+        check_ranges(self, DETECT_RANGES)
 
     @property
     def accurate(self) -> "DetectOptions":
@@ -45,6 +42,35 @@ def check(name: str, value, low: float, strict: bool = False, high: float | None
         upper = f" and at most {high:g}" if high is not None else ""
         raise ValueError(f"{flag} must be {bound}{upper} (got {value:g})")
 
+
+@dataclass(frozen=True)
+class Range:
+    """A numeric option's valid values: the option classes check them, the CLI's --help shows them (one
+    source for both, so the help never drifts from what is refused)."""
+
+    low: float
+    strict: bool = False  # `low` itself is refused
+    high: float | None = None
+    flag: str = ""  # the CLI's spelling where it is not --<name with dashes>
+
+    def check(self, name: str, value) -> None:
+        check(name, value, self.low, self.strict, self.high, self.flag)
+
+    @property
+    def text(self) -> str:
+        """For --help: '(>=1)', '(>0)', '(>0,<=1)' (no spaces: the help column never wraps inside one)."""
+        low = f"{'>' if self.strict else '>='}{self.low:g}"
+        return f"({low})" if self.high is None else f"({low},<={self.high:g})"
+
+
+def check_ranges(options, ranges: dict[str, Range]) -> None:
+    """ValueError naming the first option of `options` outside its range."""
+    for name, rng in ranges.items():
+        rng.check(name, getattr(options, name))
+
+
+DETECT_RANGES = {"scale_factor": Range(1.0, strict=True), "min_neighbors": Range(0), "min_face": Range(1),
+                 "max_side": Range(0, flag="--detect-size")}
 
 _local = threading.local()
 

@@ -250,14 +250,28 @@ def write_video_page(out: Path, video: Path, frames: pd.DataFrame, timeline: pd.
     decoded = run.get("counts", {}).get("frames_decoded", 0)
     duration = decoded / fps if fps else float(frames["time_s"].max() if len(frames) else 0)
     rows = summary[summary["scope"] == "track"]  # the all-faces row has no track
+    thumb_of = _track_thumbs(out, video, frames, rows)
+    tracks = [_track_card(s, frames, timeline, classes, cols, thumb_of.get(str(s["face"])), duration, bin_s)
+              for _, s in rows.iterrows()]
+    has_video = (out / "annotated.mp4").is_file()
+    return _write(out, "report.html", "video.html.j2", name=Path(run.get("input") or video).name,
+                  run_facts=_video_facts(run, card, duration, fps, decoded), notes=run.get("notes") or [],
+                  video="annotated.mp4" if has_video else None, classes=classes, colors=cols, tracks=tracks,
+                  low=LOW_CONFIDENCE,
+                  tables=_tables(out, ["frames.csv", "timeline.csv", "summary.csv", "timeline.png", "run.json",
+                                       "faces/index.csv"]))
+
+
+def _track_thumbs(out: Path, video: Path, frames: pd.DataFrame, rows: pd.DataFrame) -> dict[str, str]:
+    """{track id: thumbnail path in OUT}, each cut at the track's most confident row; the video is decoded once,
+    seeking only to the frames needed."""
     thumbs = out / "thumbs"
     _fresh_dir(thumbs)
-    best = {}
-    if len(frames) and len(rows):
-        keep = frames[frames["face"].astype(str).isin(rows["face"].astype(str))]
-        if len(keep):
-            for i in keep.groupby("face")["confidence"].idxmax():
-                best.setdefault(int(keep.loc[i, "frame"]), []).append(i)
+    best: dict[int, list] = {}
+    keep = frames[frames["face"].astype(str).isin(rows["face"].astype(str))]  # short tracks have no card
+    if len(keep):
+        for i in keep.groupby("face")["confidence"].idxmax():
+            best.setdefault(int(keep.loc[i, "frame"]), []).append(i)
     thumb_of = {}
     for f, img in C.video_images(video, best):
         for i in best[f]:
@@ -267,36 +281,36 @@ def write_video_page(out: Path, video: Path, frames: pd.DataFrame, timeline: pd.
                 name = f"thumbs/track{int(r['face'])}.jpg"
                 C.write_jpeg(out / name, C.thumbnail(crop))
                 thumb_of[str(int(r["face"]))] = name
-    tracks = []
-    for _, s in rows.iterrows():
-        face = str(s["face"])
-        part = frames[frames["face"].astype(str) == face]
-        low = part[part["confidence"] < LOW_CONFIDENCE]
-        picks = low.iloc[np.unique(np.linspace(0, len(low) - 1, min(LOW_MOMENTS, len(low))).round().astype(int))] \
-            if len(low) else low
-        tl = timeline[timeline["face"].astype(str) == face] if len(timeline) else timeline
-        tracks.append({"face": face, "dominant": s["dominant"], "seconds": _num(s["seconds_on_screen"]),
-                       "frames": int(s["frames"]), "first": _num(s["first_s"], "{:.1f}"),
-                       "last": _num(s["last_s"], "{:.1f}"), "bar": _bar(s, classes, cols),
-                       "mean_p": {c: float(s[f"mean_p_{c}"]) for c in classes},
-                       "thumb": thumb_of.get(face),
-                       "low": [{"t": float(m.time_s), "emotion": m.emotion, "confidence": float(m.confidence)}
-                               for m in picks.itertuples()],
-                       "low_more": max(0, len(low) - len(picks)),
-                       "svg": timeline_svg(tl, classes, cols, duration, bin_s)})
-    c = run.get("counts", {})
+    return thumb_of
+
+
+def _track_card(s: pd.Series, frames: pd.DataFrame, timeline: pd.DataFrame, classes: list[str], cols: dict,
+                thumb: str | None, duration: float, bin_s: float) -> dict:
+    """One track's card: its summary.csv row, a few evenly spread low-confidence moments, its timeline SVG."""
+    face = str(s["face"])
+    part = frames[frames["face"].astype(str) == face]
+    low = part[part["confidence"] < LOW_CONFIDENCE]
+    picks = low.iloc[np.unique(np.linspace(0, len(low) - 1, min(LOW_MOMENTS, len(low))).round().astype(int))] \
+        if len(low) else low
+    tl = timeline[timeline["face"].astype(str) == face] if len(timeline) else timeline
+    return {"face": face, "dominant": s["dominant"], "seconds": _num(s["seconds_on_screen"]),
+            "frames": int(s["frames"]), "first": _num(s["first_s"], "{:.1f}"), "last": _num(s["last_s"], "{:.1f}"),
+            "bar": _bar(s, classes, cols), "mean_p": {c: float(s[f"mean_p_{c}"]) for c in classes}, "thumb": thumb,
+            "low": [{"t": float(m.time_s), "emotion": m.emotion, "confidence": float(m.confidence)}
+                    for m in picks.itertuples()],
+            "low_more": max(0, len(low) - len(picks)),
+            "svg": timeline_svg(tl, classes, cols, duration, bin_s)}
+
+
+def _video_facts(run: dict, card: dict | None, duration: float, fps: float, decoded: int) -> list[tuple]:
+    v, c = run.get("video", {}), run.get("counts", {})
     facts = _common_facts(run, card)
     facts[1:1] = [("status", run.get("status")),
                   ("duration", f"{duration:.2f} s at {fps:g} fps, {v.get('width')}x{v.get('height')}"),
                   ("frames analysed", (f"{c.get('frames_analysed')} of {decoded} decoded "
                                        f"(every {v.get('analyse_every')}); {c.get('faces')} faces in "
                                        f"{c.get('tracks')} tracks ({c.get('short_tracks', 0)} short, not shown)"))]
-    has_video = (out / "annotated.mp4").is_file()
-    return _write(out, "report.html", "video.html.j2", name=Path(run.get("input") or video).name, run_facts=facts,
-                  notes=run.get("notes") or [], video="annotated.mp4" if has_video else None, classes=classes,
-                  colors=cols, tracks=tracks, low=LOW_CONFIDENCE,
-                  tables=_tables(out, ["frames.csv", "timeline.csv", "summary.csv", "timeline.png", "run.json",
-                                       "faces/index.csv"]))
+    return facts
 
 
 # --- a batch of videos -----------------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Four FER+ vote-trained candidates side by side on one GPU machine without TensorFlow (Keras on JAX), each
-# starting from the shipped model's base. Run from the repo root with the data packed beside it:
-#   (cd ../shared/datasets && tar czf "$OLDPWD/.devdata/fer.tgz" fer2013/train ferplus/train.csv)
-#   keras, optree and namex wheels for Python 3.12 in .whl/
+# FER+ vote-trained candidates side by side on one GPU machine without TensorFlow (Keras on JAX), each starting
+# from the shipped model's base (four by default; the runs as arguments otherwise, see below). Run from the repo
+# root, with the data and the wheels the machine lacks packed beside it (.devdata/ and .whl/ are git-ignored):
+#   mkdir -p .devdata && (cd ../shared/datasets && tar czf "$OLDPWD/.devdata/fer.tgz" fer2013/train ferplus/train.csv)
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux_2_28_x86_64 \
+#       --platform manylinux_2_17_x86_64 -d .whl keras==3.15.1 optree==0.20.0 namex==0.1.0
 # The models come back under $OUT (or ./gpu-out); the TFLite twins and the temperature are made afterwards on a
 # machine with TensorFlow (`batchemo export`, `batchemo calibrate`).
 set -u

@@ -25,6 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from batchemo.pipeline.crops import cut  # noqa: E402
 from batchemo.pipeline.detect import EYE_FILE, DetectOptions, cascade, detect_faces  # noqa: E402
 from batchemo.pipeline.model import EmotionModel, crop_faces  # noqa: E402
 from batchemo.training.votes import majority, read_votes  # noqa: E402
@@ -37,14 +38,6 @@ ENLARGE, PAD = 4, 24  # canvas: the 48 px crop with 24 px of grey around it, the
 def canvas(face: np.ndarray) -> np.ndarray:
     img = cv2.copyMakeBorder(face, PAD, PAD, PAD, PAD, cv2.BORDER_CONSTANT, value=128)
     return cv2.resize(img, None, fx=ENLARGE, fy=ENLARGE, interpolation=cv2.INTER_LINEAR)
-
-
-def grown(box, margin: float, shape) -> np.ndarray:
-    x, y, w, h = box
-    mx, my = int(round(w * margin)), int(round(h * margin))
-    x0, y0 = max(0, x - mx), max(0, y - my)
-    x1, y1 = min(shape[1], x + w + mx), min(shape[0], y + h + my)
-    return np.array([x0, y0, x1 - x0, y1 - y0])
 
 
 def eye_angle(grey: np.ndarray, box) -> float | None:
@@ -96,8 +89,9 @@ def main() -> None:
         crops["dataset"].append(crop_faces(face, np.array([[0, 0, 48, 48]]), model.image_size)[0])
         crops["box"].append(crop_faces(big, np.array([box]), model.image_size)[0])
         for m in MARGINS:
-            cut = crop_faces(big, np.array([grown(box, m, big.shape)]), model.image_size)[0]
-            crops[f"margin {m:+.2f}"].append(cut)
+            part = cut(big, box, margin=m)  # the crop the thumbnails and --save-faces use, with a margin
+            crops[f"margin {m:+.2f}"].append(crop_faces(part, np.array([[0, 0, part.shape[1], part.shape[0]]]),
+                                                        model.image_size)[0])
         crops["level"].append(level_crop(big, box, model.image_size))
     found = len(keys)
     truth = majority(np.stack([counts[k] for k in keys]))

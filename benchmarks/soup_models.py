@@ -3,14 +3,17 @@ fine-tuned from the same starting weights. The soup costs what one model costs a
 
     python benchmarks/soup_models.py OUT.keras A.keras B.keras [...]
 
-The first model gives the architecture (and its input size) and the card, which is copied beside OUT with the
-ingredients recorded; batch-norm moving statistics are averaged like every other weight.
+The first model gives the architecture (and its input size) and the card, written beside OUT (.json, .md) with
+the ingredients recorded; batch-norm moving statistics are averaged like every other weight.
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from batchemo.pipeline.model import read_card  # noqa: E402
+from batchemo.training.card import write_card  # noqa: E402
 
 
 def soup(out: Path, ingredients: list[Path]) -> None:
@@ -18,17 +21,16 @@ def soup(out: Path, ingredients: list[Path]) -> None:
     import numpy as np
 
     models = [keras.saving.load_model(p, compile=False) for p in ingredients]
-    shapes = [[w.shape for w in m.get_weights()] for m in models]
-    if any(s != shapes[0] for s in shapes):
+    weights = [m.get_weights() for m in models]
+    if any([w.shape for w in ws] != [w.shape for w in weights[0]] for ws in weights):
         raise SystemExit("error: the models do not share one architecture")
-    mean = [np.mean(ws, axis=0) for ws in zip(*(m.get_weights() for m in models))]
-    models[0].set_weights(mean)
+    models[0].set_weights([np.mean(ws, axis=0) for ws in zip(*weights)])
     out.parent.mkdir(parents=True, exist_ok=True)
     models[0].save(out)
-    card = json.loads(ingredients[0].with_suffix(".json").read_text())
+    card = read_card(ingredients[0])
     card["model_file"] = out.name
     card["soup_of"] = [str(p) for p in ingredients]
-    out.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    write_card(out, card)  # NAME.json and NAME.md, as `batchemo train` writes them
     print(f"{out}: mean of {len(models)} models")
 
 

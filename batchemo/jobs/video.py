@@ -194,5 +194,5 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
     if opts.html:
         from ..pipeline.html import write_video_page
 
-        write_video_page(out, path, frames, timeline, summary, record, classes, em.card, opts.bin_s)
+        write_video_page(out, path, frames, timeline, summary, record, classes, em.card)
     return VideoResult(path, out, status, res.decoded, res.analysed, len(frames), tracks, seconds, "; ".join(notes))

@@ -193,7 +193,7 @@ def _folder_facts(run: dict, card: dict | None) -> list[tuple[str, object]]:
 
 # --- video -----------------------------------------------------------------------------------------------------
 
-def timeline_svg(tl: pd.DataFrame, classes: list[str], cols: dict, duration: float, bin_s: float,
+def timeline_svg(tl: pd.DataFrame, classes: list[str], cols: dict, duration: float,
                  width: int = 1000, height: int = 110) -> str:
     """A small SVG of one track's smoothed class shares over the video's duration (timeline.csv's smooth_*)."""
     x0, x1, y0, y1 = 34, width - 8, 6, height - 18
@@ -240,7 +240,7 @@ def _tick_step(duration: float) -> float:
 
 
 def write_video_page(out: Path, video: Path, frames: pd.DataFrame, timeline: pd.DataFrame, summary: pd.DataFrame,
-                     run: dict, classes: list[str], card: dict | None = None, bin_s: float = 1.0) -> Path:
+                     run: dict, classes: list[str], card: dict | None = None) -> Path:
     """OUT/report.html of a video run and its track thumbnails under OUT/thumbs/ (cut from the video at each track's
     highest-confidence row of frames.csv). The tables are the ones frames/timeline/summary.csv were written from."""
     out = Path(out)
@@ -251,8 +251,10 @@ def write_video_page(out: Path, video: Path, frames: pd.DataFrame, timeline: pd.
     duration = decoded / fps if fps else float(frames["time_s"].max() if len(frames) else 0)
     rows = summary[summary["scope"] == "track"]  # the all-faces row has no track
     thumb_of = _track_thumbs(out, video, frames, rows)
-    tracks = [_track_card(s, frames, timeline, classes, cols, thumb_of.get(str(s["face"])), duration, bin_s)
-              for _, s in rows.iterrows()]
+    rows_of, bins_of = dict(list(frames.groupby("face"))), dict(list(timeline.groupby("face")))
+    tracks = [_track_card(s, rows_of.get(int(s["face"]), frames.iloc[:0]),
+                          bins_of.get(int(s["face"]), timeline.iloc[:0]), classes, cols, thumb_of.get(int(s["face"])),
+                          duration) for _, s in rows.iterrows()]
     has_video = (out / "annotated.mp4").is_file()
     return _write(out, "report.html", "video.html.j2", name=Path(run.get("input") or video).name,
                   run_facts=_video_facts(run, card, duration, fps, decoded), notes=run.get("notes") or [],
@@ -262,13 +264,13 @@ def write_video_page(out: Path, video: Path, frames: pd.DataFrame, timeline: pd.
                                        "faces/index.csv"]))
 
 
-def _track_thumbs(out: Path, video: Path, frames: pd.DataFrame, rows: pd.DataFrame) -> dict[str, str]:
+def _track_thumbs(out: Path, video: Path, frames: pd.DataFrame, rows: pd.DataFrame) -> dict[int, str]:
     """{track id: thumbnail path in OUT}, each cut at the track's most confident row; the video is decoded once,
     seeking only to the frames needed."""
     thumbs = out / "thumbs"
     _fresh_dir(thumbs)
     best: dict[int, list] = {}
-    keep = frames[frames["face"].astype(str).isin(rows["face"].astype(str))]  # short tracks have no card
+    keep = frames[frames["face"].isin(rows["face"].astype("int64"))]  # short tracks have no card
     if len(keep):
         for i in keep.groupby("face")["confidence"].idxmax():
             best.setdefault(int(keep.loc[i, "frame"]), []).append(i)
@@ -280,26 +282,24 @@ def _track_thumbs(out: Path, video: Path, frames: pd.DataFrame, rows: pd.DataFra
             if crop is not None:
                 name = f"thumbs/track{int(r['face'])}.jpg"
                 C.write_jpeg(out / name, C.thumbnail(crop))
-                thumb_of[str(int(r["face"]))] = name
+                thumb_of[int(r["face"])] = name
     return thumb_of
 
 
-def _track_card(s: pd.Series, frames: pd.DataFrame, timeline: pd.DataFrame, classes: list[str], cols: dict,
-                thumb: str | None, duration: float, bin_s: float) -> dict:
-    """One track's card: its summary.csv row, a few evenly spread low-confidence moments, its timeline SVG."""
-    face = str(s["face"])
-    part = frames[frames["face"].astype(str) == face]
+def _track_card(s: pd.Series, part: pd.DataFrame, tl: pd.DataFrame, classes: list[str], cols: dict,
+                thumb: str | None, duration: float) -> dict:
+    """One track's card: its summary.csv row, a few evenly spread low-confidence moments among its frames.csv
+    rows (`part`), its timeline SVG from its timeline.csv rows (`tl`)."""
     low = part[part["confidence"] < LOW_CONFIDENCE]
     picks = low.iloc[np.unique(np.linspace(0, len(low) - 1, min(LOW_MOMENTS, len(low))).round().astype(int))] \
         if len(low) else low
-    tl = timeline[timeline["face"].astype(str) == face] if len(timeline) else timeline
-    return {"face": face, "dominant": s["dominant"], "seconds": _num(s["seconds_on_screen"]),
+    return {"face": str(s["face"]), "dominant": s["dominant"], "seconds": _num(s["seconds_on_screen"]),
             "frames": int(s["frames"]), "first": _num(s["first_s"], "{:.1f}"), "last": _num(s["last_s"], "{:.1f}"),
             "bar": _bar(s, classes, cols), "mean_p": {c: float(s[f"mean_p_{c}"]) for c in classes}, "thumb": thumb,
             "low": [{"t": float(m.time_s), "emotion": m.emotion, "confidence": float(m.confidence)}
                     for m in picks.itertuples()],
             "low_more": max(0, len(low) - len(picks)),
-            "svg": timeline_svg(tl, classes, cols, duration, bin_s)}
+            "svg": timeline_svg(tl, classes, cols, duration)}
 
 
 def _video_facts(run: dict, card: dict | None, duration: float, fps: float, decoded: int) -> list[tuple]:

@@ -18,7 +18,8 @@ from .labels import canonical
 from ..pipeline.model import EmotionModel, apply_temperature, crop_faces
 from ..pipeline.report import write_atomic, write_csv, write_json
 from .calibration import calibration_figures, ece, fit_temperature, nll, plot_reliability
-from .train import TrainOptions, fit
+from .card import set_temperature
+from .train import TrainOptions, fit, split_files
 from .votes import majority, read_votes
 
 
@@ -131,11 +132,12 @@ def evaluate(model_path: str | Path | None, data_dir: str | Path, out: str | Pat
     out.mkdir(parents=True, exist_ok=True)
     title = f"{Path(em.path).name} on {Path(data_dir).name}" + (" (mirror-averaged)" if em.flip else "")
     write_outputs(m, em.classes, out, title)
-    cal = calibration_summary(m, em, votes, data_dir)
+    crowd = crowd_majority(m["paths"], votes, data_dir, em.classes) if votes else None
+    cal = calibration_summary(m, em, crowd, votes)
     curves = {"folder labels": (m["probs"], m["y_true"])}
-    if votes:
-        crowd = m["crowd"] >= 0
-        curves["crowd majority"] = (m["probs"][crowd], m["crowd"][crowd])
+    if crowd is not None:
+        c = crowd >= 0
+        curves["crowd majority"] = (m["probs"][c], crowd[c])
     plot_reliability(curves, out / "calibration.png", f"{title}, temperature {em.temperature:.3f}")
     result = {**summary_dict(m, str(em.path), str(data_dir)), "flip_average": em.flip, **cal}
     write_json(result, out / "metrics.json")
@@ -155,21 +157,21 @@ def crowd_majority(paths: list[str], votes_csv: str | Path, data_dir: str | Path
     return np.asarray([by_path.get(os.path.normpath(p), -1) for p in paths], np.int64)
 
 
-def calibration_summary(m: dict, em: EmotionModel, votes, data_dir) -> dict:
-    """ECE and NLL against the folder labels (and accuracy, ECE, NLL against the crowd majority with `votes`), with
-    the model's temperature and, where it is not 1, the same figures before it (`*_raw`, temperature 1)."""
+def calibration_summary(m: dict, em: EmotionModel, crowd: np.ndarray | None = None, votes=None) -> dict:
+    """ECE and NLL against the folder labels (and accuracy, ECE, NLL against `crowd`, the crowd majority of each
+    image from `votes`, -1 where none), with the model's temperature and, where it is not 1, the same figures
+    before it (`*_raw`, temperature 1)."""
     raw = apply_temperature(m["probs"], 1 / em.temperature)  # undoes the temperature: the network's own output
     out = {"temperature": em.temperature, **calibration_figures(m["probs"], m["y_true"])}
     if em.temperature != 1.0:
         out.update(calibration_figures(raw, m["y_true"], "raw_"))
-    if votes:
-        m["crowd"] = crowd_majority(m["paths"], votes, data_dir, em.classes)
-        c = m["crowd"] >= 0
+    if crowd is not None:
+        c = crowd >= 0
         out.update({"votes": str(votes), "crowd_images": int(c.sum()),
-                    "crowd_accuracy": float((m["y_pred"][c] == m["crowd"][c]).mean()) if c.any() else float("nan"),
-                    **calibration_figures(m["probs"][c], m["crowd"][c], "crowd_")})
+                    "crowd_accuracy": float((m["y_pred"][c] == crowd[c]).mean()) if c.any() else float("nan"),
+                    **calibration_figures(m["probs"][c], crowd[c], "crowd_")})
         if em.temperature != 1.0:
-            out.update(calibration_figures(raw[c], m["crowd"][c], "crowd_raw_"))
+            out.update(calibration_figures(raw[c], crowd[c], "crowd_raw_"))
     return out
 
 
@@ -258,21 +260,12 @@ def calibrate(model_path: str | Path, data_dir: str | Path, votes: str | Path | 
     train on; --val-split 0 takes all of DATA_DIR (for a folder set aside for calibration). The target: the crowd
     majority with votes (images with a unique most-voted class), else the folder labels. The network's own output
     (temperature 1, mirror-averaged as the card says) is what the temperature is fitted on."""
-    from dataclasses import replace
-
-    from ..pipeline.model import EmotionModel
-    from .card import set_temperature
-    from .data import labelled_from_votes, list_labelled
-    from .options import TrainOptions
-    from .train import split_files
-    from .votes import majority
-
     em = EmotionModel.load(model_path)
     seed = int(em.card.get("options", {}).get("seed", 1)) if seed is None else seed
     if val_split > 0:
         _, held, split = split_files(data_dir, TrainOptions(seed=seed), None, val_split, group_by, votes)
     else:
-        held = labelled_from_votes(votes, data_dir) if votes else list_labelled(data_dir)
+        held = D.labelled_from_votes(votes, data_dir) if votes else D.list_labelled(data_dir)
         split = "all of it"
     mapping, lacking, _ = match_classes(em.classes, held.classes)
     if lacking:

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..pipeline.report import write_json
 from . import data as D
-from .card import record_in_card, write_card  # noqa: F401 - record_in_card: also imported from here
+from .card import write_card
 from .export import export_model
 from .labels import canonical
 from .options import TrainOptions

@@ -21,7 +21,7 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
-from bench_faces import score_unit, split_reference  # noqa: E402
+from bench_faces import long_tracks, markdown, score_boxes, split_reference  # noqa: E402
 
 import batchemo.jobs.video_pass as VP  # noqa: E402
 import batchemo.pipeline.detect as DT  # noqa: E402
@@ -55,14 +55,9 @@ def find_all(clip: Path, opts: VideoOptions) -> tuple[pd.DataFrame, int, float]:
     return pd.DataFrame(rows, columns=["frame", "face", "x", "y", "w", "h", "found_by"]), n, info.fps
 
 
-def score(clip: Path, df: pd.DataFrame, n: int, fps: float) -> dict:
-    must, ignore = split_reference(pd.read_csv(f"{clip}.faces.csv"), pd.read_csv(f"{clip}.faces_blazeface.csv"),
-                                   "frame")
-    by = {k: g[["x", "y", "w", "h"]].to_numpy(float) for k, g in df.groupby("frame")}
-    tot = np.array([score_unit(by.get(u, ()), must.get(u, ()), ignore.get(u, ()))[:3] for u in range(n)]).sum(0)
-    span = df.groupby("face")["frame"].agg(lambda f: (f.max() - f.min() + 1) / fps) if len(df) else pd.Series()
-    return {"frames": n, "must": int(tot[0]), "hits": int(tot[1]), "false": int(tot[2]),
-            "tracks_1s": int((span >= 1 - 1e-9).sum())}
+def score(df: pd.DataFrame, n: int, fps: float, must: dict, ignore: dict) -> dict:
+    s = score_boxes(df, range(n), must, ignore, "frame")
+    return {"frames": n, "must": s["must"], "hits": s["hits"], "false": s["false"], "tracks_1s": long_tracks(df, fps)}
 
 
 @contextmanager
@@ -94,13 +89,15 @@ def main() -> None:
     if not args.data.is_dir():
         sys.exit(f"{args.data}: no such folder (../shared/media/realclips)")
     clips = sorted(p for p in args.data.iterdir() if p.suffix in (".mp4", ".mov"))
+    refs = {c: split_reference(pd.read_csv(f"{c}.faces.csv"), pd.read_csv(f"{c}.faces_blazeface.csv"), "frame")
+            for c in clips}
     out = []
     for name, (opts, patches) in variants().items():
         per = []
         with patches_applied(patches):
             for clip in clips:
                 df, n, fps = find_all(clip, opts)
-                per.append({"variant": name, "clip": clip.name, **score(clip, df, n, fps)})
+                per.append({"variant": name, "clip": clip.name, **score(df, n, fps, *refs[clip])})
         d = pd.DataFrame(per)
         one = d[~d["clip"].str.contains("hamilton|facenetpytorch")]
         row = {"variant": name, "recall %": round(100 * d.hits.sum() / d.must.sum(), 1),
@@ -111,8 +108,7 @@ def main() -> None:
         if args.per_clip:
             print(d.to_string(index=False), flush=True)
     table = pd.DataFrame(out)
-    md = "| " + " | ".join(table.columns) + " |\n|" + "---|" * len(table.columns) + "\n" + \
-        "".join("| " + " | ".join(map(str, r)) + " |\n" for r in table.itertuples(index=False))
+    md = markdown(table) + "\n"
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "ablate_faces.md").write_text(md)
     print(md)

@@ -179,7 +179,6 @@ def video(
     from ..jobs.options import VideoOptions
     from ..jobs.videos import VideoFailure, analyze_videos
 
-    _refuse_photos(inputs)
     try:
         opts = VideoOptions(detect=_detect_options(scale_factor, min_neighbors, min_face, accurate, detect_size),
                             every=every, fps=fps, detect_every=1 if accurate else detect_every, batch_size=batch_size,
@@ -203,15 +202,6 @@ def _folder_line(res) -> str:
     skipped = f", {plural(res.skipped_non_images, 'non-image file')} skipped" if res.skipped_non_images else ""
     return (f"{plural(res.files, 'file')} ({res.skipped_done} already done), {plural(res.faces, 'face')}, "
             f"{plural(res.errors, 'error')}{skipped} in {res.seconds:.1f}s -> {res.out}")
-
-
-def _refuse_photos(inputs: list[Path]) -> None:
-    """A photo opens as a one-frame video (FFmpeg reads images too): refused, pointing to the job for photos."""
-    from ..pipeline.sources import is_photo
-
-    for p in inputs:
-        if is_photo(p):
-            fail(f"{p}: a photo, not a video (for photos use `batchemo folder {p}`)")
 
 
 def _interrupted(kept: str) -> None:

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from ..pipeline import report as R
 from ..pipeline.model import EmotionModel
-from ..pipeline.sources import IMAGE_EXTENSIONS, SourceFile, walk
+from ..pipeline.sources import IMAGE_EXTENSIONS, SourceFile, is_photo, walk
 from .options import FolderOptions
 from .photos import Chunk, Photo, detect_photo, file_row, finish_batch
 from .runtime import claim_output, prefetch_map, run_record
@@ -66,7 +66,7 @@ def _list_inputs(root: Path, out: Path) -> tuple[Path, list[SourceFile], list[So
     """(the folder `source` paths are relative to, images, other files); a single photo is a folder of one."""
     if not root.exists():
         raise FileNotFoundError(f"{root}: no such folder")
-    if root.is_file() and root.suffix.lower() in IMAGE_EXTENSIONS:
+    if is_photo(root):
         st = root.stat()
         return root.parent, [SourceFile(root, root.name, st.st_size, st.st_mtime_ns)], []
     if not root.is_dir():

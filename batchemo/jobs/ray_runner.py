@@ -113,7 +113,7 @@ def ray_videos(paths: list[Path], outs: list[Path], model_path: Path, opts: Vide
 
     init(address)
 
-    sources = sources or [Path(p).name for p in paths]
+    sources = sources or [None] * len(paths)  # write_reports names each by its file name
 
     @ray.remote(num_cpus=1)
     def one(path: str, out: str, source: str):

@@ -12,8 +12,9 @@ import pandas as pd
 
 from ..pipeline import report as R
 from ..pipeline.model import EmotionModel, default_model_path
-from ..pipeline.sources import VIDEO_EXTENSIONS, BadInput, walk
+from ..pipeline.sources import VIDEO_EXTENSIONS, BadInput, is_photo, walk
 from .options import VideoOptions
+from .folder import default_out as folder_out
 from .runtime import OutputConflict
 from .video import VideoResult, analyze_video, default_out, shown_rows
 
@@ -34,7 +35,8 @@ class VideoInput:
 
 
 def expand_inputs(inputs: list[str | Path]) -> list[VideoInput]:
-    """Video files as given, folders walked for videos (sorted); ValueError for a folder with none."""
+    """Video files as given, folders walked for videos (sorted); ValueError for a folder with none, and for a photo
+    given by name (FFmpeg would open it as a one-frame video)."""
     videos: list[VideoInput] = []
     for p in map(Path, inputs):
         if p.is_dir():
@@ -42,6 +44,8 @@ def expand_inputs(inputs: list[str | Path]) -> list[VideoInput]:
             if not found:
                 raise ValueError(f"{p}: no videos found ({', '.join(sorted(VIDEO_EXTENSIONS))})")
             videos += [VideoInput(s.path, s.rel, p) for s in found]
+        elif is_photo(p):
+            raise ValueError(f"{p}: a photo, not a video (for photos use `batchemo folder {p}`)")
         else:
             videos.append(VideoInput(p, p.name))
     return videos
@@ -55,8 +59,7 @@ def output_dirs(videos: list[VideoInput], out: Path | None) -> list[Path]:
         return Path(v.source).with_suffix("")
 
     if out is None:
-        return [Path("reports") / (v.folder.resolve().name or "root") / mirrored(v) if v.folder else default_out(v.path)
-                for v in videos]
+        return [folder_out(v.folder) / mirrored(v) if v.folder else default_out(v.path) for v in videos]
     if len(videos) == 1 and videos[0].folder is None:
         return [Path(out)]
     return [Path(out) / (mirrored(v) if v.folder else v.path.stem) for v in videos]

@@ -66,7 +66,8 @@ def walk(root: Path, extensions: set[str], skip: Path | None = None) -> tuple[li
 
 def is_photo(path: Path) -> bool:
     """Is `path` a still image file (by its extension, or by its first bytes where the extension tells
-    neither)? FFmpeg opens a photo as a one-frame video, so the video job asks before opening anything."""
+    neither)? FFmpeg opens a photo as a one-frame video, so the video job asks before opening anything, and the
+    folder job takes a single photo as a folder of one."""
     path = Path(path)
     suffix = path.suffix.lower()
     if not path.is_file() or suffix in VIDEO_EXTENSIONS or suffix == ".gif":  # a GIF may well be animated

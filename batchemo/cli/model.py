@@ -154,20 +154,24 @@ def evaluate(
     typer.echo(f"-> {out}")
 
 
+def _before_temperature(r: dict, prefix: str) -> str:
+    """' (before temperature: ECE …, NLL …)' from the figures under `prefix`, where the card has a temperature."""
+    if f"{prefix}ece" not in r:
+        return ""
+    return f" (before temperature: ECE {100 * r[f'{prefix}ece']:.2f} %, NLL {r[f'{prefix}nll']:.3f})"
+
+
 def _echo_figures(r: dict, batch_size: int) -> None:
     """`batchemo evaluate`'s report on stdout: accuracy, speed, calibration, crowd figures, per class."""
     typer.echo(f"{plural(r['images'], 'image')}, accuracy {100 * r['accuracy']:.2f} %, macro F1 {r['macro_f1']:.3f}, "
                f"{r['faces_per_second']:.0f} faces/s (batch {batch_size}"
                f"{', each face averaged with its mirror image' if r['flip_average'] else ''})")
-    raw = (f" (before temperature: ECE {100 * r['raw_ece']:.2f} %, NLL {r['raw_nll']:.3f})" if "raw_ece" in r else "")
     typer.echo(f"temperature {r['temperature']:.3f}: against the folder labels ECE {100 * r['ece']:.2f} %, "
-               f"NLL {r['nll']:.3f}{raw}")
+               f"NLL {r['nll']:.3f}{_before_temperature(r, 'raw_')}")
     if "crowd_accuracy" in r:
-        raw = (f" (before temperature: ECE {100 * r['crowd_raw_ece']:.2f} %, NLL {r['crowd_raw_nll']:.3f})"
-               if "crowd_raw_ece" in r else "")
         typer.echo(f"crowd majority ({plural(r['crowd_images'], 'image')} with a unique most-voted class): accuracy "
                    f"{100 * r['crowd_accuracy']:.2f} %, ECE {100 * r['crowd_ece']:.2f} %, NLL {r['crowd_nll']:.3f}"
-                   + raw)
+                   + _before_temperature(r, "crowd_raw_"))
     typer.echo(f"{'class':<10} {'support':>7} {'precision':>9} {'recall':>7} {'f1':>6}")
     for row in r["per_class"]:
         typer.echo(f"{row['class']:<10} {row['support']:>7} {row['precision']:>9.3f} {row['recall']:>7.3f} "

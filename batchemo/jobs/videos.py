@@ -115,12 +115,11 @@ def write_batch_tables(videos: list[VideoInput], outs: list[Path], results: list
     R.write_csv(R.batch_summary(shares, classes), root / "summary.csv")
 
 
-def _write_index(videos: list[VideoInput], outs: list[Path], out: Path | None, results: list,
+def _write_index(videos: list[VideoInput], outs: list[Path], index_dir: Path, results: list,
                  command: str | None) -> None:
     """OUT/index.html of a batch (several videos): each video's page with its one-line summary."""
     from ..pipeline.html import write_index_page
 
-    index_dir = batch_dir(videos, outs, out)
     items = [{"source": v.source, "out": o, "status": getattr(r, "status", "failed"),
               "error": getattr(r, "error", None) or getattr(r, "note", "")} for v, o, r in zip(videos, outs, results)]
     write_index_page(index_dir, items, command)
@@ -164,8 +163,9 @@ def analyze_videos(inputs: list[str | Path], out: str | Path | None = None,
         results.append(r)
         if on_result is not None:
             on_result(r)
+    root = batch_dir(videos, outs, Path(out) if out else None)
     if is_batch(videos):
-        write_batch_tables(videos, outs, results, batch_dir(videos, outs, Path(out) if out else None), opts)
+        write_batch_tables(videos, outs, results, root, opts)
     if opts.html and len(videos) > 1:
-        _write_index(videos, outs, out, results, command)
+        _write_index(videos, outs, root, results, command)
     return results

@@ -176,12 +176,15 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
     record = run_record("folder", command, root, out, opts, em, counts, seconds)
     R.write_json(record, out / "run.json")
     journal.clear()
-    if opts.save_faces:
+    thumbs = None
+    if opts.html:
+        from ..pipeline.html import folder_thumbs, write_folder_page
+
+        thumbs = folder_thumbs(out, faces)
+    if opts.save_faces:  # the page's thumbnails cut in the same pass: each photo decoded once for both
         from ..pipeline.crops import save_photo_faces
 
-        save_photo_faces(out, base, faces, keep_side=opts.decode_side)
+        save_photo_faces(out, base, faces, keep_side=opts.decode_side, also=[thumbs] if thumbs else [])
     if opts.html:
-        from ..pipeline.html import write_folder_page
-
-        write_folder_page(out, base, files, faces, summary, record, em.classes, em.card)
+        write_folder_page(out, base, files, faces, summary, record, em.classes, em.card, thumbs=thumbs)
     return FolderResult(out, len(images), len(faces), errors, len(done), summary, seconds, len(others))

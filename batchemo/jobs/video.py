@@ -187,12 +187,15 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
                         input_mtime_ns=st.st_mtime_ns, status=status, notes=notes, video=video,
                         frames_per_second=round(res.decoded / seconds, 2) if seconds else None)
     R.write_json(record, out / "run.json")
-    if opts.save_faces:
+    thumbs = None
+    if opts.html:
+        from ..pipeline.html import track_thumbs, write_video_page
+
+        thumbs = track_thumbs(out, frames, summary)
+    if opts.save_faces:  # the page's thumbnails cut in the same pass: each frame decoded once for both
         from ..pipeline.crops import save_video_faces
 
-        save_video_faces(out, path, shown)
+        save_video_faces(out, path, shown, also=[thumbs] if thumbs else [])
     if opts.html:
-        from ..pipeline.html import write_video_page
-
-        write_video_page(out, path, frames, timeline, summary, record, classes, em.card)
+        write_video_page(out, path, frames, timeline, summary, record, classes, em.card, thumbs=thumbs)
     return VideoResult(path, out, status, res.decoded, res.analysed, len(frames), tracks, seconds, "; ".join(notes))

@@ -4,13 +4,19 @@ the layout `batchemo train` reads).
 A saved crop is named after its CSV row: `faces/<emotion>/<source, '/' as '__'>__f<frame>__id<face>.png`
 (characters other than letters, digits, '.', '_', '-' become '_'); `faces/index.csv` maps every file to its row
 exactly (source, frame, face, emotion, confidence), whatever the sanitising did to the name.
+
+Both uses cut through one function (`Crops` requests served by `cut_photos` / `cut_video`), so with `--save-faces`
+and report.html the thumbnails come from the same decoding pass as the saved crops: each photo or video frame is
+decoded once for both.
 """
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -22,6 +28,7 @@ from .sources import BadInput, read_photo
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 THUMB_SIDE = 112  # px, the thumbnails' long side
+SEEK_GAP = 90  # frames: a longer gap between wanted frames is seeked over, a shorter one read through
 INDEX_COLUMNS = ["file", "source", "frame", "face", "emotion", "confidence", "time_s"]
 
 
@@ -73,28 +80,94 @@ def photo_images(root: Path, sources: Iterable[str], keep_side: int = 0) -> Iter
 
 
 def video_images(path: Path, frames: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
-    """(frame index, image) of the wanted frames, in increasing order: read on, or seek over long gaps."""
-    wanted = sorted({int(f) for f in frames})
+    """(frame index, image) of the wanted frames, in increasing order, each asked-for frame once; the index counts
+    frames as a pass reading from the start does (`sources.read_frames`), so a row's frame is the frame it was found
+    on. Gaps of up to SEEK_GAP frames are read through; a longer one is seeked over only while the capture says it
+    landed exactly on the frame asked for. Where it lands elsewhere, the video is read forward from the start
+    instead, and not seeked again. A frame that cannot be read (past the end of the stream, or one that does not
+    decode) is left out: the caller tells it by its missing index."""
+    wanted = sorted({int(f) for f in frames if int(f) >= 0})
     if not wanted:
         return
     cap = cv2.VideoCapture(str(path))
+    pos: int | None = 0  # the index of the frame the next read returns; None: not known
+    exact = True  # seeks have landed where asked so far
     try:
-        pos = 0
         for f in wanted:
-            if f - pos > 90 or f < pos:
+            if exact and (pos is None or f - pos > SEEK_GAP):
                 cap.set(cv2.CAP_PROP_POS_FRAMES, f)
-                pos = f
-            while pos < f:
-                if not cap.grab():
-                    return
+                exact = round(cap.get(cv2.CAP_PROP_POS_FRAMES)) == f
+                pos = f if exact else None
+            if pos is None:  # a seek that landed elsewhere: from the start, reading every frame
+                cap.release()
+                cap = cv2.VideoCapture(str(path))
+                pos = 0
+            while pos < f and cap.grab():
                 pos += 1
-            ok, img = cap.read()
+            ok, img = cap.read() if pos == f else (False, None)
             if not ok or img is None:
-                return
+                if pos < f or not exact:  # the stream ends before f, or at it
+                    return
+                pos = None  # f does not decode: skip it, and seek to the next one
+                continue
             pos += 1
             yield f, img
     finally:
         cap.release()
+
+
+@dataclass
+class Crops:
+    """Face crops wanted from a decoding pass (`cut_photos`, `cut_video`): each row of `rows` (a faces.csv or
+    frames.csv table; boxes x, y, w, h in full-size pixels) cut with `margin` x its side around the box and handed
+    to `write(label, row, crop)`. After the pass `done` holds the row labels written (a photo or frame that no
+    longer decodes, or a box that leaves under 2 pixels of its image, writes nothing) and `cut` is True. Several
+    requests served by one pass decode each photo or frame once for all of them."""
+
+    rows: pd.DataFrame
+    write: Callable[[Hashable, pd.Series, np.ndarray], None]
+    margin: float = 0.0
+    done: set = field(default_factory=set)
+    cut: bool = False
+
+
+def _serve(wanted: list[Crops], groups: list[dict], key, img: np.ndarray, scale: float) -> None:
+    """Cuts and writes every crop the requests want from one decoded image (`key`: its source or frame)."""
+    for w, g in zip(wanted, groups):
+        for label in g.get(key, ()):
+            r = w.rows.loc[label]
+            crop = cut(img, (r["x"], r["y"], r["w"], r["h"]), scale, w.margin)
+            if crop is not None:
+                w.write(label, r, crop)
+                w.done.add(label)
+
+
+def cut_photos(root: Path, wanted: Iterable[Crops], keep_side: int = 0) -> None:
+    """Serves the requests in one pass over their photos (under `root`, rows keyed by `source`), each photo decoded
+    once (JPEGs reduced as far as `keep_side` allows) for all of them."""
+    wanted = list(wanted)
+    groups = [w.rows.groupby("source", sort=False).groups for w in wanted]
+
+    def one(source: str) -> None:
+        for _, img, scale in photo_images(root, [source], keep_side):
+            _serve(wanted, groups, source, img, scale)
+
+    # OpenCV releases the GIL while it decodes and encodes, so a second thread overlaps one photo's read with another's.
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(one, list(dict.fromkeys(s for g in groups for s in g))))
+    for w in wanted:
+        w.cut = True
+
+
+def cut_video(video: Path, wanted: Iterable[Crops]) -> None:
+    """Serves the requests in one pass over the video's frames (rows keyed by `frame`), each frame decoded once for
+    all of them (`video_images`: read on, or seek over long gaps where seeking is exact)."""
+    wanted = list(wanted)
+    groups = [w.rows.groupby("frame", sort=False).groups for w in wanted]
+    for f, img in video_images(video, {int(f) for g in groups for f in g}):
+        _serve(wanted, groups, f, img, 1.0)
+    for w in wanted:
+        w.cut = True
 
 
 def video_rows_to_save(frames: pd.DataFrame, per_s: float = 1.0) -> pd.DataFrame:
@@ -107,41 +180,34 @@ def video_rows_to_save(frames: pd.DataFrame, per_s: float = 1.0) -> pd.DataFrame
     return frames[first | best]
 
 
-def _save(out: Path, rows: pd.DataFrame, crops: dict) -> pd.DataFrame:
-    index = []
-    for i, r in rows.iterrows():
-        crop = crops.get(i)
-        if crop is None:
-            continue
-        name = f"{r['emotion']}/{crop_name(r['source'], r['frame'], r['face'])}"
-        write_image(crop, out / "faces" / name)
-        index.append({"file": name, "source": r["source"], "frame": int(r["frame"]), "face": int(r["face"]),
-                      "emotion": r["emotion"], "confidence": float(r["confidence"]), "time_s": float(r["time_s"])})
-    table = pd.DataFrame(index, columns=INDEX_COLUMNS)
-    write_csv(table, out / "faces" / "index.csv")
+def _file(r: pd.Series) -> str:
+    return f"{r['emotion']}/{crop_name(r['source'], r['frame'], r['face'])}"
+
+
+def _save(out: Path, rows: pd.DataFrame, cut_all: Callable[[list[Crops]], None], also: Iterable[Crops]) -> pd.DataFrame:
+    """Writes a crop per row under OUT/faces/<emotion>/ (cut by `cut_all` in one pass with the `also` requests),
+    then faces/index.csv, in the rows' order, of those written."""
+    faces = Path(out) / "faces"
+    faces.mkdir(parents=True, exist_ok=True)
+    saved = Crops(rows, lambda label, r, crop: write_image(crop, faces / _file(r)))
+    cut_all([saved, *also])
+    table = pd.DataFrame([{"file": _file(r), "source": r["source"], "frame": int(r["frame"]), "face": int(r["face"]),
+                           "emotion": r["emotion"], "confidence": float(r["confidence"]), "time_s": float(r["time_s"])}
+                          for i, r in rows.iterrows() if i in saved.done], columns=INDEX_COLUMNS)
+    write_csv(table, faces / "index.csv")
     return table
 
 
-def save_photo_faces(out: Path, root: Path, faces: pd.DataFrame, keep_side: int = 0) -> pd.DataFrame:
-    """One crop per faces.csv row under OUT/faces/<emotion>/; returns faces/index.csv's table."""
-    (Path(out) / "faces").mkdir(parents=True, exist_ok=True)
-    crops = {}
-    by_source = faces.groupby("source", sort=False).groups
-    for source, img, scale in photo_images(root, by_source, keep_side):
-        for i in by_source[source]:
-            r = faces.loc[i]
-            crops[i] = cut(img, (r["x"], r["y"], r["w"], r["h"]), scale)
-    return _save(Path(out), faces, crops)
+def save_photo_faces(out: Path, root: Path, faces: pd.DataFrame, keep_side: int = 0,
+                     also: Iterable[Crops] = ()) -> pd.DataFrame:
+    """One crop per faces.csv row under OUT/faces/<emotion>/; returns faces/index.csv's table. `also`: other crops
+    wanted from the same photos (the report's thumbnails), cut in the same pass."""
+    return _save(out, faces, lambda wanted: cut_photos(root, wanted, keep_side), also)
 
 
-def save_video_faces(out: Path, video: Path, frames: pd.DataFrame, per_s: float = 1.0) -> pd.DataFrame:
-    """A few crops per track (one per `per_s` seconds and the highest-confidence one) under OUT/faces/<emotion>/."""
-    (Path(out) / "faces").mkdir(parents=True, exist_ok=True)
-    rows = video_rows_to_save(frames, per_s)
-    by_frame = rows.groupby("frame").groups
-    crops = {}
-    for f, img in video_images(video, by_frame):
-        for i in by_frame[f]:
-            r = rows.loc[i]
-            crops[i] = cut(img, (r["x"], r["y"], r["w"], r["h"]))
-    return _save(Path(out), rows, crops)
+def save_video_faces(out: Path, video: Path, frames: pd.DataFrame, per_s: float = 1.0,
+                     also: Iterable[Crops] = ()) -> pd.DataFrame:
+    """A few crops per track (one per `per_s` seconds and the highest-confidence one) under OUT/faces/<emotion>/;
+    returns faces/index.csv's table. `also`: other crops wanted from the video (the report's thumbnails), cut in the
+    same pass over its frames."""
+    return _save(out, video_rows_to_save(frames, per_s), lambda wanted: cut_video(video, wanted), also)

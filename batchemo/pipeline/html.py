@@ -13,7 +13,6 @@ import json
 import math
 import os
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from urllib.parse import quote
@@ -96,18 +95,24 @@ def _bar(row, classes, cols, prefix="share_") -> list:
 
 def write_folder_page(out: Path, root: Path, files: pd.DataFrame, faces: pd.DataFrame, summary: pd.DataFrame,
                       run: dict, classes: list[str], card: dict | None = None, cap: int = GALLERY_CAP,
-                      keep_side: int = 640) -> Path:
+                      keep_side: int = 640, thumbs: C.Crops | None = None) -> Path:
     """OUT/report.html of a folder run, and its thumbnails under OUT/thumbs/ (the gallery's faces, least confident
-    first, at most `cap`). The tables are the ones files.csv, faces.csv and summary.csv were written from."""
+    first, at most `cap`). The tables are the ones files.csv, faces.csv and summary.csv were written from.
+    `thumbs`: the gallery's thumbnails from `folder_thumbs`, already cut in another pass over the photos (the saved
+    faces'); without it they are cut here (photos decoded with a long side of `keep_side` or more)."""
     out, root = Path(out), Path(root)
     cols = colors(classes)
-    # Least confident first: those are the faces worth a look; the cap keeps the page and thumbs/ small.
-    shown = faces.sort_values("confidence", kind="stable").head(cap)
-    thumbs = _folder_thumbs(out, root, shown, keep_side)
+    if thumbs is None:
+        thumbs = folder_thumbs(out, faces, cap)
+    if not thumbs.cut:
+        C.cut_photos(root, [thumbs], keep_side)
+    shown = thumbs.rows
+    thumb_of = {label: _thumb_name(label) for label in shown.index if label in thumbs.done}
     file_rows = _file_rows(out, files)
     return _write(out, "report.html", "folder.html.j2", name=Path(run.get("input") or root).name or str(root),
                   run_facts=_folder_facts(run, card), classes=classes, colors=cols,
-                  groups=_summary_groups(summary, classes, cols), **_gallery(out, shown, len(faces), thumbs, classes),
+                  groups=_summary_groups(summary, classes, cols),
+                  **_gallery(out, shown, len(faces), thumb_of, classes),
                   no_face=[f for f in file_rows if f["status"] == "ok" and f["faces"] == 0], files=file_rows,
                   **_file_totals(files), n_faces=len(faces),
                   tables=_tables(out, ["files.csv", "faces.csv", "summary.csv", "run.json", "faces/index.csv"]))
@@ -118,35 +123,22 @@ def _annotated_link(out: Path, source: str) -> str | None:
     return f"annotated/{source}" if (out / "annotated" / source).is_file() else None
 
 
-def _thumb_name(label) -> str:
+def _thumb_name(label, r: pd.Series | None = None) -> str:
     return f"thumbs/{label}.jpg"
 
 
-def _folder_thumbs(out: Path, root: Path, shown: pd.DataFrame, keep_side: int) -> dict:
-    """Thumbnails of the gallery's faces, cut from the photos at faces.csv's boxes: {row label: path in OUT}, only for
-    those written (a photo may no longer decode; a box may leave under 2 pixels of it)."""
-    # Emptied first: a thumbnail left from an earlier run of the same OUT would show a face this run did not find.
-    _fresh_dir(out / "thumbs")
-    by_source = shown.groupby("source", sort=False).groups
-    cut = partial(_cut_photo_faces, out, root, shown, by_source, keep_side)
-    # OpenCV releases the GIL while it decodes and encodes, so a second thread overlaps one photo's read with another's.
-    with ThreadPoolExecutor(2) as pool:
-        written = {label for done in pool.map(cut, list(by_source)) for label in done}
-    return {label: _thumb_name(label) for label in shown.index if label in written}
+def folder_thumbs(out: Path, faces: pd.DataFrame, cap: int = GALLERY_CAP) -> C.Crops:
+    """The gallery's thumbnails as a crop request: the `cap` least confident faces (those are the faces worth a look;
+    the cap keeps the page and thumbs/ small), each cut at its faces.csv box with a margin and written as
+    OUT/thumbs/<row label>.jpg. OUT/thumbs/ is emptied first: a thumbnail left from an earlier run of the same OUT
+    would show a face this run did not find."""
+    _fresh_dir(Path(out) / "thumbs")
+    shown = faces.sort_values("confidence", kind="stable").head(cap)
+    return C.Crops(shown, partial(_write_thumb, Path(out), _thumb_name), margin=0.15)
 
 
-def _cut_photo_faces(out: Path, root: Path, shown: pd.DataFrame, by_source: dict, keep_side: int,
-                     source: str) -> list:
-    """Writes the thumbnails of one photo's faces, the photo decoded once for all of them; returns their row labels."""
-    done = []
-    for _, img, scale in C.photo_images(root, [source], keep_side):
-        for label in by_source[source]:
-            r = shown.loc[label]
-            crop = C.cut(img, (r["x"], r["y"], r["w"], r["h"]), scale, margin=0.15)
-            if crop is not None:
-                C.write_jpeg(out / _thumb_name(label), C.thumbnail(crop))
-                done.append(label)
-    return done
+def _write_thumb(out: Path, name, label, r: pd.Series, crop: np.ndarray) -> None:
+    C.write_jpeg(out / name(label, r), C.thumbnail(crop))
 
 
 def _gallery(out: Path, shown: pd.DataFrame, n_faces: int, thumbs: dict, classes: list[str]) -> dict:
@@ -240,9 +232,11 @@ def _tick_step(duration: float) -> float:
 
 
 def write_video_page(out: Path, video: Path, frames: pd.DataFrame, timeline: pd.DataFrame, summary: pd.DataFrame,
-                     run: dict, classes: list[str], card: dict | None = None) -> Path:
+                     run: dict, classes: list[str], card: dict | None = None, thumbs: C.Crops | None = None) -> Path:
     """OUT/report.html of a video run and its track thumbnails under OUT/thumbs/ (cut from the video at each track's
-    highest-confidence row of frames.csv). The tables are the ones frames/timeline/summary.csv were written from."""
+    highest-confidence row of frames.csv). The tables are the ones frames/timeline/summary.csv were written from.
+    `thumbs`: the thumbnails from `track_thumbs`, already cut in another pass over the video (the saved faces');
+    without it they are cut here."""
     out = Path(out)
     cols = colors(classes)
     v = run.get("video", {})
@@ -250,7 +244,12 @@ def write_video_page(out: Path, video: Path, frames: pd.DataFrame, timeline: pd.
     decoded = run.get("counts", {}).get("frames_decoded", 0)
     duration = decoded / fps if fps else float(frames["time_s"].max() if len(frames) else 0)
     rows = summary[summary["scope"] == "track"]  # the all-faces row has no track
-    thumb_of = _track_thumbs(out, video, frames, rows)
+    if thumbs is None:
+        thumbs = track_thumbs(out, frames, summary)
+    if not thumbs.cut:
+        C.cut_video(video, [thumbs])
+    thumb_of = {int(thumbs.rows.loc[label, "face"]): _track_thumb_name(label, thumbs.rows.loc[label])
+                for label in thumbs.done}
     rows_of, bins_of = dict(list(frames.groupby("face"))), dict(list(timeline.groupby("face")))
     tracks = [_track_card(s, rows_of.get(int(s["face"]), frames.iloc[:0]),
                           bins_of.get(int(s["face"]), timeline.iloc[:0]), classes, cols, thumb_of.get(int(s["face"])),
@@ -264,26 +263,17 @@ def write_video_page(out: Path, video: Path, frames: pd.DataFrame, timeline: pd.
                                        "faces/index.csv"]))
 
 
-def _track_thumbs(out: Path, video: Path, frames: pd.DataFrame, rows: pd.DataFrame) -> dict[int, str]:
-    """{track id: thumbnail path in OUT}, each cut at the track's most confident row; the video is decoded once,
-    seeking only to the frames needed."""
-    thumbs = out / "thumbs"
-    _fresh_dir(thumbs)
-    best: dict[int, list] = {}
-    keep = frames[frames["face"].isin(rows["face"].astype("int64"))]  # short tracks have no card
-    if len(keep):
-        for i in keep.groupby("face")["confidence"].idxmax():
-            best.setdefault(int(keep.loc[i, "frame"]), []).append(i)
-    thumb_of = {}
-    for f, img in C.video_images(video, best):
-        for i in best[f]:
-            r = frames.loc[i]
-            crop = C.cut(img, (r["x"], r["y"], r["w"], r["h"]), margin=0.15)
-            if crop is not None:
-                name = f"thumbs/track{int(r['face'])}.jpg"
-                C.write_jpeg(out / name, C.thumbnail(crop))
-                thumb_of[int(r["face"])] = name
-    return thumb_of
+def track_thumbs(out: Path, frames: pd.DataFrame, summary: pd.DataFrame) -> C.Crops:
+    """The track cards' thumbnails as a crop request: each track of summary.csv cut at its most confident row of
+    frames.csv, written as OUT/thumbs/track<id>.jpg (OUT/thumbs/ emptied first). Short tracks have no card."""
+    _fresh_dir(Path(out) / "thumbs")
+    keep = frames[frames["face"].isin(summary.loc[summary["scope"] == "track", "face"].astype("int64"))]
+    best = keep.loc[keep.groupby("face")["confidence"].idxmax()] if len(keep) else keep
+    return C.Crops(best, partial(_write_thumb, Path(out), _track_thumb_name), margin=0.15)
+
+
+def _track_thumb_name(label, r: pd.Series) -> str:
+    return f"thumbs/track{int(r['face'])}.jpg"
 
 
 def _track_card(s: pd.Series, part: pd.DataFrame, tl: pd.DataFrame, classes: list[str], cols: dict,

@@ -209,5 +209,5 @@ def calibrate(
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
     typer.echo(f"temperature {info['temperature']:.3f} fitted on {plural(info['images'], 'image')} ({info['target']}): "
-               f"NLL {info['nll_before']:.3f} -> {info['nll_after']:.3f}, ECE {100 * info['ece_before']:.2f} % -> "
-               f"{100 * info['ece_after']:.2f} %; written to {model.with_suffix('.json')}")
+               f"accuracy {100 * info['accuracy']:.2f} %, NLL {info['nll_before']:.3f} -> {info['nll_after']:.3f}, "
+               f"ECE {100 * info['ece_before']:.2f} % -> {100 * info['ece_after']:.2f} %; written to {model.with_suffix('.json')}")

@@ -14,7 +14,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from . import data as D
-from .labels import canonical
+from .labels import canonical, match_classes  # match_classes is imported from here too (tests)
 from ..pipeline.model import EmotionModel, apply_temperature, crop_faces
 from ..pipeline.report import write_atomic, write_csv, write_json
 from .calibration import calibration_figures, ece, fit_temperature, nll, plot_reliability
@@ -32,20 +32,6 @@ def load_crops(paths: list[str], image_size: int, progress: bool = False) -> np.
             raise ValueError(f"{p}: not a decodable image")
         out[i] = crop_faces(img, np.array([[0, 0, img.shape[1], img.shape[0]]]), image_size)[0]
     return out
-
-
-def match_classes(model_classes: list[str], data_classes: list[str]) -> tuple[dict[int, int], list[str], list[str]]:
-    """(data label -> model output index, data classes the model lacks, model classes the data lacks)."""
-    index = {canonical(c): i for i, c in enumerate(model_classes)}
-    mapping, lacking = {}, []
-    for j, c in enumerate(data_classes):
-        if canonical(c) in index:
-            mapping[j] = index[canonical(c)]
-        else:
-            lacking.append(c)
-    present = {canonical(c) for c in data_classes}
-    unused = [c for c in model_classes if canonical(c) not in present]
-    return mapping, lacking, unused
 
 
 def metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], present: list[int]) -> dict:
@@ -148,12 +134,8 @@ def crowd_majority(paths: list[str], votes_csv: str | Path, data_dir: str | Path
     """Per path: the model-class index of the crowd's unique most-voted class, or -1 (tie, left out as not a face,
     or not in the votes file)."""
     v = read_votes(votes_csv, data_dir)
-    index = {canonical(c): i for i, c in enumerate(classes)}
-    lacking = [c for c in v.classes if c not in index]
-    if lacking:
-        raise ValueError(f"{votes_csv}: the model has no class {lacking}")
-    top = majority(v.counts)
-    by_path = {os.path.normpath(p): (index[v.classes[t]] if t >= 0 else -1) for p, t in zip(v.paths, top)}
+    top = majority(v.counts, v.classes, classes, str(votes_csv))
+    by_path = {os.path.normpath(p): int(t) for p, t in zip(v.paths, top)}
     return np.asarray([by_path.get(os.path.normpath(p), -1) for p in paths], np.int64)
 
 
@@ -272,8 +254,7 @@ def calibrate(model_path: str | Path, data_dir: str | Path, votes: str | Path | 
         raise ValueError(f"{data_dir}: the model has no class {lacking}")
     y = np.asarray([mapping[int(l)] for l in held.labels], np.int64)
     if held.votes is not None:
-        top = majority(held.votes)
-        y = np.where(top >= 0, np.asarray([mapping.get(int(t), -1) for t in np.maximum(top, 0)]), -1)
+        y = majority(held.votes, held.classes, em.classes, str(data_dir))
     keep = y >= 0
     crops = load_crops([p for p, k in zip(held.paths, keep) if k], em.image_size, progress)
     probs = replace(em, temperature=1.0).predict(crops, batch_size)

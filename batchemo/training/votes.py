@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .labels import canonical
+from .labels import canonical, match_classes
 
 DROPPED = ("contempt", "unknown")  # votes for categories outside the model's classes: dropped, rest renormalised
 NOT_A_FACE = ("nf", "not_a_face", "notface")
@@ -124,8 +124,19 @@ def _resolve(file: str, root: Path) -> str:
     return str(direct)
 
 
-def majority(counts: np.ndarray) -> np.ndarray:
-    """The class with the most votes per row, or -1 where the top is shared (no unique majority)."""
+def majority(counts: np.ndarray, classes: list[str] | None = None, model_classes: list[str] | None = None,
+             source: str = "votes") -> np.ndarray:
+    """The crowd majority: per row the class with the unique most votes, -1 where the top is shared or there is no
+    vote. An index into the counts' columns; with their names `classes` and a model's `model_classes`, an index
+    into the model's classes (matched through aliases). A voted class the model lacks is an error, named with
+    `source`: its images could never be predicted right."""
     top = counts.max(1, keepdims=True)
     unique = (counts == top).sum(1) == 1
-    return np.where(unique & (top[:, 0] > 0), counts.argmax(1), -1)
+    best = np.where(unique & (top[:, 0] > 0), counts.argmax(1), -1)
+    if model_classes is None:
+        return best
+    mapping, lacking, _ = match_classes(model_classes, classes)
+    if lacking:
+        raise ValueError(f"{source}: the model has no class {lacking}")
+    to_model = np.asarray([mapping[j] for j in range(len(classes))] + [-1], np.int64)
+    return to_model[best]  # -1 indexes the appended -1: no majority stays none

@@ -28,7 +28,9 @@ class Labelled:
     def targets(self) -> np.ndarray:
         """Training targets [N, C]: the vote distribution with votes, else one-hot labels."""
         if self.votes is not None:
-            return (self.votes / self.votes.sum(1, keepdims=True)).astype(np.float32)
+            from .votes import vote_shares  # here, as in labelled_from_votes: votes needs pandas, folders do not
+
+            return vote_shares(self.votes)
         return np.eye(len(self.classes), dtype=np.float32)[self.labels]
 
     def counts(self) -> dict[str, int]:

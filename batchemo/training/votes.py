@@ -45,7 +45,12 @@ class Votes:
     @property
     def distribution(self) -> np.ndarray:
         """Soft targets: each row's votes over the classes, summing to 1."""
-        return (self.counts / self.counts.sum(1, keepdims=True)).astype(np.float32)
+        return vote_shares(self.counts)
+
+
+def vote_shares(counts: np.ndarray) -> np.ndarray:
+    """Each row's votes over the classes, summing to 1 (float32): the soft targets training is given."""
+    return (counts / counts.sum(1, keepdims=True)).astype(np.float32)
 
 
 def _is_identifier(col: str) -> bool:

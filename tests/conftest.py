@@ -1,9 +1,13 @@
-"""Shared fixtures: the sample tree, the shipped model, and where ../shared is (optional)."""
+"""Shared fixtures and helpers: the sample tree, the shipped model, where ../shared is (optional), the videos
+tests make, and the benchmark scripts a test scores with."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import cv2
 import numpy as np
@@ -67,3 +71,35 @@ def moving_faces_video(path: Path, face: np.ndarray, frames: int = 30, fps: floa
         canvas[h - 130:h - 10, x2:x2 + 100] = mirrored
         writer.write(canvas)
     writer.release()
+
+
+def blank_video(path: Path, frames: int = 8) -> Path:
+    """A grey 160x120 MJPG video with no face in it."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
+    for _ in range(frames):
+        writer.write(np.full((120, 160, 3), 90, np.uint8))
+    writer.release()
+    return path
+
+
+def video_tree(tree: Path, clip: Path, videos: tuple[str, ...] = ("day1/p01.avi", "day2/p01.avi")) -> Path:
+    """Lab recordings: `clip` copied to each of `videos` (paths under `tree`; by default the same participant
+    file name in two session folders) and day2/broken.avi, a file that is no video."""
+    for rel in videos:
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(clip, tree / rel)
+    (tree / "day2").mkdir(parents=True, exist_ok=True)
+    (tree / "day2" / "broken.avi").write_bytes(b"not a video at all")
+    return tree
+
+
+def benchmark(name: str) -> ModuleType:
+    """benchmarks/<name>.py as a module (benchmarks/ holds scripts, not a package), so a test scores with the
+    benchmark's own functions and the two cannot drift apart."""
+    key = f"benchmarks.{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, ROOT / "benchmarks" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]

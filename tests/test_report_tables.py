@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,7 +13,7 @@ import batchemo
 from batchemo.jobs.options import FolderOptions, VideoOptions
 from batchemo.pipeline import report as R
 
-from .conftest import SAMPLES, moving_faces_video
+from .conftest import SAMPLES, blank_video, moving_faces_video, video_tree
 
 QUIET_VIDEO = VideoOptions(annotate=False, html=False)
 QUIET_FOLDER = FolderOptions(annotate=False, html=False)
@@ -30,14 +29,6 @@ def assert_typed(df: pd.DataFrame, schema: R.Schema) -> None:
     assert set(want) == set(df.columns), set(df.columns) - set(want)
     got = {c: str(df[c].dtype) for c in df.columns}
     assert got == {c: str(pd.Series(dtype=dt).dtype) for c, dt in want.items()}
-
-
-def blank_video(path: Path, frames: int = 8) -> Path:
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
-    for _ in range(frames):
-        w.write(np.full((120, 160, 3), 90, np.uint8))
-    w.release()
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -123,20 +114,15 @@ def test_same_dtypes_across_runs(video_out, blank_out, folder_out, tmp_path, mod
 
 
 @pytest.fixture(scope="module")
-def video_tree(clip, tmp_path_factory) -> Path:
+def sessions(clip, tmp_path_factory) -> Path:
     """Two sessions with the same participant file name, and a file that is no video."""
-    tree = tmp_path_factory.mktemp("tree") / "sessions"
-    for rel in ("day1/p01.avi", "day2/p01.avi"):
-        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(clip, tree / rel)
-    (tree / "day2" / "broken.avi").write_bytes(b"not a video at all")
-    return tree
+    return video_tree(tmp_path_factory.mktemp("tree") / "sessions", clip)
 
 
 @pytest.fixture(scope="module")
-def batch_out(video_tree, tmp_path_factory, model) -> Path:
+def batch_out(sessions, tmp_path_factory, model) -> Path:
     out = tmp_path_factory.mktemp("batch") / "out"
-    batchemo.analyze_videos([video_tree], out, model, QUIET_VIDEO, progress=False)
+    batchemo.analyze_videos([sessions], out, model, QUIET_VIDEO, progress=False)
     return out
 
 
@@ -170,11 +156,11 @@ def test_read_report_on_a_batch_folder_gives_every_video(batch_out):
         pd.testing.assert_frame_equal(part, own)
 
 
-def test_rerun_that_skips_every_video_keeps_the_batch_tables(video_tree, batch_out, model):
+def test_rerun_that_skips_every_video_keeps_the_batch_tables(sessions, batch_out, model):
     before = {n: (batch_out / n).read_text() for n in ("files.csv", "summary.csv")}
     for n in before:
         (batch_out / n).unlink()
-    results = batchemo.analyze_videos([video_tree], batch_out, model, QUIET_VIDEO, progress=False)
+    results = batchemo.analyze_videos([sessions], batch_out, model, QUIET_VIDEO, progress=False)
     assert [getattr(r, "status", "failed") for r in results].count("skipped") == 2
     assert {n: (batch_out / n).read_text() for n in before} == before
 

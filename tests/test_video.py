@@ -18,7 +18,7 @@ from batchemo.pipeline.report import FACE_COLUMNS
 from batchemo.pipeline.sources import BadInput
 from batchemo.jobs.options import VideoOptions
 
-from .conftest import moving_faces_video
+from .conftest import blank_video, moving_faces_video, video_tree
 
 FRAMES, FPS = 30, 10.0
 runner = CliRunner()
@@ -125,11 +125,7 @@ def test_audio_is_kept(clip, tmp_path, model):
 
 
 def test_no_faces_gives_empty_valid_reports(tmp_path, model):
-    path = tmp_path / "blank.avi"
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
-    for _ in range(12):
-        w.write(np.full((120, 160, 3), 90, np.uint8))
-    w.release()
+    path = blank_video(tmp_path / "blank.avi", 12)
     res = batchemo.analyze_video(path, tmp_path / "o", model, progress=False)
     assert res.faces == 0 and res.status == "complete"
     assert batchemo.read_report(res.out).empty
@@ -244,13 +240,7 @@ def test_rows_packed_along_the_way_give_the_same_report(clip, clip_report, tmp_p
 
 def test_a_video_tree_with_repeated_names_is_mirrored_and_nothing_is_overwritten(clip, tmp_path):
     """Lab recordings: the same participant file name in several session folders, and one broken file."""
-    import shutil
-
-    tree = tmp_path / "vf"
-    for rel in ("day1/p01.avi", "day2/p01.avi", "top.avi"):
-        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(clip, tree / rel)
-    (tree / "day2" / "broken.avi").write_bytes(b"not a video at all")
+    tree = video_tree(tmp_path / "vf", clip, ("day1/p01.avi", "day2/p01.avi", "top.avi"))
     out = tmp_path / "o"
     r = runner.invoke(app, ["video", str(tree), "--out", str(out), "--no-progress", "--no-annotate"])
     assert r.exit_code == 1, r.output  # the broken file, named on its own line; the others all analysed

@@ -146,9 +146,9 @@ def short_tracks(frames: pd.DataFrame, interval: float, min_track_s: float) -> p
     return (span < min_track_s - 1e-9).astype("boolean")
 
 
-def shown_rows(frames: pd.DataFrame, opts: VideoOptions) -> pd.DataFrame:
-    """The rows timeline.* and summary.csv count: short tracks left out unless `opts.keep_short_tracks`."""
-    return frames if opts.keep_short_tracks else frames[~frames["short_track"].astype(bool)]
+def shown_rows(frames: pd.DataFrame, keep_short_tracks: bool) -> pd.DataFrame:
+    """The rows timeline.* and summary.csv count: short tracks left out unless `keep_short_tracks`."""
+    return frames if keep_short_tracks else frames[~frames["short_track"].astype(bool)]
 
 
 def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, sched: Schedule, info: VideoInfo,
@@ -165,7 +165,7 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
     frames = res.frames.sort_values(["frame", "face"], kind="stable").reset_index(drop=True)
     frames["source"] = pd.Series(source, index=frames.index, dtype="string")
     frames["short_track"] = short_tracks(frames, sched.interval, opts.min_track_s)
-    shown = shown_rows(frames, opts)
+    shown = shown_rows(frames, opts.keep_short_tracks)
     timeline = R.timeline_table(shown, classes, opts.bin_s, source)
     summary = R.track_summary(shown, classes, sched.interval, source)
     R.write_csv(frames, out / "frames.csv")

@@ -84,33 +84,51 @@ def batch_dir(videos: list[VideoInput], outs: list[Path], out: Path | None) -> P
     return Path(os.path.commonpath([str(t.resolve()) for t in tops]))
 
 
-def _video_file_row(v: VideoInput, o: Path, r: VideoResult | VideoFailure, root: Path) -> dict:
+def _run_of(o: Path, r: VideoResult | VideoFailure) -> dict | None:
+    """An analysed video's run.json (None for a failure): what its own run counted, and with which options."""
+    return json.loads((o / "run.json").read_text()) if isinstance(r, VideoResult) else None
+
+
+def _video_file_row(v: VideoInput, o: Path, r: VideoResult | VideoFailure, run: dict | None, root: Path) -> dict:
     """A batch files.csv row. A video's status, notes and counts come from its run.json, so a re-run that skips
     it writes the same row as the run that analysed it."""
     row = {"source": v.source, "report": Path(os.path.relpath(o, root)).as_posix(), "status": "failed",
            "error": getattr(r, "error", ""), "note": "", "frames_decoded": 0, "frames_analysed": 0, "faces": 0,
            "tracks": 0}
-    if isinstance(r, VideoResult):
-        run = json.loads((o / "run.json").read_text())
+    if run is not None:
         row.update(status=run.get("status", r.status), note="; ".join(run.get("notes") or []),
                    **{k: int(run.get("counts", {}).get(k, 0)) for k in
                       ("frames_decoded", "frames_analysed", "faces", "tracks")})
     return row
 
 
+def _counted_rows(frames: pd.DataFrame, run: dict) -> pd.DataFrame:
+    """The rows of a video's frames.csv that its own summary.csv counts.
+
+    A batch row is built from these, not from this run's options: a video skipped because an earlier run
+    analysed it keeps that run's summary, which may have counted short tracks (--keep-short-tracks) or flagged
+    other tracks short (--min-track). Both settings are in the video's own files: its run.json's options say
+    whether short tracks were kept, and frames.csv's `short_track` column holds the flags of its --min-track.
+    A run.json without the option (older than short tracks) counted every row."""
+    keep = run.get("options", {}).get("keep_short_tracks", True) or "short_track" not in frames.columns
+    return shown_rows(frames, keep)
+
+
 def write_batch_tables(videos: list[VideoInput], outs: list[Path], results: list[VideoResult | VideoFailure],
-                       root: Path, opts: VideoOptions) -> None:
+                       root: Path) -> None:
     """ROOT/files.csv (one row per video, failures included) and ROOT/summary.csv (the all-videos row, then one
-    per analysed video), rebuilt from every video's report as it is now."""
+    per analysed video), rebuilt from every video's report as it is now: each row says what the video's own
+    run.json and summary.csv say, whichever run analysed it."""
     root.mkdir(parents=True, exist_ok=True)
-    files = [_video_file_row(v, o, r, root) for v, o, r in zip(videos, outs, results)]
-    classes, shares = [], []
-    for v, o, row in zip(videos, outs, files):
-        if row["status"] == "failed":
+    files, classes, shares = [], [], []
+    for v, o, r in zip(videos, outs, results):
+        run = _run_of(o, r)
+        files.append(_video_file_row(v, o, r, run, root))
+        if run is None:
             continue
         frames = R.read_report(o / "frames.csv")
         classes = classes or [c[2:] for c in R.prob_columns_of(frames)]
-        shares.append(R.video_share_row(shown_rows(frames, opts), classes, v.source))
+        shares.append(R.video_share_row(_counted_rows(frames, run), classes, v.source))
     R.write_csv(R.VIDEO_FILES.apply(pd.DataFrame(files, columns=list(R.VIDEO_FILES.fixed))), root / "files.csv")
     R.write_csv(R.batch_summary(shares, classes), root / "summary.csv")
 
@@ -165,7 +183,7 @@ def analyze_videos(inputs: list[str | Path], out: str | Path | None = None,
             on_result(r)
     root = batch_dir(videos, outs, Path(out) if out else None)
     if is_batch(videos):
-        write_batch_tables(videos, outs, results, root, opts)
+        write_batch_tables(videos, outs, results, root)
     if opts.html and len(videos) > 1:
         _write_index(videos, outs, root, results, command)
     return results

@@ -1,0 +1,60 @@
+"""A batch of videos agrees with each video's own report: the batch summary row of a video that a re-run skips is
+the one its own summary.csv gives, whatever settings the re-run has."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import batchemo
+from batchemo.jobs.options import VideoOptions
+
+from .conftest import moving_faces_video
+
+QUIET = {"annotate": False, "html": False}
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory, face_bgr) -> Path:
+    path = tmp_path_factory.mktemp("clip") / "two.avi"
+    moving_faces_video(path, face_bgr, 20, 10.0)  # two faces, 2 s
+    return path
+
+
+def _same(a, b) -> bool:
+    return (pd.isna(a) and pd.isna(b)) or a == b
+
+
+def test_a_skipped_video_keeps_the_batch_row_of_its_own_summary(clip, tmp_path, model):
+    """day1 is analysed keeping its short tracks (every track is short under --min-track 10); the re-run that adds
+    day2 drops short tracks: day1 is skipped, and its batch row must still count what its summary.csv counts."""
+    tree, out = tmp_path / "sessions", tmp_path / "out"
+    (tree / "day1").mkdir(parents=True)
+    shutil.copy(clip, tree / "day1" / "p01.avi")
+    batchemo.analyze_videos([tree], out, model, VideoOptions(min_track_s=10.0, keep_short_tracks=True, **QUIET),
+                            progress=False)
+    (tree / "day2").mkdir()
+    shutil.copy(clip, tree / "day2" / "p01.avi")
+    results = batchemo.analyze_videos([tree], out, model, VideoOptions(min_track_s=10.0, **QUIET), progress=False)
+    assert [r.status for r in results] == ["skipped", "complete"]
+
+    batch = batchemo.read_report(out / "summary.csv")
+    per_video = batch[batch["scope"] == "video"].set_index("source")
+    classes = [c[len("share_"):] for c in batch.columns if c.startswith("share_")]
+    kept = []
+    for rel in ("day1/p01", "day2/p01"):
+        assert batchemo.read_report(out / rel)["short_track"].all()  # both runs flag every track short
+        own = batchemo.read_report(out / rel / "summary.csv")
+        tracks, own_all = own[own["scope"] == "track"], own[own["scope"] == "all"].iloc[0]
+        row = per_video.loc[f"{rel}.avi"]
+        assert row["tracks"] == len(tracks)
+        assert row["faces"] == tracks["frames"].sum()  # a track has one row per frame it is on
+        assert _same(row["dominant"], own_all["dominant"])
+        cols = [f"{k}_{c}" for k in ("share", "mean_p") for c in classes]
+        np.testing.assert_allclose(row[cols].astype(float), own_all[cols].astype(float), atol=1e-6)
+        kept.append(int(row["faces"]))
+    assert kept[0] > 0 and kept[1] == 0  # day1 kept its short tracks, day2 left them out
+    assert batch[batch["scope"] == "all"]["faces"].iloc[0] == sum(kept)

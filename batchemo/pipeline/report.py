@@ -339,15 +339,22 @@ def track_summary(frames: pd.DataFrame, classes: list[str], frame_interval_s: fl
 
 def _track_row(face, part: pd.DataFrame, classes: list[str], frame_interval_s: float) -> dict:
     n = len(part)
-    counts = part["emotion"].value_counts() if n else pd.Series(dtype=int)
     frames_seen = part["frame"].nunique() if n else 0
-    row = {"face": face, "first_s": part["time_s"].min() if n else np.nan,
-           "last_s": part["time_s"].max() if n else np.nan,
-           "seconds_on_screen": round(frames_seen * frame_interval_s, 3), "frames": frames_seen,
-           "dominant": _dominant(counts, classes) if n else pd.NA}
-    row.update({f"share_{c}": counts.get(c, 0) / n if n else np.nan for c in classes})
-    row.update({f"mean_p_{c}": part[f"p_{c}"].mean() if n else np.nan for c in classes})
-    return row
+    return {"face": face, "first_s": part["time_s"].min() if n else np.nan,
+            "last_s": part["time_s"].max() if n else np.nan,
+            "seconds_on_screen": round(frames_seen * frame_interval_s, 3), "frames": frames_seen,
+            **_emotion_columns(part, classes)}
+
+
+def _emotion_columns(part: pd.DataFrame, classes: list[str]) -> dict:
+    """`dominant`, `share_<class>` (share of rows with that top emotion) and `mean_p_<class>` of some face rows:
+    the same in a track's row, a video's all-faces row and a video's row of a batch, so those always agree
+    (<NA> / NaN without rows)."""
+    n = len(part)
+    counts = part["emotion"].value_counts() if n else pd.Series(dtype=int)
+    return {"dominant": _dominant(counts, classes) if n else pd.NA,
+            **{f"share_{c}": counts.get(c, 0) / n if n else np.nan for c in classes},
+            **{f"mean_p_{c}": part[f"p_{c}"].mean() if n else np.nan for c in classes}}
 
 
 def _dominant(counts, classes: list[str]) -> str:
@@ -358,13 +365,8 @@ def _dominant(counts, classes: list[str]) -> str:
 def video_share_row(frames: pd.DataFrame, classes: list[str], source: str) -> dict:
     """One video's row of a batch summary.csv: face rows, tracks, dominant emotion, share of rows with each top
     emotion and mean probability of each class (NaN without faces)."""
-    n = len(frames)
-    counts = frames["emotion"].value_counts()
-    row = {"source": source, "scope": "video", "faces": n, "tracks": int(frames["face"].nunique()),
-           "dominant": _dominant(counts, classes) if n else pd.NA}
-    row.update({f"share_{c}": counts.get(c, 0) / n if n else np.nan for c in classes})
-    row.update({f"mean_p_{c}": frames[f"p_{c}"].mean() if n else np.nan for c in classes})
-    return row
+    return {"source": source, "scope": "video", "faces": len(frames), "tracks": int(frames["face"].nunique()),
+            **_emotion_columns(frames, classes)}
 
 
 def batch_summary(rows: list[dict], classes: list[str]) -> pd.DataFrame:

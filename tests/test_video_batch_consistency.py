@@ -2,6 +2,7 @@
 the one its own summary.csv gives, whatever settings the re-run has."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -58,3 +59,27 @@ def test_a_skipped_video_keeps_the_batch_row_of_its_own_summary(clip, tmp_path, 
         kept.append(int(row["faces"]))
     assert kept[0] > 0 and kept[1] == 0  # day1 kept its short tracks, day2 left them out
     assert batch[batch["scope"] == "all"]["faces"].iloc[0] == sum(kept)
+
+
+def test_ffmpeg_reads_a_video_once_and_its_length_is_recorded_once(clip, tmp_path, model, monkeypatch):
+    """A video cut short needs both the container's duration (is it whole after all?) and whether it has audio
+    (to mux it back into annotated.mp4): one `ffmpeg -i` gives both. The length the timeline and the pages show
+    is worked out once, and run.json records it for them."""
+    import batchemo.pipeline.encode as E
+
+    cut = tmp_path / "cut.avi"
+    data = clip.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    probes, run = [], E.subprocess.run
+
+    def counting(cmd, *a, **k):
+        if list(cmd[-2:]) == ["-i", str(cut)]:
+            probes.append(cmd)
+        return run(cmd, *a, **k)
+
+    monkeypatch.setattr(E.subprocess, "run", counting)
+    res = batchemo.analyze_video(cut, tmp_path / "o", model, VideoOptions(html=False), progress=False)
+    assert res.status == "partial" and (res.out / "annotated.mp4").exists()  # both questions were asked
+    assert len(probes) == 1
+    video = json.loads((res.out / "run.json").read_text())["video"]
+    assert video["duration_s"] == pytest.approx(res.frames_decoded / video["fps_used"])

@@ -12,7 +12,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..pipeline import report as R
-from ..pipeline.encode import has_audio, media_duration, mux_audio
+from ..pipeline.encode import MediaFacts, media_facts, mux_audio
 from ..pipeline.model import EmotionModel
 from ..pipeline.sources import FALLBACK_FPS, BadInput, VideoInfo, open_video
 from .options import VideoOptions
@@ -98,14 +98,14 @@ def analyze_video(path: str | Path, out: str | Path | None = None, model: Emotio
     return write_reports(path, out, opts, em, sched, info, res, t0, command=command, source=source)
 
 
-def _status(path: Path, res: PassResult, info: VideoInfo) -> tuple[str, list[str]]:
+def _status(res: PassResult, info: VideoInfo, media: MediaFacts) -> tuple[str, list[str]]:
     if res.decode_error:
         return "partial", [f"decoding failed after {res.decoded} frames: {res.decode_error}"]
     if info.frame_count > 0 and res.decoded < info.frame_count - 1:
         # Containers may overstate the count by a few frames (seen: 98 for 95, 90 for 88, files that play to the
         # end anywhere): whole when only a few are missing and the stream decoded up to the container's duration.
         # A file that broke off misses more, and FFmpeg's duration of a cut AVI is only what is left of it.
-        duration = media_duration(path)
+        duration = media.duration_s
         slack = max(0.1, 3 / (info.fps or FALLBACK_FPS))
         few = info.frame_count - res.decoded <= max(3, 0.05 * info.frame_count)
         if few and duration is not None and res.stream_end_s >= duration - slack:
@@ -116,14 +116,14 @@ def _status(path: Path, res: PassResult, info: VideoInfo) -> tuple[str, list[str
     return "complete", []
 
 
-def _finish_annotated(path: Path, out: Path, res: PassResult, notes: list[str]) -> str:
+def _finish_annotated(path: Path, out: Path, res: PassResult, media: MediaFacts, notes: list[str]) -> str:
     """annotated.mp4 from the encoded file, the input's audio muxed back; its codec ('' when none)."""
     if res.annotated is None:
         return ""
     if res.annotated.note:
         notes.append(res.annotated.note)
     final_tmp = res.annotated.path
-    if has_audio(path):
+    if media.has_audio:
         muxed = out / f".annotated.{int(time.time())}.mux.tmp.mp4"
         why = mux_audio(res.annotated.path, path, muxed)
         if why:
@@ -159,7 +159,8 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
     from ..pipeline.plots import timeline_png
 
     classes = em.classes
-    status, status_notes = _status(path, res, info)
+    media = media_facts(path)  # one `ffmpeg -i` for both questions: is it whole, has it audio
+    status, status_notes = _status(res, info, media)
     notes = list(notes or []) + status_notes
     source = source or path.name
     frames = res.frames.sort_values(["frame", "face"], kind="stable").reset_index(drop=True)
@@ -171,10 +172,12 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
     R.write_csv(frames, out / "frames.csv")
     R.write_csv(timeline, out / "timeline.csv")
     R.write_csv(summary, out / "summary.csv")
+    # What was decoded, at the rate the times are counted in: the length the timelines and report.html show.
+    duration_s = res.decoded / (sched.fps or FALLBACK_FPS)
     timeline_png(timeline, summary, classes, out / "timeline.png",
                  f"{path.name}: emotion over time (smoothed over {R.SMOOTH_BINS} bins of {opts.bin_s:g} s)",
-                 res.decoded / (sched.fps or FALLBACK_FPS), opts.max_tracks_plotted)
-    codec = _finish_annotated(path, out, res, notes)
+                 duration_s, opts.max_tracks_plotted)
+    codec = _finish_annotated(path, out, res, media, notes)
     st = path.stat()
     seconds = time.time() - t0
     tracks = int(frames["face"].nunique())
@@ -182,7 +185,7 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
               "short_tracks": int(frames.loc[frames["short_track"], "face"].nunique())}
     video = {"fps": sched.fps or None, "fps_used": sched.fps or FALLBACK_FPS, "frame_count_metadata": info.frame_count,
              "width": info.width, "height": info.height, "analyse_every": sched.every,
-             "detect_every": sched.detect_every, "codec": codec}
+             "detect_every": sched.detect_every, "codec": codec, "duration_s": round(duration_s, 6)}
     record = run_record("video", command, path, out, opts, em, counts, seconds, input_bytes=st.st_size,
                         input_mtime_ns=st.st_mtime_ns, status=status, notes=notes, video=video,
                         frames_per_second=round(res.decoded / seconds, 2) if seconds else None)

@@ -88,14 +88,23 @@ def _ffmpeg_info(path: Path) -> str:
                           errors="replace").stderr
 
 
+@dataclass(frozen=True)
+class MediaFacts:
+    """What FFmpeg reads from a file's container, asked once per video (each `ffmpeg -i` is a process)."""
+
+    duration_s: float | None  # the container's duration (None where it gives none)
+    has_audio: bool
+
+
+def media_facts(path: Path) -> MediaFacts:
+    """A file's MediaFacts from one `ffmpeg -i`."""
+    info = _ffmpeg_info(path)
+    m = re.search(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)", info)
+    return MediaFacts(int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3]) if m else None, "Audio:" in info)
+
+
 def has_audio(path: Path) -> bool:
-    return "Audio:" in _ffmpeg_info(path)
-
-
-def media_duration(path: Path) -> float | None:
-    """The container's duration in seconds, as FFmpeg reads it (None where it gives none)."""
-    m = re.search(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)", _ffmpeg_info(path))
-    return int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3]) if m else None
+    return media_facts(path).has_audio
 
 
 def mux_audio(video: Path, audio_source: Path, out: Path) -> str:

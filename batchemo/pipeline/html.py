@@ -231,6 +231,15 @@ def _tick_step(duration: float) -> float:
     return float(math.ceil(duration / 12))
 
 
+def _run_duration(run: dict) -> float | None:
+    """A video's length as its run.json records it (`video.duration_s`, worked out once by write_reports); a
+    run.json written before that field gives it from the same numbers (frames decoded / fps used)."""
+    v = run.get("video", {})
+    if v.get("duration_s") is not None:
+        return float(v["duration_s"])
+    return run.get("counts", {}).get("frames_decoded", 0) / v["fps_used"] if v.get("fps_used") else None
+
+
 def write_video_page(out: Path, video: Path, frames: pd.DataFrame, timeline: pd.DataFrame, summary: pd.DataFrame,
                      run: dict, classes: list[str], card: dict | None = None, thumbs: C.Crops | None = None) -> Path:
     """OUT/report.html of a video run and its track thumbnails under OUT/thumbs/ (cut from the video at each track's
@@ -242,7 +251,9 @@ def write_video_page(out: Path, video: Path, frames: pd.DataFrame, timeline: pd.
     v = run.get("video", {})
     fps = v.get("fps_used") or 0
     decoded = run.get("counts", {}).get("frames_decoded", 0)
-    duration = decoded / fps if fps else float(frames["time_s"].max() if len(frames) else 0)
+    duration = _run_duration(run)
+    if duration is None:
+        duration = float(frames["time_s"].max() if len(frames) else 0)
     rows = summary[summary["scope"] == "track"]  # the all-faces row has no track
     if thumbs is None:
         thumbs = track_thumbs(out, frames, summary)
@@ -322,9 +333,8 @@ def write_index_page(index_dir: Path, items: list[dict], command: str | None = N
         except (OSError, ValueError):
             videos.append(row)
             continue
-        c, vv = run.get("counts", {}), run.get("video", {})
-        dur = c.get("frames_decoded", 0) / vv["fps_used"] if vv.get("fps_used") else None
-        row.update(duration=_num(dur, "{:.1f}"), tracks=int((s["scope"] == "track").sum()),
+        c = run.get("counts", {})
+        row.update(duration=_num(_run_duration(run), "{:.1f}"), tracks=int((s["scope"] == "track").sum()),
                    faces=c.get("faces", ""), status=it.get("status") or run.get("status", ""))
         allrow = s[s["scope"] == "all"]
         if len(allrow) and int(allrow.iloc[0]["frames"]) > 0:

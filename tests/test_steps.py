@@ -108,50 +108,56 @@ def _box(x, y, s=50):
     return np.array([[x, y, s, s]])
 
 
+def _step(t: Tracker, boxes, step: int, **kw):
+    """A detection step as FaceFinder takes one: match the boxes, then ask which faces to report."""
+    t.update(boxes, step, **kw)
+    return t.live(step)
+
+
 def test_tracker_keeps_ids_of_overlapping_boxes_and_counts_up_in_order_of_appearance():
     t = Tracker(iou_threshold=0.3, max_gap=5, coast=1)
-    ids, _ = t.update(np.concatenate([_box(10, 10), _box(300, 10)]), 0)
+    ids, _ = _step(t, np.concatenate([_box(10, 10), _box(300, 10)]), 0)
     assert list(ids) == [0, 1]
-    ids, boxes = t.update(np.concatenate([_box(305, 12), _box(14, 10)]), 1)  # order of detection is irrelevant
+    ids, boxes = _step(t, np.concatenate([_box(305, 12), _box(14, 10)]), 1)  # order of detection is irrelevant
     assert dict(zip(ids, boxes[:, 0])) == {0: 14, 1: 305}
-    ids, _ = t.update(np.concatenate([_box(18, 10), _box(310, 12), _box(600, 300)]), 2)
+    ids, _ = _step(t, np.concatenate([_box(18, 10), _box(310, 12), _box(600, 300)]), 2)
     assert list(ids) == [0, 1, 2]  # a new face gets the next id
 
 
 def test_tracker_matches_a_fast_move_by_centre_distance_when_boxes_no_longer_overlap():
     t = Tracker(iou_threshold=0.3, max_gap=5, coast=1)
     t.update(_box(100, 100), 0)
-    ids, _ = t.update(_box(140, 100), 1)  # moved most of a box side: IoU 0.11, centres 40 px apart
+    ids, _ = _step(t, _box(140, 100), 1)  # moved most of a box side: IoU 0.11, centres 40 px apart
     assert list(ids) == [0]
-    ids, boxes = t.update(_box(400, 100), 2)  # far away: someone else (track 0 coasts on its last box)
+    ids, boxes = _step(t, _box(400, 100), 2)  # far away: someone else (track 0 coasts on its last box)
     assert dict(zip(ids, boxes[:, 0])) == {0: 140, 1: 400}
 
 
 def test_tracker_coasts_a_missed_face_then_drops_it_then_forgets_its_id():
     t = Tracker(iou_threshold=0.3, max_gap=3, coast=1)
     t.update(_box(100, 100), 0)
-    ids, _ = t.update(np.zeros((0, 4)), 1)  # seen once only: a misfire is never held
+    ids, _ = _step(t, np.zeros((0, 4)), 1)  # seen once only: a misfire is never held
     assert len(ids) == 0
     t.update(_box(100, 100), 2)
-    ids, boxes = t.update(np.zeros((0, 4)), 3)  # seen twice, missed once: the last box is carried
+    ids, boxes = _step(t, np.zeros((0, 4)), 3)  # seen twice, missed once: the last box is carried
     assert list(ids) == [0] and boxes[0, 0] == 100
-    ids, _ = t.update(np.zeros((0, 4)), 4)  # missed longer than `coast`: not reported, still alive
+    ids, _ = _step(t, np.zeros((0, 4)), 4)  # missed longer than `coast`: not reported, still alive
     assert len(ids) == 0
-    ids, _ = t.update(_box(102, 100), 5)  # back within max_gap: same id
+    ids, _ = _step(t, _box(102, 100), 5)  # back within max_gap: same id
     assert list(ids) == [0]
     t.update(np.zeros((0, 4)), 6)
-    ids, _ = t.update(_box(102, 100), 10)  # gone longer than max_gap: a new track
+    ids, _ = _step(t, _box(102, 100), 10)  # gone longer than max_gap: a new track
     assert list(ids) == [1]
 
 
 def test_tracker_reports_a_weak_new_box_only_once_found_again_and_numbers_in_reporting_order():
     t = Tracker(iou_threshold=0.3, max_gap=5, coast=1, confirm_hits=2)
-    ids, _ = t.update(np.concatenate([_box(10, 10), _box(300, 10)]), 0, trusted=np.array([False, True]))
+    ids, _ = _step(t, np.concatenate([_box(10, 10), _box(300, 10)]), 0, trusted=np.array([False, True]))
     assert list(ids) == [0]  # the trusted face only, and it is number 0
-    ids, boxes = t.update(np.concatenate([_box(12, 10), _box(302, 10)]), 1, trusted=np.array([False, True]))
+    ids, boxes = _step(t, np.concatenate([_box(12, 10), _box(302, 10)]), 1, trusted=np.array([False, True]))
     assert dict(zip(ids, boxes[:, 0])) == {0: 302, 1: 12}  # found again: reported, next number
     t.update(_box(600, 300), 2, trusted=np.array([False]))
-    ids, _ = t.update(np.zeros((0, 4)), 3)
+    ids, _ = _step(t, np.zeros((0, 4)), 3)
     assert 2 not in ids  # a one-off weak box never becomes a face
 
 

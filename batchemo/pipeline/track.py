@@ -68,8 +68,8 @@ class Tracker:
     next_id: int = 0
 
     def update(self, boxes: np.ndarray, step: int, scores: np.ndarray | None = None,
-               trusted: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Match one detection step's boxes; returns (ids, boxes) of the faces to report at this step. A box
+               trusted: np.ndarray | None = None) -> None:
+        """Match one detection step's boxes (`live_tracks` / `live` then say which faces to report). A box
         that matches no track starts one; where `trusted` is False for it, that track is reported only once
         the cascades have found it `confirm_hits` times (a known face may be confirmed by a weaker hit than it
         takes to believe in a new one)."""
@@ -99,16 +99,23 @@ class Tracker:
                 self.tracks[ti].seen(boxes[bi], step, "detected", float(scores[bi]))
         for bi in np.flatnonzero(assigned < 0):
             self.tracks.append(Track(-1, boxes[bi], step, float(scores[bi]), confirmed=bool(trusted[bi])))
-        return self.live(step)
+        # Numbered now, not when the caller next asks: faces confirmed by this detection get their ids before
+        # the ones its caller re-finds after it on the same step.
+        self._number_confirmed()
+
+    def _number_confirmed(self) -> None:
+        """Confirm the tracks with enough hits; each newly confirmed one takes the next id (ids count up in
+        order of being reported)."""
+        for t in self.tracks:
+            t.confirm(self.confirm_hits)
+            if t.confirmed and t.id < 0:
+                t.id = self.next_id
+                self.next_id += 1
 
     def live_tracks(self, step: int) -> list[Track]:
         """The tracks to report at `step`, by id: seen now, or missed for at most `coast` steps (held; a face
         seen on one step only is never held: it may have been a misfire)."""
-        for t in self.tracks:
-            t.confirm(self.confirm_hits)
-            if t.confirmed and t.id < 0:  # ids count up in order of being reported
-                t.id = self.next_id
-                self.next_id += 1
+        self._number_confirmed()
         return sorted((t for t in self.tracks if t.confirmed and (t.last_step == step or (
             step - t.last_step <= self.coast and t.hits > 1))), key=lambda t: t.id)
 

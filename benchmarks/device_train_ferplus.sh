@@ -10,6 +10,19 @@
 set -u
 OUT=${OUT:-gpu-out}
 SECS=${SECS:-480}  # each run's wall-clock budget; a run cut short still leaves its best epoch in <out>.work
+# Arguments: runs as "name alpha size epochs [options]"; the default is the first comparison made with it.
+[ $# -gt 0 ] || set -- "a50_s96 0.5 96 45" "a50_s112 0.5 112 36" "a50_s128 0.5 128 32" "a75_s96 0.75 96 36"
+needs_cards() {  # a run's words: each model after --teacher or --init-model must be here with its card
+  local prev= word
+  for word in "$@"; do
+    if [ "$prev" = --teacher ] || [ "$prev" = --init-model ]; then
+      [ -f "$word" ] && [ -f "${word%.keras}.json" ] || { echo "error: $word or its card ${word%.keras}.json is missing"; return 1; }
+    fi
+    prev=$word
+  done
+}
+# Checked before the machine's time goes on installing and unpacking.
+for spec in "$@"; do needs_cards $spec || exit 2; done
 mkdir -p "$OUT" ../shared/datasets models/gpu logs
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
 export PYTHONPATH=/tmp/site:$PWD KERAS_BACKEND=jax PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
@@ -26,13 +39,12 @@ run() {  # name alpha size epochs [more train options]
     --alpha "$alpha" --size "$size" --epochs "$epochs" $common "$@" >"logs/$name.log" 2>&1
   echo "$name exit $?"
 }
-# Arguments: runs as "name alpha size epochs [options]"; the default is the first comparison made with it.
-[ $# -gt 0 ] || set -- "a50_s96 0.5 96 45" "a50_s112 0.5 112 36" "a50_s128 0.5 128 32" "a75_s96 0.75 96 36"
 names=()
 for spec in "$@"; do run $spec & names+=("${spec%% *}"); done
 wait
 for n in "${names[@]}"; do
-  if [ -f "models/gpu/$n.keras" ]; then cp "models/gpu/$n.keras" "$OUT/";
+  # Each model with its card (NAME.json): a model carried back as a --teacher or --init-model needs it beside it.
+  if [ -f "models/gpu/$n.keras" ]; then cp "models/gpu/$n.keras" "models/gpu/$n.json" "$OUT/";
   elif [ -f "models/gpu/$n.keras.work/best.keras" ]; then cp "models/gpu/$n.keras.work/best.keras" "$OUT/$n.partial.keras"; fi
   tail -n 4 "logs/$n.log"
 done

@@ -6,6 +6,8 @@ local code, so the files are a local run's.
 """
 from __future__ import annotations
 
+import logging
+
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -37,8 +39,10 @@ def init(address: str) -> None:
     except ImportError:
         raise RuntimeError("--ray needs the Ray extra: pip install 'batchemo[ray]'") from None
     if not ray.is_initialized():
+        # Ray's own INFO lines (instance started, execution plans) would bury the job's one progress bar.
         ray.init(address=None if address in ("", "local") else address, ignore_reinit_error=True,
-                 log_to_driver=False, include_dashboard=False)
+                 log_to_driver=False, include_dashboard=False, logging_level=logging.WARNING)
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
     from ray.data import DataContext
 
     ctx = DataContext.get_current()
@@ -95,7 +99,8 @@ def ray_folder_runner(todo: list[SourceFile], em: EmotionModel, opts: FolderOpti
     ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items) // 8, 200)))
     ds = ds.map_batches(_detect_batch, batch_format="pandas", batch_size=8,
                         fn_kwargs={"opts": replace(opts, ray=None), "image_size": em.image_size})
-    ds = ds.map_batches(_Classifier, batch_format="pandas", batch_size=32, concurrency=n_actors,
+    ds = ds.map_batches(_Classifier, batch_format="pandas", batch_size=32,
+                        compute=ray.data.ActorPoolStrategy(size=n_actors),
                         fn_constructor_kwargs={"model_path": str(Path(em.path).resolve()),
                                                "opts": replace(opts, ray=None),
                                                "annotated_dir": str(annotated_dir.resolve()) if annotated_dir

@@ -112,6 +112,15 @@ def test_video_images_leave_out_frames_that_cannot_be_read(numbered_video):
     assert frames_of(numbered_video.with_name("missing.mp4"), [1, 2]) == []
 
 
+def test_video_images_stop_at_the_end_of_the_stream_without_reading_it_again(numbered_video, monkeypatch):
+    opened = []
+    monkeypatch.setattr(C.cv2, "VideoCapture", lambda path: opened.append(path) or _Capture(path, lambda asked: asked))
+    # The frame after the last one fails while reading on: the stream has ended, so the frame past it is not sought
+    # (a seek past the end lands elsewhere, which would mean reading the whole video again from the start).
+    assert frames_of(numbered_video, [N_FRAMES - 1, N_FRAMES, N_FRAMES + 200]) == [(N_FRAMES - 1, N_FRAMES - 1)]
+    assert len(opened) == 1
+
+
 def _cut_as_written(image: np.ndarray, r: pd.Series, margin: float) -> np.ndarray:
     """The row's box cut from `image` as it reads back from its file: a saved crop (PNG, no margin) or a thumbnail
     (the page's margin, shrunk, through the same JPEG coding)."""

@@ -71,3 +71,14 @@ def test_long_video_split_into_ranges_on_ray_equals_local(face_bgr, tmp_path, mo
     # re-run: skipped as complete, like a local run
     [again] = ray_videos([clip], [tmp_path / "ray"], model.path, opts, "local")
     assert again.status == "skipped"
+
+
+def test_ray_keeps_its_info_lines_to_itself(local_ray):
+    import logging
+
+    from batchemo.jobs.ray_runner import init
+
+    init("local")
+    # ray.data sets its logger up when first imported; the job's level must survive that, or every run prints
+    # Ray Data's execution plans between the progress bar's updates.
+    assert logging.getLogger("ray.data").getEffectiveLevel() >= logging.WARNING

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from batchemo.training import data as D
 from batchemo.cli import app
-from batchemo.training.evaluate import match_classes, metrics
+from batchemo.training.evaluate import metrics
+from batchemo.training.labels import match_classes
 from batchemo.training.labels import canonical
 
 runner = CliRunner()

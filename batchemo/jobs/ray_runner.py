@@ -42,12 +42,22 @@ def init(address: str) -> None:
         # Ray's own INFO lines (instance started, execution plans) would bury the job's one progress bar.
         ray.init(address=None if address in ("", "local") else address, ignore_reinit_error=True,
                  log_to_driver=False, include_dashboard=False, logging_level=logging.WARNING)
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
     from ray.data import DataContext
+
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # after the import, which sets up its own logging
 
     ctx = DataContext.get_current()
     ctx.enable_progress_bars = False  # the driver shows one bar over files, as the local runner does
     ctx.execution_options.preserve_order = True
+
+
+def actor_pool(n: int) -> dict:
+    """map_batches' argument for a pool of n actors: Ray 2.9-2.50 warn that `compute=` is deprecated in favour
+    of `concurrency=`, Ray 2.51+ the other way round."""
+    import ray
+
+    major, minor = (int(x) for x in ray.__version__.split(".")[:2])
+    return {"compute": ray.data.ActorPoolStrategy(size=n)} if (major, minor) >= (2, 51) else {"concurrency": n}
 
 
 def _detect_batch(batch: pd.DataFrame, opts: FolderOptions, image_size: int) -> pd.DataFrame:
@@ -99,8 +109,7 @@ def ray_folder_runner(todo: list[SourceFile], em: EmotionModel, opts: FolderOpti
     ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items) // 8, 200)))
     ds = ds.map_batches(_detect_batch, batch_format="pandas", batch_size=8,
                         fn_kwargs={"opts": replace(opts, ray=None), "image_size": em.image_size})
-    ds = ds.map_batches(_Classifier, batch_format="pandas", batch_size=32,
-                        compute=ray.data.ActorPoolStrategy(size=n_actors),
+    ds = ds.map_batches(_Classifier, batch_format="pandas", batch_size=32, **actor_pool(n_actors),
                         fn_constructor_kwargs={"model_path": str(Path(em.path).resolve()),
                                                "opts": replace(opts, ray=None),
                                                "annotated_dir": str(annotated_dir.resolve()) if annotated_dir

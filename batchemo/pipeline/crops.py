@@ -82,10 +82,12 @@ def photo_images(root: Path, sources: Iterable[str], keep_side: int = 0) -> Iter
 def video_images(path: Path, frames: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
     """(frame index, image) of the wanted frames, in increasing order, each asked-for frame once; the index counts
     frames as a pass reading from the start does (`sources.read_frames`), so a row's frame is the frame it was found
-    on. Gaps of up to SEEK_GAP frames are read through; a longer one is seeked over only while the capture says it
-    landed exactly on the frame asked for. Where it lands elsewhere, the video is read forward from the start
-    instead, and not seeked again. A frame that cannot be read (past the end of the stream, or one that does not
-    decode) is left out: the caller tells it by its missing index."""
+    on. Gaps of up to SEEK_GAP frames are read through; a longer one is seeked over only while the capture reports
+    landing on the frame asked for (the position OpenCV's FFmpeg backend reports; on files whose timestamps mislead
+    it, only a read from the start is sure). Where it lands elsewhere, the video is read forward from the start
+    instead, and not seeked again. A frame that cannot be read is left out (the caller tells it by its missing
+    index): a seeked-to frame that does not decode is skipped, and a read that fails while reading on ends the
+    stream, as it ends the analysis pass."""
     wanted = sorted({int(f) for f in frames if int(f) >= 0})
     if not wanted:
         return
@@ -94,9 +96,10 @@ def video_images(path: Path, frames: Iterable[int]) -> Iterator[tuple[int, np.nd
     exact = True  # seeks have landed where asked so far
     try:
         for f in wanted:
+            seeked = False
             if exact and (pos is None or f - pos > SEEK_GAP):
                 cap.set(cv2.CAP_PROP_POS_FRAMES, f)
-                exact = round(cap.get(cv2.CAP_PROP_POS_FRAMES)) == f
+                exact = seeked = round(cap.get(cv2.CAP_PROP_POS_FRAMES)) == f
                 pos = f if exact else None
             if pos is None:  # a seek that landed elsewhere: from the start, reading every frame
                 cap.release()
@@ -106,9 +109,9 @@ def video_images(path: Path, frames: Iterable[int]) -> Iterator[tuple[int, np.nd
                 pos += 1
             ok, img = cap.read() if pos == f else (False, None)
             if not ok or img is None:
-                if pos < f or not exact:  # the stream ends before f, or at it
+                if not seeked:  # reading on, the stream ends before f or at it
                     return
-                pos = None  # f does not decode: skip it, and seek to the next one
+                pos = None  # the frame seeked to does not decode: skip it, and seek to the next one
                 continue
             pos += 1
             yield f, img
@@ -116,7 +119,7 @@ def video_images(path: Path, frames: Iterable[int]) -> Iterator[tuple[int, np.nd
         cap.release()
 
 
-@dataclass
+@dataclass(eq=False)  # rows is a DataFrame: requests are compared by identity
 class Crops:
     """Face crops wanted from a decoding pass (`cut_photos`, `cut_video`): each row of `rows` (a faces.csv or
     frames.csv table; boxes x, y, w, h in full-size pixels) cut with `margin` x its side around the box and handed

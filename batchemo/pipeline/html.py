@@ -99,7 +99,8 @@ def write_folder_page(out: Path, root: Path, files: pd.DataFrame, faces: pd.Data
     """OUT/report.html of a folder run, and its thumbnails under OUT/thumbs/ (the gallery's faces, least confident
     first, at most `cap`). The tables are the ones files.csv, faces.csv and summary.csv were written from.
     `thumbs`: the gallery's thumbnails from `folder_thumbs`, already cut in another pass over the photos (the saved
-    faces'); without it they are cut here (photos decoded with a long side of `keep_side` or more)."""
+    faces'; its rows then decide the gallery, and `cap` and `keep_side` are not used); without it they are chosen
+    here (at most `cap`) and cut (photos decoded with a long side of `keep_side` or more)."""
     out, root = Path(out), Path(root)
     cols = colors(classes)
     if thumbs is None:

@@ -14,7 +14,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from . import data as D
-from .labels import canonical, match_classes  # match_classes is imported from here too (tests)
+from .labels import canonical, match_classes
 from ..pipeline.model import EmotionModel, apply_temperature, crop_faces
 from ..pipeline.report import write_atomic, write_csv, write_json
 from .calibration import calibration_figures, ece, fit_temperature, nll, plot_reliability

@@ -316,3 +316,12 @@ def test_tiny_train_reads_relabelled_saved_faces(folder_report, tmp_path):
 def test_crop_names_of_different_sources_never_collide():
     names = {crop_name(src, 0, 0) for src in ("a b.png", "a_b.png", "a/b.png", "a__b.png", "ü.png", "u.png")}
     assert len(names) == 6 and all("/" not in n for n in names)
+
+
+def test_a_video_page_reads_its_length_from_run_json_old_and_new():
+    from batchemo.pipeline.html import _run_duration
+
+    # write_reports records the length once; a run.json from before that field gives it from the same numbers.
+    assert _run_duration({"video": {"duration_s": 3.25, "fps_used": 30.0}, "counts": {"frames_decoded": 999}}) == 3.25
+    assert _run_duration({"video": {"fps_used": 25.0}, "counts": {"frames_decoded": 100}}) == 4.0
+    assert _run_duration({"video": {}, "counts": {"frames_decoded": 100}}) is None

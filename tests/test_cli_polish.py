@@ -13,6 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import get_args, get_type_hints
 
+import numpy as np
 import pytest
 import typer.main
 from typer.testing import CliRunner
@@ -50,6 +51,21 @@ def test_tflite_delegate_line_is_not_printed(tmp_path):
     r = _batchemo("folder", str(SAMPLES / "images"), "--out", str(tmp_path / "out"), "--no-html")
     assert r.returncode == 0, r.stderr
     assert "XNNPACK" not in r.stderr and "INFO:" not in r.stderr, r.stderr
+
+
+def test_only_the_first_tflite_interpreter_mutes_stderr(monkeypatch):
+    from batchemo.pipeline import model as M
+
+    mutes = []
+    real = M._native_stderr_muted
+    monkeypatch.setattr(M, "_native_stderr_muted", lambda: mutes.append(1) or real())
+    monkeypatch.setattr(M, "_delegate_announced", False)
+    lite = M._LitePredictor.from_file(ROOT / "models" / "emotion.tflite")
+    for n in (1, 3, 5):  # one interpreter per batch size
+        assert lite(np.zeros((n, 48, 48, 1), np.float32)).shape == (n, 7)
+    # XNNPACK announces itself once per process: muting fd 2 for later interpreters would only risk losing
+    # another thread's messages.
+    assert mutes == [1]
 
 
 # 3. plurals, and 8. skipped non-image files in the folder summary
@@ -242,3 +258,4 @@ def test_truncated_mp4_gives_only_batchemos_line(tmp_path):
     assert r.returncode == 1, r.stderr
     assert "moov" not in r.stderr, r.stderr
     assert r.stderr.strip().splitlines() == [f"{clip}: not a readable video (OpenCV/FFmpeg cannot open it)"]
+

@@ -6,7 +6,7 @@ import os
 import sys
 import threading
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,6 +166,9 @@ def _lite_available() -> bool:
         return False
 
 
+_delegate_announced = False  # TFLite has printed its XNNPACK line in this process
+
+
 @contextmanager
 def _native_stderr_muted():
     """File descriptor 2 sent to /dev/null for a moment. TFLite's C++ runtime writes "INFO: Created TensorFlow
@@ -207,11 +210,15 @@ class _LitePredictor:
     def _interpreter(self, n: int):
         it = self.interpreters.get(n)
         if it is None:
-            with _native_stderr_muted():
+            global _delegate_announced
+            # The line comes once per process, with the first interpreter: only that one is built with fd 2 muted,
+            # so later ones (other batch sizes, other models) cannot swallow another thread's error messages.
+            with nullcontext() if _delegate_announced else _native_stderr_muted():
                 it = _interpreter_class()(model_content=self.content, num_threads=os.cpu_count() or 1)
                 inp = it.get_input_details()[0]
                 it.resize_tensor_input(inp["index"], (n, *inp["shape"][1:]))
                 it.allocate_tensors()
+            _delegate_announced = True
             self.interpreters[n] = it
         return it
 

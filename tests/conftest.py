@@ -55,6 +55,14 @@ def face_bgr() -> np.ndarray:
     return img[20:260, 100:300].copy()
 
 
+@pytest.fixture(scope="session")
+def two_face_clip(tmp_path_factory, face_bgr) -> Path:
+    """Two faces sliding past each other for 2 s (20 frames at 10 fps), MJPG: the short clip the report tests share."""
+    path = tmp_path_factory.mktemp("clip") / "two.avi"
+    moving_faces_video(path, face_bgr, 20, 10.0)
+    return path
+
+
 def moving_faces_video(path: Path, face: np.ndarray, frames: int = 30, fps: float = 10.0,
                        size: tuple[int, int] = (480, 320), fourcc: str = "MJPG") -> None:
     """Two faces sliding across a canvas in opposite directions (2 tracks, `frames` frames)."""

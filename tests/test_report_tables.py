@@ -13,7 +13,7 @@ import batchemo
 from batchemo.jobs.options import FolderOptions, VideoOptions
 from batchemo.pipeline import report as R
 
-from .conftest import SAMPLES, blank_video, moving_faces_video, video_tree
+from .conftest import SAMPLES, blank_video, video_tree
 
 QUIET_VIDEO = VideoOptions(annotate=False, html=False)
 QUIET_FOLDER = FolderOptions(annotate=False, html=False)
@@ -32,15 +32,8 @@ def assert_typed(df: pd.DataFrame, schema: R.Schema) -> None:
 
 
 @pytest.fixture(scope="module")
-def clip(tmp_path_factory, face_bgr) -> Path:
-    path = tmp_path_factory.mktemp("clip") / "two.avi"
-    moving_faces_video(path, face_bgr, 20, 10.0)
-    return path
-
-
-@pytest.fixture(scope="module")
-def video_out(clip, tmp_path_factory, model) -> Path:
-    return batchemo.analyze_video(clip, tmp_path_factory.mktemp("vr") / "r", model, QUIET_VIDEO, progress=False).out
+def video_out(two_face_clip, tmp_path_factory, model) -> Path:
+    return batchemo.analyze_video(two_face_clip, tmp_path_factory.mktemp("vr") / "r", model, QUIET_VIDEO, progress=False).out
 
 
 @pytest.fixture(scope="module")
@@ -114,9 +107,9 @@ def test_same_dtypes_across_runs(video_out, blank_out, folder_out, tmp_path, mod
 
 
 @pytest.fixture(scope="module")
-def sessions(clip, tmp_path_factory) -> Path:
+def sessions(two_face_clip, tmp_path_factory) -> Path:
     """Two sessions with the same participant file name, and a file that is no video."""
-    return video_tree(tmp_path_factory.mktemp("tree") / "sessions", clip)
+    return video_tree(tmp_path_factory.mktemp("tree") / "sessions", two_face_clip)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,32 +12,23 @@ import pytest
 import batchemo
 from batchemo.jobs.options import VideoOptions
 
-from .conftest import moving_faces_video
-
 QUIET = {"annotate": False, "html": False}
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory, face_bgr) -> Path:
-    path = tmp_path_factory.mktemp("clip") / "two.avi"
-    moving_faces_video(path, face_bgr, 20, 10.0)  # two faces, 2 s
-    return path
 
 
 def _same(a, b) -> bool:
     return (pd.isna(a) and pd.isna(b)) or a == b
 
 
-def test_a_skipped_video_keeps_the_batch_row_of_its_own_summary(clip, tmp_path, model):
+def test_a_skipped_video_keeps_the_batch_row_of_its_own_summary(two_face_clip, tmp_path, model):
     """day1 is analysed keeping its short tracks (every track is short under --min-track 10); the re-run that adds
     day2 drops short tracks: day1 is skipped, and its batch row must still count what its summary.csv counts."""
     tree, out = tmp_path / "sessions", tmp_path / "out"
     (tree / "day1").mkdir(parents=True)
-    shutil.copy(clip, tree / "day1" / "p01.avi")
+    shutil.copy(two_face_clip, tree / "day1" / "p01.avi")
     batchemo.analyze_videos([tree], out, model, VideoOptions(min_track_s=10.0, keep_short_tracks=True, **QUIET),
                             progress=False)
     (tree / "day2").mkdir()
-    shutil.copy(clip, tree / "day2" / "p01.avi")
+    shutil.copy(two_face_clip, tree / "day2" / "p01.avi")
     results = batchemo.analyze_videos([tree], out, model, VideoOptions(min_track_s=10.0, **QUIET), progress=False)
     assert [r.status for r in results] == ["skipped", "complete"]
 
@@ -61,14 +51,14 @@ def test_a_skipped_video_keeps_the_batch_row_of_its_own_summary(clip, tmp_path, 
     assert batch[batch["scope"] == "all"]["faces"].iloc[0] == sum(kept)
 
 
-def test_ffmpeg_reads_a_video_once_and_its_length_is_recorded_once(clip, tmp_path, model, monkeypatch):
+def test_ffmpeg_reads_a_video_once_and_its_length_is_recorded_once(two_face_clip, tmp_path, model, monkeypatch):
     """A video cut short needs both the container's duration (is it whole after all?) and whether it has audio
     (to mux it back into annotated.mp4): one `ffmpeg -i` gives both. The length the timeline and the pages show
     is worked out once, and run.json records it for them."""
     import batchemo.pipeline.encode as E
 
     cut = tmp_path / "cut.avi"
-    data = clip.read_bytes()
+    data = two_face_clip.read_bytes()
     cut.write_bytes(data[: len(data) // 2])
     probes, run = [], E.subprocess.run
 

@@ -7,7 +7,6 @@ local code, so the files are a local run's.
 from __future__ import annotations
 
 import logging
-
 import time
 from dataclasses import replace
 from pathlib import Path

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from batchemo.training import data as D
 from batchemo.cli import app
 from batchemo.training.evaluate import metrics
+from batchemo.training.options import TrainOptions
 from batchemo.training.labels import match_classes
 from batchemo.training.labels import canonical
 
@@ -221,6 +222,30 @@ def test_teacher_targets_are_the_teachers_mean_in_the_data_class_order(trained, 
     reordered = D.list_labelled(dataset, ["surprised", "anger", "happiness"])
     order = [reordered.paths.index(p) for p in files.paths]
     assert np.allclose(teacher_targets(reordered, [str(trained)])[order], expected[:, [2, 0, 1]], atol=1e-5)
+
+
+def test_teacher_targets_are_the_network_output_without_the_card_temperature(trained, dataset, tmp_path):
+    import shutil
+
+    from batchemo.pipeline.model import EmotionModel
+    from batchemo.training.card import set_temperature
+    from batchemo.training.train import teacher_targets
+
+    files = D.list_labelled(dataset)
+    sharp = tmp_path / "sharp.keras"
+    shutil.copy(trained, sharp)
+    shutil.copy(trained.with_suffix(".json"), sharp.with_suffix(".json"))
+    set_temperature(sharp, 0.5, {"nll_before": 1.0, "nll_after": 0.9, "ece_before": 0.2, "ece_after": 0.1})
+    assert EmotionModel.load(sharp).temperature == 0.5
+    assert np.allclose(teacher_targets(files, [str(sharp)]), teacher_targets(files, [str(trained)]), atol=1e-6)
+
+
+def test_a_split_seed_holds_out_the_same_images_under_another_training_seed(dataset):
+    from batchemo.training.train import split_files
+
+    held = lambda **seeds: split_files(dataset, TrainOptions(**seeds), val_split=0.25)[1].paths
+    assert held(seed=2, split_seed=1) == held(seed=1)
+    assert held(seed=2) != held(seed=1)
 
 
 def test_train_distils_from_a_teacher(trained, dataset, tmp_path):

@@ -143,9 +143,10 @@ def test_train_calibrate_evaluate_on_votes(crowd, tmp_path):
     out = tmp_path / "crowd.keras"
     r = runner.invoke(app, ["train", str(data), "--votes", str(csv), "--out", str(out), "--alpha", "0.25",
                             "--size", "32", "--epochs", "2", "--head-epochs", "0", "--base-weights", "none",
-                            "--batch-size", "16", "--val-split", "0.25", "--seed", "3"])
+                            "--batch-size", "16", "--val-split", "0.25", "--seed", "3", "--split-seed", "7"])
     assert r.exit_code == 0, r.output
     card = json.loads(out.with_suffix(".json").read_text())
+    assert "(seed 7)" in card["data"]["split"]
     assert card["classes"] == ["angry", "happy", "surprise"]
     assert card["data"]["votes"] == str(csv) and "vote distributions" in card["data"]["targets"]
     assert card["data"]["train_images"] + card["data"]["val_images"] == 60  # the not-a-face image left out
@@ -157,6 +158,7 @@ def test_train_calibrate_evaluate_on_votes(crowd, tmp_path):
     card = json.loads(out.with_suffix(".json").read_text())
     t = card["inference"]["temperature"]
     assert 0.05 <= t <= 20 and card["calibration"]["images"] == card["data"]["val_images"]  # the held-out part
+    assert "(seed 7)" in card["calibration"]["data"]  # the card's split seed, not its training seed
     assert card["calibration"]["nll_after"] <= card["calibration"]["nll_before"] + 1e-6
     assert "--votes" in card["calibration"]["command"]
     assert "inference.temperature" in out.with_suffix(".md").read_text()

@@ -38,6 +38,8 @@ def train(
     class_weight_power: float = typer.Option(0.5, help="Class weights (1/frequency)^power; 0 turns them off."),
     patience: int = typer.Option(8, help="Early-stopping patience in epochs (on validation accuracy)."),
     seed: int = typer.Option(1),
+    split_seed: Optional[int] = typer.Option(None, help="Seed of the --val-split hold-out (default: --seed): "
+                                             "runs with other seeds held out on the same images."),
     augment: bool = typer.Option(True, help="Flip, rotate, zoom, shift and contrast augmentation."),
     erase: float = typer.Option(_T.erase, help="With --augment: probability of erasing a random rectangle of "
                                 "each training crop (random erasing)."),
@@ -61,7 +63,8 @@ def train(
 
     opts = TrainOptions(alpha=alpha, size=size, image_size=image_size, epochs=epochs, head_epochs=head_epochs,
                         batch_size=batch_size, lr=lr, fine_tune_lr=fine_tune_lr, seed=seed,
-                        base_weights=base_weights, init_model=str(init_model) if init_model else None,
+                        split_seed=split_seed, base_weights=base_weights,
+                        init_model=str(init_model) if init_model else None,
                         class_weight_power=class_weight_power, patience=patience, augment=augment, erase=erase,
                         label_smoothing=label_smoothing, flip_average=flip_average,
                         teachers=[str(t) for t in teacher or []], distill=distill,
@@ -193,7 +196,8 @@ def calibrate(
                                          "the crowd majority."),
     val_split: float = typer.Option(0.1, help="Fit on the share `batchemo train` held out with this --val-split "
                                     "(0: all of DATA_DIR)."),
-    seed: Optional[int] = typer.Option(None, help="The split's seed (default: the card's training seed)."),
+    seed: Optional[int] = typer.Option(None, help="The split's seed (default: the card's --split-seed, "
+                                      "else its training seed)."),
     group_by: Optional[str] = typer.Option(None, help="The --group-by the model was trained with."),
     batch_size: int = typer.Option(64),
 ) -> None:

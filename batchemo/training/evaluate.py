@@ -238,12 +238,14 @@ def calibrate(model_path: str | Path, data_dir: str | Path, votes: str | Path | 
     """Fit the model's temperature and store it in its card (`inference.temperature`, `calibration`).
 
     The data: the part of DATA_DIR (with `votes`: of the files its votes CSV lists) that `batchemo train` held out
-    with the same --val-split, --group-by and seed (the card's seed by default), i.e. images the model did not
+    with the same --val-split, --group-by and seed (the card's split seed by default), i.e. images the model did not
     train on; --val-split 0 takes all of DATA_DIR (for a folder set aside for calibration). The target: the crowd
     majority with votes (images with a unique most-voted class), else the folder labels. The network's own output
     (temperature 1, mirror-averaged as the card says) is what the temperature is fitted on."""
     em = EmotionModel.load(model_path)
-    seed = int(em.card.get("options", {}).get("seed", 1)) if seed is None else seed
+    if seed is None:
+        card_opts = em.card.get("options", {})
+        seed = int(card_opts["split_seed"] if card_opts.get("split_seed") is not None else card_opts.get("seed", 1))
     if val_split > 0:
         _, held, split = split_files(data_dir, TrainOptions(seed=seed), None, val_split, group_by, votes)
     else:

@@ -16,6 +16,8 @@ class TrainOptions:
     lr: float = 2e-3
     fine_tune_lr: float | None = None  # default lr / 2 when a pretrained base is fine-tuned
     seed: int = 1
+    # The held-out slice's seed (default: `seed`): other training seeds, the same slice to compare them on.
+    split_seed: int | None = None
     base_weights: str = "imagenet"  # PATH, "imagenet" (Keras cache) or "none"
     init_model: str | None = None  # start from another batchemo model's base (e.g. FER2013 model for CK+)
     class_weight_power: float = 0.5
@@ -25,8 +27,8 @@ class TrainOptions:
     erase: float = 0.0  # probability of random erasing per training crop (with --augment)
     label_smoothing: float = 0.0
     flip_average: bool = True  # the saved card asks predictions to average each face with its mirror image
-    # Knowledge distillation: the mean predictions of these batchemo models (each as its card says, mirror
-    # averaging included) become the training targets, mixed with the labels as
+    # Knowledge distillation: the mean predictions of these batchemo models (mirror-averaged as each card says,
+    # without its temperature) become the training targets, mixed with the labels as
     # distill * teachers + (1 - distill) * label. A slow ensemble taught to one fast model.
     teachers: list[str] = field(default_factory=list)
     distill: float = 0.7

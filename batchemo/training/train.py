@@ -11,7 +11,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -100,13 +100,16 @@ def trainer_of(model, opts: TrainOptions):
 
 def teacher_targets(files: D.Labelled, teachers: list[str], batch_size: int = 256) -> np.ndarray:
     """Mean class probabilities [N, len(files.classes)] of the teacher models on `files`, in `files.classes`
-    order (matched through the class aliases)."""
+    order (matched through the class aliases): each network's own output (mirror-averaged as its card says),
+    without the card's temperature."""
     from ..pipeline.model import EmotionModel
 
     total = np.zeros((len(files.paths), len(files.classes)), np.float32)
     crops: dict[int, np.ndarray] = {}  # decoded once per crop size, shared by the teachers that take it
     for path in teachers:
-        teacher = EmotionModel.load(path)
+        # A vote-trained network's output estimates the vote shares, the scale of the labels it is mixed with;
+        # its fitted temperature (< 1 there) sharpens towards the majority, for reporting confidence.
+        teacher = replace(EmotionModel.load(path), temperature=1.0)
         missing = [c for c in files.classes if canonical(c) not in teacher.classes]
         if missing:
             raise ValueError(f"{path}: the teacher has no class {missing}")
@@ -366,10 +369,11 @@ def split_files(data_dir, opts: TrainOptions, val_dir=None, val_split: float = 0
         split_desc = f"separate folder `{val_dir}`"
     else:
         groups = D.group_keys(files.paths, group_by)
-        tr, va = D.group_split(groups, val_split, opts.seed)
+        split_seed = opts.seed if opts.split_seed is None else opts.split_seed
+        tr, va = D.group_split(groups, val_split, split_seed)
         train, val = files.subset(tr), files.subset(va)
         split_desc = (f"{val_split:.0%} of groups held out by --group-by {group_by!r} (no group on both sides)"
-                      if group_by else f"{val_split:.0%} of images held out at random (seed {opts.seed})")
+                      if group_by else f"{val_split:.0%} of images held out at random (seed {split_seed})")
     return train, val, split_desc
 
 

@@ -29,6 +29,16 @@ def test_ece_on_a_hand_made_case():
     assert ece(probs, np.zeros(5, np.int64)) == pytest.approx(0.0, abs=1e-12)
 
 
+def test_accuracy_interval_on_hand_made_cases():
+    from batchemo.training.evaluate import accuracy_interval
+
+    assert accuracy_interval(8, 10) == pytest.approx([0.4902, 0.9433], abs=1e-4)  # Wilson, z = 1.96
+    lo, hi = accuracy_interval(2957, 3439)
+    assert lo < 2957 / 3439 < hi and hi - lo == pytest.approx(0.0232, abs=5e-4)
+    assert accuracy_interval(10, 10)[1] == 1.0 and accuracy_interval(0, 10)[0] == 0.0
+    assert all(math.isnan(v) for v in accuracy_interval(0, 0))
+
+
 def test_reliability_bins_are_fifteen_equal_widths():
     probs = np.array([[0.05, 0.95], [1.0, 0.0], [0.5, 0.5]])
     r = reliability(probs, np.array([1, 0, 0]))

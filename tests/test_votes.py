@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from batchemo.cli import app
 from batchemo.training import data as D
+from batchemo.training.evaluate import accuracy_interval
 from batchemo.training.votes import majority, read_votes
 
 runner = CliRunner()
@@ -177,9 +178,14 @@ def test_train_calibrate_evaluate_on_votes(crowd, tmp_path):
     voted = pred[pred["path"].map(lambda p: p.split("/")[-1] in crowd_of)]
     truth = voted["path"].map(lambda p: crowd_of[p.split("/")[-1]]).to_numpy()
     assert m["crowd_accuracy"] == pytest.approx((voted["predicted"].map(names).to_numpy() == truth).mean())
+    right = int((voted["predicted"].map(names).to_numpy() == truth).sum())
+    assert m["crowd_accuracy_ci"] == pytest.approx(accuracy_interval(right, 60))
+    assert m["accuracy_ci"][0] <= m["accuracy"] <= m["accuracy_ci"][1]
+    assert r.output.count("(95 % CI ") == 2
     assert m["accuracy"] == pytest.approx((pred["predicted"].map(names) == pred["true"].map(names)).mean())
     for key in ("ece", "nll", "crowd_ece", "crowd_nll", "crowd_raw_ece", "crowd_raw_nll"):
         assert np.isfinite(m[key]), key
     recorded = json.loads(out.with_suffix(".json").read_text())["evaluation"]["crowd"]
     assert recorded["crowd_accuracy"] == pytest.approx(m["crowd_accuracy"]) and "crowd_ece" in recorded
-    assert "against the crowd majority" in out.with_suffix(".md").read_text()
+    card_md = out.with_suffix(".md").read_text()
+    assert "against the crowd majority" in card_md and card_md.count("(95 % CI ") == 2

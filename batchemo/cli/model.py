@@ -145,10 +145,11 @@ def evaluate(
             return
         r = run_eval(model, data_dir, out, batch_size, flip=flip, votes=votes, temperature=temperature)
         if record:
-            figures = {k: r[k] for k in ("accuracy", "macro_f1", "images", "faces_per_second") if k in r}
+            figures = {k: r[k] for k in ("accuracy", "accuracy_ci", "macro_f1", "images", "faces_per_second")
+                       if k in r}
             figures.update({"data": str(data_dir), "flip_average": r["flip_average"]})
             figures.update({k: v for k, v in r.items() if k == "temperature" or k.endswith(("ece", "nll"))
-                            or k in ("votes", "crowd_images", "crowd_accuracy")})
+                            or k in ("votes", "crowd_images", "crowd_accuracy", "crowd_accuracy_ci")})
             figures["command"] = command_line(ctx, {"out", "batch_size", "flip", "record", "votes", "temperature"})
             record_in_card(model, record, figures)
     except (FileNotFoundError, ValueError) as e:
@@ -166,14 +167,18 @@ def _before_temperature(r: dict, prefix: str) -> str:
 
 def _echo_figures(r: dict, batch_size: int) -> None:
     """`batchemo evaluate`'s report on stdout: accuracy, speed, calibration, crowd figures, per class."""
-    typer.echo(f"{plural(r['images'], 'image')}, accuracy {100 * r['accuracy']:.2f} %, macro F1 {r['macro_f1']:.3f}, "
+    from ..training.card import interval_text
+
+    typer.echo(f"{plural(r['images'], 'image')}, accuracy {100 * r['accuracy']:.2f} %"
+               f"{interval_text(r['accuracy_ci'])}, macro F1 {r['macro_f1']:.3f}, "
                f"{r['faces_per_second']:.0f} faces/s (batch {batch_size}"
                f"{', each face averaged with its mirror image' if r['flip_average'] else ''})")
     typer.echo(f"temperature {r['temperature']:.3f}: against the folder labels ECE {100 * r['ece']:.2f} %, "
                f"NLL {r['nll']:.3f}{_before_temperature(r, 'raw_')}")
     if "crowd_accuracy" in r:
         typer.echo(f"crowd majority ({plural(r['crowd_images'], 'image')} with a unique most-voted class): accuracy "
-                   f"{100 * r['crowd_accuracy']:.2f} %, ECE {100 * r['crowd_ece']:.2f} %, NLL {r['crowd_nll']:.3f}"
+                   f"{100 * r['crowd_accuracy']:.2f} %{interval_text(r['crowd_accuracy_ci'])}, "
+                   f"ECE {100 * r['crowd_ece']:.2f} %, NLL {r['crowd_nll']:.3f}"
                    + _before_temperature(r, "crowd_raw_"))
     typer.echo(f"{'class':<10} {'support':>7} {'precision':>9} {'recall':>7} {'f1':>6}")
     for row in r["per_class"]:

@@ -22,17 +22,23 @@ def _inference_line(card: dict) -> str:
     return line
 
 
+def interval_text(ci) -> str:
+    """' (95 % CI a-b)', or nothing for an entry recorded before intervals were."""
+    return f" (95 % CI {100 * ci[0]:.1f}-{100 * ci[1]:.1f})" if ci else ""
+
+
 def _evaluation_line(name: str, ev: dict) -> str:
     if "accuracy_mean" in ev:
         return (f"- {name}: {ev['folds']}-fold cross-validation by group ({ev['group_by']}): top-1 accuracy "
                 f"{100 * ev['accuracy_mean']:.2f} ± {100 * ev['accuracy_std']:.2f} % (macro F1 "
                 f"{ev['macro_f1_mean']:.3f}); command `{ev['command']}`")
-    line = f"- {name}: top-1 accuracy {100 * ev['accuracy']:.2f} %"
+    line = f"- {name}: top-1 accuracy {100 * ev['accuracy']:.2f} %{interval_text(ev.get('accuracy_ci'))}"
     if "ece" in ev:
         line += f" (ECE {100 * ev['ece']:.2f} %, NLL {ev['nll']:.3f})"
     line += " against the folder labels"
     if "crowd_accuracy" in ev:
-        line += (f", {100 * ev['crowd_accuracy']:.2f} % against the crowd majority (ECE {100 * ev['crowd_ece']:.2f} %, "
+        line += (f", {100 * ev['crowd_accuracy']:.2f} %{interval_text(ev.get('crowd_accuracy_ci'))} against the crowd "
+                 f"majority (ECE {100 * ev['crowd_ece']:.2f} %, "
                  f"NLL {ev['crowd_nll']:.3f}, {ev['crowd_images']} images with a unique majority)")
     line += (f", macro F1 {ev['macro_f1']:.3f} on {ev['images']} images, {ev['faces_per_second']:.0f} faces/s"
              + (f", temperature {ev['temperature']:.3f}" if "temperature" in ev else "")

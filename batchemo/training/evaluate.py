@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import time
@@ -34,8 +35,21 @@ def load_crops(paths: list[str], image_size: int, progress: bool = False) -> np.
     return out
 
 
+def accuracy_interval(correct: int, n: int, z: float = 1.96) -> list[float]:
+    """The 95 % Wilson score interval of an accuracy of `correct` of `n`: where the figure could lie on another
+    sample of n images like these (e.g. +-1.2 points at 86 % of 3,439), so a gap smaller than this between two
+    models or a target is not a finding."""
+    if n == 0:
+        return [float("nan"), float("nan")]
+    p, zz = correct / n, z * z / n
+    centre = (p + zz / 2) / (1 + zz)
+    half = z * math.sqrt(p * (1 - p) / n + zz / (4 * n)) / (1 + zz)
+    return [max(0.0, centre - half), min(1.0, centre + half)]
+
+
 def metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], present: list[int]) -> dict:
-    """Accuracy, macro F1 over the classes present in the data, per-class P/R/F1 and the confusion matrix."""
+    """Accuracy (with its 95 % interval), macro F1 over the classes present in the data, per-class P/R/F1 and the
+    confusion matrix."""
     n = len(classes)
     cm = np.zeros((n, n), dtype=np.int64)
     np.add.at(cm, (y_true, y_pred), 1)
@@ -46,8 +60,9 @@ def metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], present:
         f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
     per_class = pd.DataFrame({"class": classes, "support": cm.sum(1), "predicted": cm.sum(0),
                               "precision": precision, "recall": recall, "f1": f1})
-    return {"accuracy": float(tp.sum() / max(cm.sum(), 1)), "macro_f1": float(f1[present].mean()) if present else 0.0,
-            "confusion": cm, "per_class": per_class}
+    return {"accuracy": float(tp.sum() / max(cm.sum(), 1)),
+            "accuracy_ci": accuracy_interval(int(tp.sum()), int(cm.sum())),
+            "macro_f1": float(f1[present].mean()) if present else 0.0, "confusion": cm, "per_class": per_class}
 
 
 def plot_confusion(cm: np.ndarray, classes: list[str], path: Path, title: str) -> None:
@@ -149,8 +164,10 @@ def calibration_summary(m: dict, em: EmotionModel, crowd: np.ndarray | None = No
         out.update(calibration_figures(raw, m["y_true"], "raw_"))
     if crowd is not None:
         c = crowd >= 0
+        right = int((m["y_pred"][c] == crowd[c]).sum())
         out.update({"votes": str(votes), "crowd_images": int(c.sum()),
-                    "crowd_accuracy": float((m["y_pred"][c] == crowd[c]).mean()) if c.any() else float("nan"),
+                    "crowd_accuracy": right / int(c.sum()) if c.any() else float("nan"),
+                    "crowd_accuracy_ci": accuracy_interval(right, int(c.sum())),
                     **calibration_figures(m["probs"][c], crowd[c], "crowd_")})
         if em.temperature != 1.0:
             out.update(calibration_figures(raw[c], crowd[c], "crowd_raw_"))
@@ -171,6 +188,7 @@ def write_outputs(m: dict, classes: list[str], out: Path, title: str) -> None:
 
 def summary_dict(m: dict, model: str, data: str) -> dict:
     return {"model": model, "data": data, "images": m["images"], "accuracy": m["accuracy"],
+            "accuracy_ci": m["accuracy_ci"],
             "macro_f1": m["macro_f1"], "faces_per_second": m["faces_per_second"],
             "classes_not_in_model": m["classes_not_in_model"], "left_out": m["left_out"],
             "model_classes_not_in_data": m["model_classes_not_in_data"],

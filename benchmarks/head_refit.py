@@ -1,13 +1,15 @@
 """Refit only a model's last layer (Dense on the pooled MobileNet features) on clean crops, without augmentation:
 does a head fitted to the features the trained base gives lift the accuracy against the crowd majority?
 
-    python benchmarks/head_refit.py MODEL TRAIN_DIR VOTES [--out OUT.keras] [--l2 A B ...]
+    python benchmarks/head_refit.py MODEL TRAIN_DIR VOTES [--out OUT.keras] [--l2 A B ...] [--power P Q ...]
 
 The base is frozen, so the features of every crop of train (the part `batchemo train` trained on: the same
 --val-split 0.1 and seed as the model's card) and of its mirror image are computed once; a softmax layer is then
 fitted to the vote distributions by L-BFGS, pulled towards the trained head by an L2 penalty on the difference
-(each --l2 strength is one candidate). The held-out 10 % scores every candidate the way `batchemo calibrate`
-does (mirror-averaged, against the unique crowd majority), beside the unchanged model; with --out the best
+(each --l2 strength is one candidate). --power sharpens the targets towards the majority (shares ** P,
+renormalised; 1 leaves them as voted): every power with every strength is a candidate. The held-out 10 % scores
+every candidate the way `batchemo calibrate` does (mirror-averaged, against the unique crowd majority), beside the
+unchanged model; with --out the best
 candidate is saved with the model's card (temperature to be fitted again with `batchemo calibrate`).
 """
 from __future__ import annotations
@@ -74,10 +76,12 @@ def main() -> None:
     ap.add_argument("votes")
     ap.add_argument("--out")
     ap.add_argument("--l2", type=float, nargs="+", default=[1e-4, 1e-3, 1e-2, 1e-1])
+    ap.add_argument("--power", type=float, nargs="+", default=[1.0])
     a = ap.parse_args()
     model = keras.saving.load_model(a.model, compile=False)
     card = read_card(Path(a.model))
-    seed = int(card.get("options", {}).get("seed", 1))
+    opts = card.get("options", {})
+    seed = int(opts["split_seed"] if opts.get("split_seed") is not None else opts.get("seed", 1))
     train, held, _ = split_files(a.train_dir, TrainOptions(seed=seed), None, 0.1, None, a.votes)
     y = majority(held.votes, held.classes, card["classes"], a.votes)
     keep = y >= 0
@@ -88,20 +92,24 @@ def main() -> None:
     w0, b0 = (np.asarray(v, np.float64) for v in model.get_layer("emotion").get_weights())
     print(f"held-out {len(y)} images; trained head: {100 * held_accuracy(fh, fhm, y, w0, b0):.2f} %")
     best = (held_accuracy(fh, fhm, y, w0, b0), None, w0, b0)
-    for l2 in a.l2:
-        w, b = fit_head(x, t, w0, b0, l2)
-        acc = held_accuracy(fh, fhm, y, w, b)
-        print(f"refit, l2 {l2:g}: {100 * acc:.2f} % (train fit {100 * held_accuracy(ft, ftm, t.argmax(1)[:len(ft)], w, b):.2f} %)")
-        if acc > best[0]:
-            best = (acc, l2, w, b)
+    for power in a.power:
+        tp = t ** power
+        tp /= tp.sum(1, keepdims=True)
+        for l2 in a.l2:
+            w, b = fit_head(x, tp, w0, b0, l2)
+            acc = held_accuracy(fh, fhm, y, w, b)
+            fit = held_accuracy(ft, ftm, t.argmax(1)[:len(ft)], w, b)
+            print(f"refit, power {power:g}, l2 {l2:g}: {100 * acc:.2f} % (train fit {100 * fit:.2f} %)", flush=True)
+            if acc > best[0]:
+                best = (acc, (power, l2), w, b)
     if a.out and best[1] is not None:
         model.get_layer("emotion").set_weights([best[2].astype(np.float32), best[3].astype(np.float32)])
         out = Path(a.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         model.save(out)
-        card = dict(card, model_file=out.name, head_refit={"from": a.model, "l2": best[1]})
+        card = dict(card, model_file=out.name, head_refit={"from": a.model, "power": best[1][0], "l2": best[1][1]})
         write_card(out, card)
-        print(f"{out}: head refit with l2 {best[1]:g}, held-out {100 * best[0]:.2f} %")
+        print(f"{out}: head refit with power {best[1][0]:g}, l2 {best[1][1]:g}, held-out {100 * best[0]:.2f} %")
 
 
 if __name__ == "__main__":

@@ -269,12 +269,13 @@ def calibrate(model_path: str | Path, data_dir: str | Path, votes: str | Path | 
     else:
         held = D.labelled_from_votes(votes, data_dir) if votes else D.list_labelled(data_dir)
         split = "all of it"
-    mapping, lacking, _ = match_classes(em.classes, held.classes)
-    if lacking:
-        raise ValueError(f"{data_dir}: the model has no class {lacking}")
-    y = np.asarray([mapping[int(l)] for l in held.labels], np.int64)
     if held.votes is not None:
-        y = majority(held.votes, held.classes, em.classes, str(data_dir))
+        y = majority(held.votes, held.classes, em.classes, str(data_dir))  # matches the classes itself
+    else:
+        mapping, lacking, _ = match_classes(em.classes, held.classes)
+        if lacking:
+            raise ValueError(f"{data_dir}: the model has no class {lacking}")
+        y = np.asarray([mapping[int(l)] for l in held.labels], np.int64)
     keep = y >= 0
     crops = load_crops([p for p, k in zip(held.paths, keep) if k], em.image_size, progress)
     probs = replace(em, temperature=1.0).predict(crops, batch_size)

@@ -3,18 +3,23 @@ the crowd's vote shares, written in the votes CSV format `batchemo train --votes
 crowd votes"), so a GPU machine trains the student without the teachers beside it.
 
     python benchmarks/distill_votes.py OUT.csv DATA_DIR VOTES.csv TEACHER.keras [...] [--distill 0.7]
-        [--val-split 0.1] [--seed 1]
+        [--val-split 0.1] [--split-seed 1] [--group-by REGEX]
 
-Each training row's class columns are 10 x (distill x teachers + (1 - distill) x vote shares), as `--teacher`
-would make them. The rows `batchemo train --val-split/--seed` holds out keep the crowd's own votes, so the held-out
-slice still chooses the epoch and fits the temperature against the crowd, never against the teachers. Rows come
-in VOTES' order with the same images kept, so the same split follows; the script re-reads OUT and checks that.
-It also prints the teachers' mean accuracy on the held-out slice against the unique crowd majority.
+Each training row's class columns are 10 x (distill x teachers + (1 - distill) x vote shares), the targets
+`--teacher` would make. The rows `batchemo train` holds out with the same --val-split, --split-seed and --group-by
+keep the crowd's own votes, so the held-out slice still chooses the epoch and fits the temperature against the
+crowd, never against the teachers; the student must be trained with those three options (printed at the end).
+OUT keeps VOTES' images under the same file names, which is what the split is drawn from; the script re-reads OUT
+and checks that it holds out the same slice. Under OUT a row's most-voted class is the mixed targets' top class,
+not the crowd's: with class weights on (`--class-weight-power` above 0) they would be counted from it, so train
+the student with `--class-weight-power 0` to match `--teacher`. It also prints the teachers' mean accuracy on the
+held-out slice against the unique crowd majority.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -37,10 +42,11 @@ def main() -> None:
     ap.add_argument("teachers", nargs="+")
     ap.add_argument("--distill", type=float, default=0.7)
     ap.add_argument("--val-split", type=float, default=0.1)
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--split-seed", type=int, default=1)
+    ap.add_argument("--group-by")
     a = ap.parse_args()
 
-    split = lambda votes: split_files(a.data_dir, TrainOptions(seed=a.seed), None, a.val_split, None, votes)
+    split = lambda votes: split_files(a.data_dir, TrainOptions(seed=a.split_seed), None, a.val_split, a.group_by, votes)
     train, held, desc = split(a.votes)
     teach = teacher_targets(train, a.teachers)
     held_teach = teacher_targets(held, a.teachers)
@@ -52,7 +58,7 @@ def main() -> None:
     mixed = a.distill * teach + (1 - a.distill) * train.targets()
     rows = {p: 10 * m for p, m in zip(train.paths, mixed)}
     rows.update({p: v for p, v in zip(held.paths, held.votes)})
-    order = D.labelled_from_votes(a.votes, a.data_dir).paths  # the votes file's order: the split depends on it
+    order = D.labelled_from_votes(a.votes, a.data_dir).paths  # VOTES' rows, kept ones only
     counts = np.stack([rows[p] for p in order])
     table = pd.DataFrame(counts.round(5), columns=train.classes)
     table.insert(0, "file", [os.path.relpath(p, a.data_dir) for p in order])
@@ -64,7 +70,9 @@ def main() -> None:
     if not np.allclose(vote_shares(train2.votes), mixed, atol=1e-4):
         raise SystemExit(f"error: {a.out}'s training rows do not read back as the mixed targets")
     print(f"{a.out}: {len(train2.paths)} training rows distilled from {len(a.teachers)} teachers "
-          f"(distill {a.distill}), {len(held2.paths)} held-out rows with the crowd's votes")
+          f"(distill {a.distill}), {len(held2.paths)} held-out rows with the crowd's votes; train the student with "
+          f"--votes {a.out} --val-split {a.val_split:g} --split-seed {a.split_seed} --class-weight-power 0"
+          + (f" --group-by {shlex.quote(a.group_by)}" if a.group_by else ""))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from batchemo.pipeline.model import read_card  # noqa: E402
 from batchemo.training.card import write_card  # noqa: E402
 from batchemo.training.evaluate import load_crops  # noqa: E402
-from batchemo.training.options import TrainOptions  # noqa: E402
+from batchemo.training.options import TrainOptions, hold_out_seed  # noqa: E402
 from batchemo.training.train import split_files  # noqa: E402
 from batchemo.training.votes import majority  # noqa: E402
 
@@ -80,8 +80,7 @@ def main() -> None:
     a = ap.parse_args()
     model = keras.saving.load_model(a.model, compile=False)
     card = read_card(Path(a.model))
-    opts = card.get("options", {})
-    seed = int(opts["split_seed"] if opts.get("split_seed") is not None else opts.get("seed", 1))
+    seed = hold_out_seed(card.get("options", {}))
     train, held, _ = split_files(a.train_dir, TrainOptions(seed=seed), None, 0.1, None, a.votes)
     y = majority(held.votes, held.classes, card["classes"], a.votes)
     keep = y >= 0

@@ -37,6 +37,10 @@ def test_accuracy_interval_on_hand_made_cases():
     assert lo < 2957 / 3439 < hi and hi - lo == pytest.approx(0.0232, abs=5e-4)
     assert accuracy_interval(10, 10)[1] == 1.0 and accuracy_interval(0, 10)[0] == 0.0
     assert all(math.isnan(v) for v in accuracy_interval(0, 0))
+    from batchemo.training.card import interval_text
+
+    assert interval_text([0.8481, 0.8712]) == " (95 % CI 84.8-87.1)"
+    assert interval_text(accuracy_interval(0, 0)) == "" and interval_text(None) == ""  # no images; older entries
 
 
 def test_reliability_bins_are_fifteen_equal_widths():

@@ -246,6 +246,8 @@ def test_a_split_seed_holds_out_the_same_images_under_another_training_seed(data
     held = lambda **seeds: split_files(dataset, TrainOptions(**seeds), val_split=0.25)[1].paths
     assert held(seed=2, split_seed=1) == held(seed=1)
     assert held(seed=2) != held(seed=1)
+    with pytest.raises(ValueError, match="--split-seed"):  # nothing is held out from a separate --val-dir
+        split_files(dataset, TrainOptions(split_seed=1), val_dir=dataset)
 
 
 def test_train_distils_from_a_teacher(trained, dataset, tmp_path):
@@ -317,7 +319,11 @@ def test_cross_validation_by_group(dataset, tmp_path):
     cv = json.loads((out / "cv.json").read_text())
     assert cv["accuracy_mean"] == pytest.approx(folds["accuracy"].mean(), abs=1e-5)
     assert 0 <= cv["accuracy_mean"] <= 1
-    # Re-run: finished folds are reused, but only when they were made with the same options.
+    # Re-run: finished folds are reused, but only when they were made with the same options; a fold recorded
+    # before --split-seed existed (no such option in it) counts as the same.
+    fold0 = json.loads((out / "fold0.json").read_text())
+    del fold0["setup"]["options"]["split_seed"]
+    (out / "fold0.json").write_text(json.dumps(fold0))
     again = runner.invoke(app, cv_args)
     assert again.exit_code == 0 and "fold 1/2: train" not in again.output, again.output
     assert json.loads((out / "cv.json").read_text())["accuracy_mean"] == cv["accuracy_mean"]
@@ -377,3 +383,10 @@ def test_resuming_with_other_options_is_refused(dataset, tmp_path):
     r = runner.invoke(app, [*args, "--epochs", "1"])
     assert r.exit_code == 2 and "other options (epochs 5 -> 1)" in r.output and str(work) in r.output
     assert not out.exists()
+    # A state from before --split-seed held out seed 1's slice: another slice is other options, the same is not.
+    r = runner.invoke(app, [*args, "--epochs", "5", "--split-seed", "2"])
+    assert r.exit_code == 2 and "split_seed 1 -> 2" in r.output
+    state = json.loads((work / "state.json").read_text())
+    from batchemo.training.train import load_state
+
+    assert load_state(work, TrainOptions(**{**state["options"], "split_seed": 1}))["best"] == 0.5

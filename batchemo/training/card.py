@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from ..pipeline.model import read_card
@@ -23,8 +24,10 @@ def _inference_line(card: dict) -> str:
 
 
 def interval_text(ci) -> str:
-    """' (95 % CI a-b)', or nothing for an entry recorded before intervals were."""
-    return f" (95 % CI {100 * ci[0]:.1f}-{100 * ci[1]:.1f})" if ci else ""
+    """' (95 % CI a-b)', or nothing for an entry recorded before intervals were or one with no images."""
+    if not ci or not all(math.isfinite(v) for v in ci):
+        return ""
+    return f" (95 % CI {100 * ci[0]:.1f}-{100 * ci[1]:.1f})"
 
 
 def _evaluation_line(name: str, ev: dict) -> str:

@@ -20,6 +20,7 @@ from ..pipeline.model import EmotionModel, apply_temperature, crop_faces
 from ..pipeline.report import write_atomic, write_csv, write_json
 from .calibration import calibration_figures, ece, fit_temperature, nll, plot_reliability
 from .card import set_temperature
+from .options import comparable_options, hold_out_seed
 from .train import TrainOptions, fit, split_files
 from .votes import majority, read_votes
 
@@ -37,8 +38,9 @@ def load_crops(paths: list[str], image_size: int, progress: bool = False) -> np.
 
 def accuracy_interval(correct: int, n: int, z: float = 1.96) -> list[float]:
     """The 95 % Wilson score interval of an accuracy of `correct` of `n`: where the figure could lie on another
-    sample of n images like these (e.g. +-1.2 points at 86 % of 3,439), so a gap smaller than this between two
-    models or a target is not a finding."""
+    sample of n images like these (e.g. +-1.2 points at 86 % of 3,439), so a fixed target inside it is neither met
+    nor missed by the measurement. (Two models scored on the same images are compared by the images where they
+    disagree, a paired test; this interval is too wide for that.)"""
     if n == 0:
         return [float("nan"), float("nan")]
     p, zz = correct / n, z * z / n
@@ -208,11 +210,13 @@ def cross_validate(data_dir: str | Path, out: str | Path, folds: int, group_by: 
     total_cm = np.zeros((len(classes), len(classes)), np.int64)
     for k, test_idx in enumerate(D.group_folds(groups, folds, opts.seed)):
         done, work = out / f"fold{k}.json", out / f"fold{k}.work"
-        fold_opts = replace(opts, seed=opts.seed + k)
+        fold_opts = replace(opts, seed=opts.seed + k, split_seed=None)  # the fold's seed picks its inner split
         setup = json.loads(json.dumps({"options": asdict(fold_opts), "val_split": val_split, "data": str(data_dir)}))
         if done.exists():  # resumable: a finished fold is not trained again, unless its options were others
             row = json.loads(done.read_text())
-            if row.get("setup") == setup:
+            stored = row.get("setup") or {}
+            if {**stored, "options": comparable_options(stored.get("options", {}))} == \
+                    {**setup, "options": comparable_options(setup["options"])}:
                 rows.append(row)
                 total_cm += np.asarray(row["confusion"])
                 continue
@@ -261,9 +265,7 @@ def calibrate(model_path: str | Path, data_dir: str | Path, votes: str | Path | 
     majority with votes (images with a unique most-voted class), else the folder labels. The network's own output
     (temperature 1, mirror-averaged as the card says) is what the temperature is fitted on."""
     em = EmotionModel.load(model_path)
-    if seed is None:
-        card_opts = em.card.get("options", {})
-        seed = int(card_opts["split_seed"] if card_opts.get("split_seed") is not None else card_opts.get("seed", 1))
+    seed = hold_out_seed(em.card.get("options", {})) if seed is None else seed
     if val_split > 0:
         _, held, split = split_files(data_dir, TrainOptions(seed=seed), None, val_split, group_by, votes)
     else:

@@ -36,3 +36,16 @@ class TrainOptions:
     # MobileNet's [-1, 1], and a base that is never fine-tuned.
     scale: str = "mobilenet"
     freeze_base: bool = False
+
+
+def hold_out_seed(options: dict) -> int:
+    """The seed of the slice `batchemo train --val-split` held out, from training options as recorded (a card's,
+    a resume state's): `split_seed`, else `seed`."""
+    split = options.get("split_seed")
+    return int(options.get("seed", 1) if split is None else split)
+
+
+def comparable_options(options: dict) -> dict:
+    """Recorded training options with the held-out seed spelled out, so a record written before --split-seed
+    existed, or one that left the slice to --seed, equals one that names the same slice."""
+    return {**options, "split_seed": hold_out_seed(options)}

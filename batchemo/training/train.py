@@ -21,7 +21,7 @@ from . import data as D
 from .card import write_card
 from .export import export_model
 from .labels import canonical
-from .options import TrainOptions
+from .options import TrainOptions, comparable_options, hold_out_seed
 
 KERAS_WEIGHTS = "mobilenet_{alpha}_{rows}_tf_no_top.h5"
 KERAS_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/"
@@ -216,7 +216,9 @@ def load_state(work: Path, opts: TrainOptions) -> dict:
     state_path = work / "state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {"best": -1.0, "history": []}
     options = json.loads(json.dumps(asdict(opts)))
-    changed = {k: (v, options.get(k)) for k, v in state.get("options", options).items() if options.get(k) != v}
+    new = comparable_options(options)
+    changed = {k: (v, new.get(k)) for k, v in comparable_options(state.get("options", options)).items()
+               if new.get(k) != v}
     if changed:
         # Resuming with other options would mix two runs in one model and one card.
         raise ValueError(f"{work} holds an interrupted run with other options ("
@@ -356,6 +358,8 @@ def split_files(data_dir, opts: TrainOptions, val_dir=None, val_split: float = 0
     if val_dir and val_votes:
         val = D.labelled_from_votes(val_votes, val_dir, classes, verbose=verbose)
         return files, val, f"separate folder `{val_dir}` with crowd votes `{val_votes}`"
+    if val_dir and opts.split_seed is not None:
+        raise ValueError("--split-seed chooses the slice --val-split holds out; with --val-dir nothing is held out")
     if val_dir:
         val = D.list_labelled(val_dir)
         if [canonical(c) for c in val.classes] != classes:
@@ -369,7 +373,7 @@ def split_files(data_dir, opts: TrainOptions, val_dir=None, val_split: float = 0
         split_desc = f"separate folder `{val_dir}`"
     else:
         groups = D.group_keys(files.paths, group_by)
-        split_seed = opts.seed if opts.split_seed is None else opts.split_seed
+        split_seed = hold_out_seed(asdict(opts))
         tr, va = D.group_split(groups, val_split, split_seed)
         train, val = files.subset(tr), files.subset(va)
         split_desc = (f"{val_split:.0%} of groups held out by --group-by {group_by!r} (no group on both sides)"

@@ -129,6 +129,18 @@ def test_rerun_skips_done_files_and_redo_starts_over(sample_tree, tmp_path, mode
     assert len(batchemo.read_report(out)) == 7
 
 
+def test_a_rerun_removes_the_half_written_files_of_a_killed_run(sample_tree, tmp_path, model):
+    out = tmp_path / "k"
+    batchemo.analyze_folder(sample_tree, out=out, model=model, progress=False)
+    # What a kill in the middle of write_atomic leaves: a temp beside a table, one in the annotated tree.
+    stale = [out / ".faces.csv.0badf00d.tmp", out / "annotated" / "variants" / ".astronaut_grey.jpg.deadbeef.tmp"]
+    for p in stale:
+        p.write_bytes(b"half")
+    again = batchemo.analyze_folder(sample_tree, out=out, model=model, progress=False)
+    assert again.skipped_done == 6
+    assert not [p for p in stale if p.exists()] and not list(out.rglob("*.tmp"))
+
+
 def test_interrupted_run_is_completed_without_losing_or_doubling_faces(sample_tree, tmp_path, model, monkeypatch):
     from batchemo.jobs import folder as F
 

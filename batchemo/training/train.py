@@ -350,6 +350,8 @@ def split_files(data_dir, opts: TrainOptions, val_dir=None, val_split: float = 0
     find the held-out part again."""
     if val_votes and not val_dir:
         raise ValueError("--val-votes needs --val-dir (the folder its files lie under)")
+    if val_dir and opts.split_seed is not None:
+        raise ValueError("--split-seed chooses the slice --val-split holds out; with --val-dir nothing is held out")
     if votes:
         files = D.labelled_from_votes(votes, data_dir, verbose=verbose)
     else:
@@ -358,8 +360,6 @@ def split_files(data_dir, opts: TrainOptions, val_dir=None, val_split: float = 0
     if val_dir and val_votes:
         val = D.labelled_from_votes(val_votes, val_dir, classes, verbose=verbose)
         return files, val, f"separate folder `{val_dir}` with crowd votes `{val_votes}`"
-    if val_dir and opts.split_seed is not None:
-        raise ValueError("--split-seed chooses the slice --val-split holds out; with --val-dir nothing is held out")
     if val_dir:
         val = D.list_labelled(val_dir)
         if [canonical(c) for c in val.classes] != classes:

@@ -71,7 +71,8 @@ def main() -> None:
         raise SystemExit(f"error: {a.out}'s training rows do not read back as the mixed targets")
     print(f"{a.out}: {len(train2.paths)} training rows distilled from {len(a.teachers)} teachers "
           f"(distill {a.distill}), {len(held2.paths)} held-out rows with the crowd's votes; train the student with "
-          f"--votes {a.out} --val-split {a.val_split:g} --split-seed {a.split_seed} --class-weight-power 0"
+          f"--votes {shlex.quote(str(a.out))} --val-split {a.val_split:g} --split-seed {a.split_seed} "
+          "--class-weight-power 0"
           + (f" --group-by {shlex.quote(a.group_by)}" if a.group_by else ""))
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -139,6 +140,77 @@ def test_a_rerun_removes_the_half_written_files_of_a_killed_run(sample_tree, tmp
     again = batchemo.analyze_folder(sample_tree, out=out, model=model, progress=False)
     assert again.skipped_done == 6
     assert not [p for p in stale if p.exists()] and not list(out.rglob("*.tmp"))
+
+
+def _without_probabilities(df: pd.DataFrame) -> pd.DataFrame:
+    return df.drop(columns=[c for c in df if c.startswith("p_") or c == "confidence"])
+
+
+def test_a_rerun_with_other_settings_is_refused_rather_than_mixed_into_the_report(sample_tree, tmp_path, model):
+    import shutil
+
+    from batchemo.jobs.runtime import OutputConflict
+    from batchemo.pipeline.detect import DetectOptions
+    from batchemo.pipeline.model import EmotionModel
+    from batchemo.training.card import set_temperature
+
+    out = tmp_path / "s"
+    quiet = FolderOptions(annotate=False, html=False)
+    batchemo.analyze_folder(sample_tree, out=out, model=model, options=quiet, progress=False)
+    assert json.loads((out / "run.json").read_text())["analysis"]["model"]["sha256"]
+    # Speed and extra-file options leave the rows alone: the re-run goes on and skips what is done.
+    same = batchemo.analyze_folder(sample_tree, out=out, model=model, progress=False,
+                                   options=FolderOptions(annotate=False, batch_size=3, workers=1))
+    assert same.skipped_done == 6
+    other = FolderOptions(annotate=False, html=False, detect=DetectOptions(min_face=60, max_side=640))
+    with pytest.raises(OutputConflict, match=r"options\.detect\.min_face 30 -> 60.*--redo"):
+        batchemo.analyze_folder(sample_tree, out=out, model=model, options=other, progress=False)
+    # The same network with another temperature in its card gives other probabilities: another model.
+    copy = tmp_path / "m" / "emotion.keras"
+    copy.parent.mkdir()
+    shutil.copy(model.path, copy)
+    shutil.copy(Path(model.path).with_suffix(".json"), copy.with_suffix(".json"))
+    set_temperature(copy, 1.0, {"nll_before": 1.0, "nll_after": 1.0, "ece_before": 0.0, "ece_after": 0.0})
+    with pytest.raises(OutputConflict, match="model.temperature"):
+        batchemo.analyze_folder(sample_tree, out=out, model=EmotionModel.load(copy), options=quiet, progress=False)
+    redone = batchemo.analyze_folder(sample_tree, out=out, model=model, progress=False,
+                                     options=FolderOptions(annotate=False, html=False, redo=True,
+                                                           detect=other.detect))
+    assert redone.skipped_done == 0
+
+
+def test_an_interrupted_redo_resumes_without_the_report_it_replaces(sample_tree, tmp_path, model, monkeypatch):
+    """--redo with other settings, cut short, then resumed: the rows are all the new settings' (the finished
+    report of the run before is still on disk until the redo completes, and must not be read back)."""
+    from batchemo.jobs import folder as F
+    from batchemo.pipeline.detect import DetectOptions
+
+    new = dict(annotate=False, html=False, detect=DetectOptions(min_face=100, max_side=640))
+    fresh = batchemo.analyze_folder(sample_tree, out=tmp_path / "fresh", model=model,
+                                    options=FolderOptions(**new), progress=False)
+    out = tmp_path / "o"
+    before = batchemo.analyze_folder(sample_tree, out=out, model=model, options=FolderOptions(annotate=False),
+                                     progress=False)
+    assert before.faces > fresh.faces  # the settings give other rows
+    real, calls = F.detect_photo, {"n": 0}
+
+    def flaky(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(F, "detect_photo", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        batchemo.analyze_folder(sample_tree, out=out, model=model, progress=False,
+                                options=FolderOptions(**new, redo=True, batch_size=1, workers=1))
+    assert list((out / ".journal").glob("*.files.csv")) and (out / "faces.csv").exists()  # the old report too
+    monkeypatch.setattr(F, "detect_photo", real)
+    resumed = batchemo.analyze_folder(sample_tree, out=out, model=model, options=FolderOptions(**new),
+                                      progress=False)
+    assert resumed.skipped_done >= 1 and resumed.faces == fresh.faces
+    pd.testing.assert_frame_equal(_without_probabilities(batchemo.read_report(fresh.out)),
+                                  _without_probabilities(batchemo.read_report(out)))
 
 
 def test_interrupted_run_is_completed_without_losing_or_doubling_faces(sample_tree, tmp_path, model, monkeypatch):

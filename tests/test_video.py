@@ -249,3 +249,24 @@ def test_a_video_tree_with_repeated_names_is_mirrored_and_nothing_is_overwritten
         df = batchemo.read_report(out / rel)
         assert len(df) == 2 * FRAMES and set(df["source"]) == {rel + ".avi"}
         assert json.loads((out / rel / "run.json").read_text())["input"] == str((tree / (rel + ".avi")).resolve())
+
+
+def test_a_video_rerun_with_other_settings_is_refused_not_skipped(two_face_clip, tmp_path, model):
+    """A complete report is skipped on a re-run only when it was made with the same model and settings
+    (the summary options, which a batch counts by each video's own, may differ)."""
+    from batchemo.jobs.runtime import OutputConflict
+
+    out, quiet = tmp_path / "v", {"annotate": False, "html": False}
+    first = batchemo.analyze_video(two_face_clip, out, model, VideoOptions(**quiet), progress=False)
+    assert first.status == "complete"
+    again = batchemo.analyze_video(two_face_clip, out, model, VideoOptions(**quiet, batch_size=8, min_track_s=2.0),
+                                   progress=False)
+    assert again.status == "skipped"
+    with pytest.raises(OutputConflict, match=r"options\.detect_every 30 -> 10.*--redo"):
+        batchemo.analyze_video(two_face_clip, out, model, VideoOptions(**quiet, detect_every=10), progress=False)
+    r = runner.invoke(app, ["video", str(two_face_clip), "--out", str(out), "--detect-every", "10", "--no-progress",
+                            "--no-annotate", "--no-html"])
+    assert r.exit_code == 2 and "other settings" in r.output
+    redone = batchemo.analyze_video(two_face_clip, out, model, VideoOptions(**quiet, detect_every=10, redo=True),
+                                    progress=False)
+    assert redone.status == "complete"

@@ -22,7 +22,7 @@ from ..pipeline.model import EmotionModel
 from ..pipeline.sources import IMAGE_EXTENSIONS, SourceFile, is_photo, walk
 from .options import FolderOptions
 from .photos import Chunk, Photo, detect_photo, file_row, finish_batch
-from .runtime import claim_output, prefetch_map, run_record
+from .runtime import analysis_settings, check_settings, claim_output, prefetch_map, recorded_settings, run_record
 
 
 @dataclass
@@ -78,12 +78,21 @@ def _list_inputs(root: Path, out: Path) -> tuple[Path, list[SourceFile], list[So
     return root, images, others
 
 
-def _open_journal(out: Path, images: list[SourceFile], classes: list[str], redo: bool) -> tuple[R.Journal, set[str]]:
-    """The resume journal of `out` and the photos a previous run finished (same path, size and mtime)."""
+def _open_journal(out: Path, images: list[SourceFile], classes: list[str], redo: bool,
+                  settings: dict) -> tuple[R.Journal, set[str]]:
+    """The resume journal of `out` and the photos a previous run finished (same path, size and mtime). A
+    previous run with other `settings` (an interrupted one's, in the journal, else the last run.json's) is
+    refused: its rows and this run's would mix in one report."""
     journal = R.Journal(out)
     if redo:
         journal.clear()
-        return R.Journal(out), set()
+        journal = R.Journal(out)
+    else:
+        check_settings(out, recorded_settings(journal.marker if journal.marker.exists() else out / "run.json"),
+                       settings)
+    journal.begin(settings, fresh=redo)
+    if redo:
+        return journal, set()
     old_files, old_faces = journal.load(out, "files.csv", "faces.csv", classes)
     old_prob = [c for c in old_faces.columns if c.startswith("p_")]
     if len(old_faces) and old_prob != R.prob_columns(classes):
@@ -144,7 +153,7 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
     for stale in out.rglob(".*.tmp"):  # half-written files of a killed run (write_atomic's), never final names
         stale.unlink()
     em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)
-    journal, done = _open_journal(out, images, em.classes, opts.redo)
+    journal, done = _open_journal(out, images, em.classes, opts.redo, analysis_settings(opts, em))
     todo = [s for s in images if s.rel not in done]
 
     if opts.ray is not None:

@@ -207,7 +207,7 @@ def ray_video_ranges(path: Path, out: Path, model_path: Path, opts: VideoOptions
     drawn in parallel and joined; the reports are written by the local code (module `ranges`)."""
     t0 = time.time()
     info = probe(path)
-    done = prepare_out(path, out, opts, t0)
+    done = prepare_out(path, out, opts, t0, model_path)
     if done is not None:
         return done
     sched = Schedule.of(info.fps, opts)

@@ -1,6 +1,7 @@
 """Small shared helpers of the jobs: ordered prefetching, a producer thread, run.json, output-folder ownership."""
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import queue
@@ -79,12 +80,74 @@ def in_background(items: Iterable[T], ahead: int) -> Iterator[Iterator[T]]:
             thread.join(0.05)
 
 
+# Options that change how fast a report is made or which extra files it has, never its rows.
+ROW_NEUTRAL = {"batch_size", "redo", "force", "workers", "pending_megapixels", "ray", "split_frames", "annotate",
+               "html", "save_faces", "max_tracks_plotted"}
+_HASHES: dict = {}
+
+
+def model_identity(model) -> dict:
+    """A model as far as it decides the rows: its file's content, and the temperature and mirror averaging
+    applied (a card changed by `batchemo calibrate` is another model for the report). `model`: an
+    EmotionModel, a path, or None for the default; only the card is read, not the network."""
+    from ..pipeline.model import EmotionModel, default_model_path, read_card
+
+    if isinstance(model, EmotionModel):
+        path, temperature, flip = Path(model.path), model.temperature, model.flip
+    else:
+        path = Path(model) if model else default_model_path()
+        inference = read_card(path).get("inference", {})
+        temperature, flip = float(inference.get("temperature", 1.0)), bool(inference.get("flip_average", False))
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _HASHES:
+        _HASHES[key] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return {"file": path.name, "sha256": _HASHES[key], "temperature": round(temperature, 6), "flip_average": flip}
+
+
+def analysis_settings(options, model) -> dict:
+    """What decides a report's rows: the model (`model_identity`) and every option but the ROW_NEUTRAL ones.
+    Two runs with other settings must not share one report."""
+    opts = json.loads(json.dumps(asdict(options), default=str))
+    return {"model": model_identity(model), "options": {k: v for k, v in opts.items() if k not in ROW_NEUTRAL}}
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def recorded_settings(path: Path) -> dict | None:
+    """The `analysis` settings a run.json (or a journal's analysis.json) recorded; None where there are none."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return record.get("analysis") if isinstance(record, dict) else None
+
+
+def check_settings(out: Path, previous: dict | None, current: dict, ignore: Iterable[str] = ()) -> None:
+    """Refuse to add to a report made with other settings (`analysis_settings`; `ignore`: option names whose
+    difference the caller handles); a report written before settings were recorded (None) is taken as it is."""
+    if previous is None:
+        return
+    old, new = _flat(previous), _flat(current)
+    skip = {f"options.{k}" for k in ignore}
+    changed = [f"{k} {old.get(k)} -> {new.get(k)}" for k in sorted(set(old) | set(new))
+               if k not in skip and old.get(k) != new.get(k)]
+    if changed:
+        raise OutputConflict(f"{out} was made with other settings ({', '.join(changed)}): pass --redo to start over "
+                             "with these, or choose another --out")
+
+
 def run_record(job: str, command: str | None, input_path: Path, out: Path, options, model, counts: dict,
                seconds: float, **extra) -> dict:
     """run.json of either job: what ran (the command line as the CLI gives it; None from Python), on what,
-    with which options, model and library versions, and what came out."""
+    with which options, model and library versions, what decides its rows (`analysis`), and what came out."""
     return {"job": job, "command": command, "input": str(Path(input_path).resolve()), "out": str(Path(out).resolve()),
-            **extra, "options": asdict(options),
+            **extra, "options": asdict(options), "analysis": analysis_settings(options, model),
             "model": {"path": str(model.path), "classes": model.classes, "image_size": model.image_size},
             "versions": versions(), "counts": counts, "wall_seconds": round(seconds, 3)}
 

@@ -16,7 +16,7 @@ from ..pipeline.encode import MediaFacts, media_facts, mux_audio
 from ..pipeline.model import EmotionModel
 from ..pipeline.sources import FALLBACK_FPS, BadInput, VideoInfo, open_video
 from .options import VideoOptions
-from .runtime import claim_output, run_record
+from .runtime import analysis_settings, check_settings, claim_output, run_record
 from .video_pass import PassResult, Schedule, analyse_pass
 
 
@@ -52,11 +52,15 @@ def _done_before(out: Path, path: Path) -> dict | None:
     return None
 
 
-def prepare_out(path: Path, out: Path, opts: VideoOptions, t0: float) -> VideoResult | None:
-    """Claim `out` for this video; the result of an earlier complete run there (to skip), else None."""
+def prepare_out(path: Path, out: Path, opts: VideoOptions, t0: float, model) -> VideoResult | None:
+    """Claim `out` for this video; the result of an earlier complete run there (to skip), else None. A complete
+    report made with other settings (`analysis_settings` of `opts` and `model`) is refused, not passed off as
+    this run's; only the summary options may differ, since a batch counts a skipped video by its own."""
     claim_output(out, path, opts.force)
     prev = None if opts.redo else _done_before(out, path)
     if prev is not None:
+        check_settings(out, prev.get("analysis"), analysis_settings(opts, model),
+                       ignore=("min_track_s", "keep_short_tracks"))
         c = prev.get("counts", {})
         return VideoResult(path, out, "skipped", c.get("frames_decoded", 0), c.get("frames_analysed", 0),
                            c.get("faces", 0), c.get("tracks", 0), time.time() - t0, "already complete")
@@ -79,7 +83,7 @@ def analyze_video(path: str | Path, out: str | Path | None = None, model: Emotio
     path = Path(path)
     out = Path(out) if out else default_out(path)
     with open_video(path) as (cap, info):
-        done = prepare_out(path, out, opts, t0)
+        done = prepare_out(path, out, opts, t0, model)
         if done is not None:
             return done
         em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)

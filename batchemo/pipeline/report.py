@@ -243,6 +243,20 @@ class Journal:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.run = uuid.uuid4().hex[:8]
         self.count = 0
+        self.fresh = False  # the final report in OUT predates this journal's run (a --redo): not read back
+
+    @property
+    def marker(self) -> Path:
+        """The journal's run settings (`analysis`) and `fresh`, kept until the run completes."""
+        return self.dir / "analysis.json"
+
+    def begin(self, settings: dict, fresh: bool) -> None:
+        """Record this run's settings; `fresh` for a --redo, and kept when an interrupted --redo is resumed,
+        so a report of the run before it never mixes in."""
+        if not fresh and self.marker.exists():
+            fresh = bool(json.loads(self.marker.read_text()).get("fresh"))
+        self.fresh = fresh
+        write_json({"analysis": settings, "fresh": fresh}, self.marker)
 
     def chunks(self) -> list[Path]:
         # Named <time_ns>-<run>-<n>: sorting by name is sorting by when they were written.
@@ -263,7 +277,7 @@ class Journal:
         parts_files, parts_faces = [], []
         final_files, final_faces = Path(out) / files_name, Path(out) / faces_name
         pairs = []
-        if final_files.exists() and final_faces.exists():
+        if final_files.exists() and final_faces.exists() and not self.fresh:
             pairs.append((final_files, final_faces))
         for f in self.chunks():
             faces = f.with_name(f.name.replace(".files.csv", ".faces.csv"))

@@ -93,6 +93,9 @@ def model_identity(model) -> dict:
     from ..pipeline.model import EmotionModel, default_model_path, read_card
 
     if isinstance(model, EmotionModel):
+        if model.path is None or not Path(model.path).is_file():  # built in memory (e.g. from_keras): no file
+            return {"file": None, "sha256": None, "temperature": round(model.temperature, 6),
+                    "flip_average": model.flip}
         path, temperature, flip = Path(model.path), model.temperature, model.flip
     else:
         path = Path(model) if model else default_model_path()

@@ -137,9 +137,11 @@ def test_a_rerun_removes_the_half_written_files_of_a_killed_run(sample_tree, tmp
     stale = [out / ".faces.csv.0badf00d.tmp", out / "annotated" / "variants" / ".astronaut_grey.jpg.deadbeef.tmp"]
     for p in stale:
         p.write_bytes(b"half")
+    mine = out / ".notes.tmp"  # a dot file of the user's, not named like write_atomic's temps
+    mine.write_bytes(b"keep")
     again = batchemo.analyze_folder(sample_tree, out=out, model=model, progress=False)
     assert again.skipped_done == 6
-    assert not [p for p in stale if p.exists()] and not list(out.rglob("*.tmp"))
+    assert not [p for p in stale if p.exists()] and mine.read_bytes() == b"keep"
 
 
 def _without_probabilities(df: pd.DataFrame) -> pd.DataFrame:

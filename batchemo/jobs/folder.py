@@ -150,8 +150,7 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
     out = Path(out) if out else default_out(root)
     base, images, others = _list_inputs(root, out)  # base: `root`, or the folder of a single photo
     claim_output(out, root, opts.force)
-    for stale in out.rglob(".*.tmp"):  # half-written files of a killed run (write_atomic's), never final names
-        stale.unlink()
+    R.remove_atomic_temps(out)
     em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)
     journal, done = _open_journal(out, images, em.classes, opts.redo, analysis_settings(opts, em))
     todo = [s for s in images if s.rel not in done]

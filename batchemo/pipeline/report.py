@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +98,17 @@ def prob_columns_of(df: pd.DataFrame) -> list[str]:
 
 def face_columns(classes: list[str]) -> list[str]:
     return FACE_COLUMNS + prob_columns(classes) + QUALITY_COLUMNS
+
+
+ATOMIC_TEMP = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")  # write_atomic's temp names: .NAME.XXXXXXXX.tmp
+
+
+def remove_atomic_temps(root: Path) -> None:
+    """Delete the temp files write_atomic calls left under `root` when a killed run cut them short: they are
+    never final names, and nothing else is named like them."""
+    for p in Path(root).rglob(".*.tmp"):
+        if ATOMIC_TEMP.match(p.name) and p.is_file():
+            p.unlink()
 
 
 def write_atomic(path: Path, write) -> None:

@@ -144,6 +144,22 @@ def test_a_rerun_removes_the_half_written_files_of_a_killed_run(sample_tree, tmp
     assert not [p for p in stale if p.exists()] and mine.read_bytes() == b"keep"
 
 
+def _interrupt_at(monkeypatch, n: int):
+    """Ctrl-C at the n-th photo's detection; returns the function that undoes it."""
+    from batchemo.jobs import folder as F
+
+    real, calls = F.detect_photo, {"n": 0}
+
+    def flaky(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(F, "detect_photo", flaky)
+    return lambda: monkeypatch.setattr(F, "detect_photo", real)
+
+
 def _without_probabilities(df: pd.DataFrame) -> pd.DataFrame:
     return df.drop(columns=[c for c in df if c.startswith("p_") or c == "confidence"])
 
@@ -165,8 +181,15 @@ def test_a_rerun_with_other_settings_is_refused_rather_than_mixed_into_the_repor
                                    options=FolderOptions(annotate=False, batch_size=3, workers=1))
     assert same.skipped_done == 6
     other = FolderOptions(annotate=False, html=False, detect=DetectOptions(min_face=60, max_side=640))
-    with pytest.raises(OutputConflict, match=r"options\.detect\.min_face 30 -> 60.*--redo"):
+    with pytest.raises(OutputConflict, match=r"made with other settings \(options\.detect\.min_face 30 -> 60\)"):
         batchemo.analyze_folder(sample_tree, out=out, model=model, options=other, progress=False)
+    assert not (out / ".journal").exists()  # a refused run leaves nothing behind
+    # An option the report predates counts as its default; a setting it has that no longer exists is passed over.
+    run = json.loads((out / "run.json").read_text())
+    del run["analysis"]["options"]["max_megapixels"]
+    run["analysis"]["options"]["retired_option"] = 1
+    (out / "run.json").write_text(json.dumps(run))
+    assert batchemo.analyze_folder(sample_tree, out=out, model=model, options=quiet, progress=False).skipped_done == 6
     # The same network with another temperature in its card gives other probabilities: another model.
     copy = tmp_path / "m" / "emotion.keras"
     copy.parent.mkdir()
@@ -181,10 +204,43 @@ def test_a_rerun_with_other_settings_is_refused_rather_than_mixed_into_the_repor
     assert redone.skipped_done == 0
 
 
+def test_settings_are_checked_against_an_interrupted_run_and_not_against_a_report_that_predates_them(
+        sample_tree, tmp_path, model, monkeypatch):
+    from batchemo.jobs.runtime import OutputConflict
+    from batchemo.pipeline.detect import DetectOptions
+
+    other = FolderOptions(annotate=False, detect=DetectOptions(min_face=100, max_side=640))
+    old = tmp_path / "old"
+    batchemo.analyze_folder(sample_tree, out=old, model=model, options=FolderOptions(annotate=False), progress=False)
+    run = json.loads((old / "run.json").read_text())
+    del run["analysis"]  # a report written before settings were recorded: taken as it is, as before
+    (old / "run.json").write_text(json.dumps(run))
+    assert batchemo.analyze_folder(sample_tree, out=old, model=model, options=other, progress=False).skipped_done == 6
+
+    restore = _interrupt_at(monkeypatch, 5)
+    cut = tmp_path / "cut"
+    with pytest.raises(KeyboardInterrupt):
+        batchemo.analyze_folder(sample_tree, out=cut, model=model, progress=False,
+                                options=FolderOptions(annotate=False, batch_size=1, workers=1))
+    restore()
+    assert not (cut / "run.json").exists()
+    with pytest.raises(OutputConflict, match="an interrupted run in it used other settings"):
+        batchemo.analyze_folder(sample_tree, out=cut, model=model, options=other, progress=False)
+
+
+def test_a_redo_without_the_extras_removes_those_of_the_analysis_it_replaces(sample_tree, tmp_path, model):
+    out = tmp_path / "x"
+    batchemo.analyze_folder(sample_tree, out=out, model=model, options=FolderOptions(save_faces=True), progress=False)
+    assert (out / "annotated").is_dir() and (out / "report.html").exists() and (out / "faces").is_dir()
+    batchemo.analyze_folder(sample_tree, out=out, model=model, progress=False,
+                            options=FolderOptions(annotate=False, html=False, redo=True))
+    assert not [n for n in ("annotated", "report.html", "thumbs", "faces") if (out / n).exists()]
+    assert (out / "faces.csv").exists()
+
+
 def test_an_interrupted_redo_resumes_without_the_report_it_replaces(sample_tree, tmp_path, model, monkeypatch):
     """--redo with other settings, cut short, then resumed: the rows are all the new settings' (the finished
     report of the run before is still on disk until the redo completes, and must not be read back)."""
-    from batchemo.jobs import folder as F
     from batchemo.pipeline.detect import DetectOptions
 
     new = dict(annotate=False, html=False, detect=DetectOptions(min_face=100, max_side=640))
@@ -194,20 +250,12 @@ def test_an_interrupted_redo_resumes_without_the_report_it_replaces(sample_tree,
     before = batchemo.analyze_folder(sample_tree, out=out, model=model, options=FolderOptions(annotate=False),
                                      progress=False)
     assert before.faces > fresh.faces  # the settings give other rows
-    real, calls = F.detect_photo, {"n": 0}
-
-    def flaky(*args, **kw):
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise KeyboardInterrupt
-        return real(*args, **kw)
-
-    monkeypatch.setattr(F, "detect_photo", flaky)
+    restore = _interrupt_at(monkeypatch, 5)
     with pytest.raises(KeyboardInterrupt):
         batchemo.analyze_folder(sample_tree, out=out, model=model, progress=False,
                                 options=FolderOptions(**new, redo=True, batch_size=1, workers=1))
     assert list((out / ".journal").glob("*.files.csv")) and (out / "faces.csv").exists()  # the old report too
-    monkeypatch.setattr(F, "detect_photo", real)
+    restore()
     resumed = batchemo.analyze_folder(sample_tree, out=out, model=model, options=FolderOptions(**new),
                                       progress=False)
     assert resumed.skipped_done >= 1 and resumed.faces == fresh.faces
@@ -216,27 +264,16 @@ def test_an_interrupted_redo_resumes_without_the_report_it_replaces(sample_tree,
 
 
 def test_interrupted_run_is_completed_without_losing_or_doubling_faces(sample_tree, tmp_path, model, monkeypatch):
-    from batchemo.jobs import folder as F
-
     full = batchemo.analyze_folder(sample_tree, out=tmp_path / "full", model=model,
                                    options=FolderOptions(annotate=False), progress=False)
-    real = F.detect_photo
-    calls = {"n": 0}
-
-    def flaky(*args, **kw):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt  # Ctrl-C in the middle of the walk
-        return real(*args, **kw)
-
-    monkeypatch.setattr(F, "detect_photo", flaky)
+    restore = _interrupt_at(monkeypatch, 4)  # Ctrl-C in the middle of the walk
     out = tmp_path / "cut"
     with pytest.raises(KeyboardInterrupt):
         batchemo.analyze_folder(sample_tree, out=out, model=model,
                                 options=FolderOptions(annotate=False, batch_size=1, workers=1), progress=False)
     assert not (out / "faces.csv").exists()  # no final report from a cut run
     assert list((out / ".journal").glob("*.files.csv"))  # but the finished files are kept
-    monkeypatch.setattr(F, "detect_photo", real)
+    restore()
     resumed = batchemo.analyze_folder(sample_tree, out=out, model=model,
                                       options=FolderOptions(annotate=False), progress=False)
     assert resumed.skipped_done >= 2

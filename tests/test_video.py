@@ -270,3 +270,13 @@ def test_a_video_rerun_with_other_settings_is_refused_not_skipped(two_face_clip,
     redone = batchemo.analyze_video(two_face_clip, out, model, VideoOptions(**quiet, detect_every=10, redo=True),
                                     progress=False)
     assert redone.status == "complete"
+
+
+def test_a_video_redo_without_the_extras_removes_those_of_the_analysis_it_replaces(two_face_clip, tmp_path, model):
+    out = tmp_path / "x"
+    batchemo.analyze_video(two_face_clip, out, model, VideoOptions(), progress=False)
+    assert (out / "annotated.mp4").exists() and (out / "report.html").exists()
+    batchemo.analyze_video(two_face_clip, out, model, VideoOptions(annotate=False, html=False, redo=True),
+                           progress=False)
+    assert not [n for n in ("annotated.mp4", "report.html", "thumbs", "faces") if (out / n).exists()]
+    assert (out / "frames.csv").exists()

@@ -22,7 +22,8 @@ from ..pipeline.model import EmotionModel
 from ..pipeline.sources import IMAGE_EXTENSIONS, SourceFile, is_photo, walk
 from .options import FolderOptions
 from .photos import Chunk, Photo, detect_photo, file_row, finish_batch
-from .runtime import analysis_settings, check_settings, claim_output, prefetch_map, recorded_settings, run_record
+from .runtime import (analysis_settings, check_settings, claim_output, prefetch_map, recorded_settings,
+                      remove_unwritten_extras, run_record)
 
 
 @dataclass
@@ -78,20 +79,21 @@ def _list_inputs(root: Path, out: Path) -> tuple[Path, list[SourceFile], list[So
     return root, images, others
 
 
-def _open_journal(out: Path, images: list[SourceFile], classes: list[str], redo: bool,
-                  settings: dict) -> tuple[R.Journal, set[str]]:
+def _open_journal(out: Path, images: list[SourceFile], em: EmotionModel,
+                  opts: FolderOptions) -> tuple[R.Journal, set[str]]:
     """The resume journal of `out` and the photos a previous run finished (same path, size and mtime). A
-    previous run with other `settings` (an interrupted one's, in the journal, else the last run.json's) is
-    refused: its rows and this run's would mix in one report."""
+    previous run with other settings (`analysis_settings`: an interrupted one's, in the journal, else the last
+    run.json's) is refused: its rows and this run's would mix in one report."""
+    classes, marker = em.classes, out / R.Journal.MARKER
+    if opts.redo:
+        settings = analysis_settings(opts, em)
+        R.Journal(out).clear()
+    else:  # checked before the journal folder is made: a refused run leaves nothing behind
+        settings = check_settings(out, recorded_settings(marker if marker.exists() else out / "run.json"), opts, em,
+                                  interrupted=marker.exists())
     journal = R.Journal(out)
-    if redo:
-        journal.clear()
-        journal = R.Journal(out)
-    else:
-        check_settings(out, recorded_settings(journal.marker if journal.marker.exists() else out / "run.json"),
-                       settings)
-    journal.begin(settings, fresh=redo)
-    if redo:
+    journal.begin(settings, fresh=opts.redo)
+    if opts.redo:
         return journal, set()
     old_files, old_faces = journal.load(out, "files.csv", "faces.csv", classes)
     old_prob = [c for c in old_faces.columns if c.startswith("p_")]
@@ -152,7 +154,7 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
     claim_output(out, root, opts.force)
     R.remove_atomic_temps(out)
     em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)
-    journal, done = _open_journal(out, images, em.classes, opts.redo, analysis_settings(opts, em))
+    journal, done = _open_journal(out, images, em, opts)
     todo = [s for s in images if s.rel not in done]
 
     if opts.ray is not None:
@@ -185,6 +187,8 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
               "resumed_from_previous": len(done)}
     record = run_record("folder", command, root, out, opts, em, counts, seconds)
     R.write_json(record, out / "run.json")
+    if journal.fresh:
+        remove_unwritten_extras(out, opts, "annotated")
     journal.clear()
     thumbs = None
     if opts.html:

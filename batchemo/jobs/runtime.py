@@ -5,6 +5,7 @@ import hashlib
 import json
 import platform
 import queue
+import shutil
 import sys
 import threading
 from collections import deque
@@ -94,18 +95,19 @@ def model_identity(model) -> dict:
 
     if isinstance(model, EmotionModel):
         if model.path is None or not Path(model.path).is_file():  # built in memory (e.g. from_keras): no file
-            return {"file": None, "sha256": None, "temperature": round(model.temperature, 6),
-                    "flip_average": model.flip}
-        path, temperature, flip = Path(model.path), model.temperature, model.flip
+            return {"file": None, "sha256": None, "classes": model.classes, "image_size": model.image_size,
+                    "temperature": round(model.temperature, 6), "flip_average": model.flip}
+        path, em = Path(model.path), model
     else:
         path = Path(model) if model else default_model_path()
-        inference = read_card(path).get("inference", {})
-        temperature, flip = float(inference.get("temperature", 1.0)), bool(inference.get("flip_average", False))
+        card = read_card(path)  # read as EmotionModel reads it (its defaults included), without the network
+        em = EmotionModel(path, list(card["classes"]), int(card["input"]["image_size"]), card)
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _HASHES:
         _HASHES[key] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    return {"file": path.name, "sha256": _HASHES[key], "temperature": round(temperature, 6), "flip_average": flip}
+    return {"file": path.name, "sha256": _HASHES[key], "classes": em.classes, "image_size": em.image_size,
+            "temperature": round(em.temperature, 6), "flip_average": em.flip}
 
 
 def analysis_settings(options, model) -> dict:
@@ -131,18 +133,37 @@ def recorded_settings(path: Path) -> dict | None:
     return record.get("analysis") if isinstance(record, dict) else None
 
 
-def check_settings(out: Path, previous: dict | None, current: dict, ignore: Iterable[str] = ()) -> None:
-    """Refuse to add to a report made with other settings (`analysis_settings`; `ignore`: option names whose
-    difference the caller handles); a report written before settings were recorded (None) is taken as it is."""
+def check_settings(out: Path, previous: dict | None, options, model, ignore: Iterable[str] = (),
+                   interrupted: bool = False) -> dict:
+    """This run's `analysis_settings`, after refusing to add to a report made with other ones (`ignore`: option
+    names whose difference the caller handles; `interrupted`: `previous` is an interrupted run's). A report
+    written before settings were recorded (None) is taken as it is; an option it predates counts as its default,
+    and one it has that no longer exists is passed over."""
+    current = analysis_settings(options, model)
     if previous is None:
-        return
+        return current
     old, new = _flat(previous), _flat(current)
-    skip = {f"options.{k}" for k in ignore}
-    changed = [f"{k} {old.get(k)} -> {new.get(k)}" for k in sorted(set(old) | set(new))
-               if k not in skip and old.get(k) != new.get(k)]
+    defaults = _flat(analysis_settings(type(options)(), model))
+    skip = {"model.file"} | {f"options.{k}" for k in ignore}  # the file's name: its content is the sha256
+    changed = [f"{k} {old.get(k, defaults[k])} -> {new[k]}" for k in sorted(new)
+               if k not in skip and old.get(k, defaults[k]) != new[k]]
     if changed:
-        raise OutputConflict(f"{out} was made with other settings ({', '.join(changed)}): pass --redo to start over "
+        what = "an interrupted run in it used" if interrupted else "was made with"
+        raise OutputConflict(f"{out}: {what} other settings ({', '.join(changed)}): pass --redo to start over "
                              "with these, or choose another --out")
+    return current
+
+
+def remove_unwritten_extras(out: Path, opts, annotated: str) -> None:
+    """After a --redo: the extra outputs this run did not write belong to the analysis it replaced, and go, so
+    one report folder never shows two analyses. `annotated`: the job's annotated output (folder or video)."""
+    for name, written in {annotated: opts.annotate, "report.html": opts.html, "thumbs": opts.html,
+                          "faces": opts.save_faces}.items():
+        p = Path(out) / name
+        if not written and p.is_dir():
+            shutil.rmtree(p)
+        elif not written and p.is_file():
+            p.unlink()
 
 
 def run_record(job: str, command: str | None, input_path: Path, out: Path, options, model, counts: dict,

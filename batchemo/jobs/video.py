@@ -16,7 +16,7 @@ from ..pipeline.encode import MediaFacts, media_facts, mux_audio
 from ..pipeline.model import EmotionModel
 from ..pipeline.sources import FALLBACK_FPS, BadInput, VideoInfo, open_video
 from .options import VideoOptions
-from .runtime import analysis_settings, check_settings, claim_output, run_record
+from .runtime import check_settings, claim_output, remove_unwritten_extras, run_record
 from .video_pass import PassResult, Schedule, analyse_pass
 
 
@@ -59,12 +59,12 @@ def prepare_out(path: Path, out: Path, opts: VideoOptions, t0: float, model) -> 
     claim_output(out, path, opts.force)
     prev = None if opts.redo else _done_before(out, path)
     if prev is not None:
-        check_settings(out, prev.get("analysis"), analysis_settings(opts, model),
-                       ignore=("min_track_s", "keep_short_tracks"))
+        check_settings(out, prev.get("analysis"), opts, model, ignore=("min_track_s", "keep_short_tracks"))
         c = prev.get("counts", {})
         return VideoResult(path, out, "skipped", c.get("frames_decoded", 0), c.get("frames_analysed", 0),
                            c.get("faces", 0), c.get("tracks", 0), time.time() - t0, "already complete")
-    for stale in out.glob(".*.tmp*"):  # leftovers of a killed run, never under the final names
+    R.remove_atomic_temps(out)  # leftovers of a killed run, never under the final names
+    for stale in out.glob(".annotated.*.tmp.mp4"):
         stale.unlink()
     return None
 
@@ -205,4 +205,6 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
         save_video_faces(out, path, shown, also=[thumbs] if thumbs else [])
     if opts.html:
         write_video_page(out, path, frames, timeline, summary, record, classes, em.card, thumbs=thumbs)
+    if opts.redo:
+        remove_unwritten_extras(out, opts, "annotated.mp4")
     return VideoResult(path, out, status, res.decoded, res.analysed, len(frames), tracks, seconds, "; ".join(notes))

@@ -103,10 +103,14 @@ def face_columns(classes: list[str]) -> list[str]:
 ATOMIC_TEMP = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")  # write_atomic's temp names: .NAME.XXXXXXXX.tmp
 
 
-def remove_atomic_temps(root: Path) -> None:
-    """Delete the temp files write_atomic calls left under `root` when a killed run cut them short: they are
-    never final names, and nothing else is named like them."""
-    for p in Path(root).rglob(".*.tmp"):
+def remove_atomic_temps(out: Path, subfolders: tuple[str, ...] = ("annotated", "thumbs", "faces", ".journal")
+                        ) -> None:
+    """Delete the temp files write_atomic calls left in a report folder when a killed run cut them short: at
+    its top and under the folders the jobs write (not elsewhere: --out may hold other files). They are never
+    final names, and nothing else is named like them."""
+    out = Path(out)
+    found = list(out.glob(".*.tmp")) + [p for sub in subfolders for p in (out / sub).rglob(".*.tmp")]
+    for p in found:
         if ATOMIC_TEMP.match(p.name) and p.is_file():
             p.unlink()
 
@@ -257,10 +261,11 @@ class Journal:
         self.count = 0
         self.fresh = False  # the final report in OUT predates this journal's run (a --redo): not read back
 
+    MARKER = ".journal/analysis.json"  # under OUT: the run's settings (`analysis`) and `fresh`, until it completes
+
     @property
     def marker(self) -> Path:
-        """The journal's run settings (`analysis`) and `fresh`, kept until the run completes."""
-        return self.dir / "analysis.json"
+        return self.dir.parent / self.MARKER
 
     def begin(self, settings: dict, fresh: bool) -> None:
         """Record this run's settings; `fresh` for a --redo, and kept when an interrupted --redo is resumed,
@@ -313,7 +318,8 @@ class Journal:
                 faces.drop(columns="_rank").reset_index(drop=True))
 
     def clear(self) -> None:
-        for p in self.dir.glob("*"):
+        # The marker last: a kill in between leaves it with fewer chunks (work redone), never chunks without it.
+        for p in sorted(self.dir.glob("*"), key=lambda p: p == self.marker):
             p.unlink()
         self.dir.rmdir()
 

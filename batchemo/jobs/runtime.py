@@ -88,8 +88,8 @@ _HASHES: dict = {}
 
 
 def model_identity(model) -> dict:
-    """A model as far as it decides the rows: its file's content, and the temperature and mirror averaging
-    applied (a card changed by `batchemo calibrate` is another model for the report). `model`: an
+    """A model as far as it decides the rows: its file's content, classes and input size, and the temperature
+    and mirror averaging applied (a card changed by `batchemo calibrate` is another model for the report). `model`: an
     EmotionModel, a path, or None for the default; only the card is read, not the network."""
     from ..pipeline.model import EmotionModel, default_model_path, read_card
 

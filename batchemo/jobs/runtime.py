@@ -124,13 +124,19 @@ def _flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def recorded_settings(path: Path) -> dict | None:
-    """The `analysis` settings a run.json (or a journal's analysis.json) recorded; None where there are none."""
+def read_record(path: Path) -> dict | None:
+    """A run.json (or a journal's analysis.json) as a dict; None where it is missing or unreadable, as a killed
+    or foreign one may be."""
     try:
         record = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
-    return record.get("analysis") if isinstance(record, dict) else None
+    return record if isinstance(record, dict) else None
+
+
+def recorded_settings(path: Path) -> dict | None:
+    """The `analysis` settings a run.json (or a journal's analysis.json) recorded; None where there are none."""
+    return (read_record(path) or {}).get("analysis")
 
 
 def check_settings(out: Path, previous: dict | None, options, model, ignore: Iterable[str] = (),
@@ -200,12 +206,8 @@ class OutputConflict(Exception):
 
 def claim_output(out: Path, input_path: Path, force: bool) -> None:
     """Refuse to mix two inputs' reports in one folder unless forced; create the folder (clear errors)."""
-    run_json = out / "run.json"
-    if run_json.exists() and not force:
-        try:
-            previous = json.loads(run_json.read_text()).get("input")
-        except (OSError, ValueError):
-            previous = None
+    if not force:
+        previous = (read_record(out / "run.json") or {}).get("input")
         if previous and Path(previous).resolve() != input_path.resolve():
             raise OutputConflict(f"{out} holds the report of {previous}; choose another --out or pass --force")
     try:

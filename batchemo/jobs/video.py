@@ -3,7 +3,6 @@ frames (`video_pass`), then the report files: frames.csv, timeline.csv/.png, sum
 the input's audio, run.json. The same `write_reports` finishes a video analysed in frame ranges on Ray."""
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from ..pipeline.encode import MediaFacts, media_facts, mux_audio
 from ..pipeline.model import EmotionModel
 from ..pipeline.sources import FALLBACK_FPS, BadInput, VideoInfo, open_video
 from .options import VideoOptions
-from .runtime import check_settings, claim_output, remove_unwritten_extras, run_record
+from .runtime import check_settings, claim_output, read_record, remove_unwritten_extras, run_record
 from .video_pass import PassResult, Schedule, analyse_pass
 
 
@@ -38,12 +37,8 @@ def default_out(path: Path) -> Path:
 
 
 def _done_before(out: Path, path: Path) -> dict | None:
-    run = out / "run.json"
-    if not run.exists():
-        return None
-    try:
-        info = json.loads(run.read_text())
-    except (OSError, ValueError):
+    info = read_record(out / "run.json")
+    if info is None:
         return None
     st = path.stat()
     if info.get("status") in ("complete", "partial") and info.get("input_bytes") == st.st_size \

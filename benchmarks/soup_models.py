@@ -4,7 +4,9 @@ fine-tuned from the same starting weights. The soup costs what one model costs a
     python benchmarks/soup_models.py OUT.keras A.keras B.keras [...]
 
 The first model gives the architecture (and its input size) and the card, written beside OUT (.json, .md) with
-the ingredients recorded; batch-norm moving statistics are averaged like every other weight.
+the ingredients recorded; batch-norm moving statistics are averaged like every other weight, which is not what the
+mean network would measure (`benchmarks/swa_finetune.py` measures them again with
+`batchemo.training.averaging.refresh_batchnorm`; the soups in the model card were scored without that).
 """
 from __future__ import annotations
 
@@ -13,18 +15,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from batchemo.pipeline.model import read_card  # noqa: E402
+from batchemo.training.averaging import mean_weights  # noqa: E402
 from batchemo.training.card import write_card  # noqa: E402
 
 
 def soup(out: Path, ingredients: list[Path]) -> None:
     import keras
-    import numpy as np
 
     models = [keras.saving.load_model(p, compile=False) for p in ingredients]
     weights = [m.get_weights() for m in models]
-    if any([w.shape for w in ws] != [w.shape for w in weights[0]] for ws in weights):
-        raise SystemExit("error: the models do not share one architecture")
-    models[0].set_weights([np.mean(ws, axis=0) for ws in zip(*weights)])
+    try:
+        models[0].set_weights(mean_weights(weights))
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from e
     out.parent.mkdir(parents=True, exist_ok=True)
     models[0].save(out)
     card = read_card(ingredients[0])

@@ -131,7 +131,10 @@ def main() -> None:
         out = Path(a.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         model.save(out)
-        write_card(out, dict(card, model_file=out.name,
+        # The given model's measurements, temperature and notes are not this network's: left out.
+        mine = {k: v for k, v in card.items() if k not in ("evaluation", "calibration", "notes")}
+        mine["inference"] = {k: v for k, v in card.get("inference", {}).items() if k != "temperature"}
+        write_card(out, dict(mine, model_file=out.name,
                              swa={"from": a.model, "lr": a.lr, "snapshots": len(taken),
                                   "batchnorm": "measured again on a fifth of the clean train crops and mirrors"}))
         print(f"{out}: the mean of {len(taken)} snapshots")

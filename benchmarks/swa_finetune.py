@@ -8,9 +8,9 @@ model's batch-norm statistics measured again on clean crops (training measured t
 
 Averaged weights need batch-norm statistics of their own (the mean of each snapshot's moving statistics is not the
 statistics of the mean network), so every averaged candidate gets them recomputed: one pass in training mode over
-a random fifth of the clean train crops and their mirrors, as a cumulative average. Each candidate is scored like `batchemo
-calibrate` scores a model: the held-out 10 % of train (the card's split seed), mirror-averaged, against the unique
-crowd majority. A kill loses at most the epoch under way: re-run the same command and it goes on from the last
+a random fifth of the clean train crops and their mirrors, as a cumulative average. Each candidate is scored like
+`batchemo calibrate` scores a model: the held-out 10 % of train (the card's split seed), mirror-averaged, against the
+unique crowd majority. A kill loses at most the epoch under way: re-run the same command and it goes on from the last
 snapshot (with a fresh optimizer state). --out saves the mean of all the snapshots (the one candidate, named
 before any was scored) with the model's card; fit its temperature again with `batchemo calibrate` and write its
 TFLite twin with `batchemo export`.
@@ -20,13 +20,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from batchemo.pipeline.model import read_card  # noqa: E402
+from batchemo.pipeline.model import EmotionModel, read_card  # noqa: E402
 from batchemo.training.averaging import mean_weights, refresh_batchnorm  # noqa: E402
 from batchemo.training.card import write_card  # noqa: E402
 from batchemo.training.evaluate import load_crops  # noqa: E402
@@ -38,12 +38,6 @@ from batchemo.training.votes import majority  # noqa: E402
 def recipe(card: dict) -> TrainOptions:
     known = {f.name for f in fields(TrainOptions)}
     return TrainOptions(**{k: v for k, v in card.get("options", {}).items() if k in known})
-
-
-def held_out_accuracy(model, crops: np.ndarray, y: np.ndarray, batch: int = 256) -> float:
-    x = crops[..., None].astype(np.float32)
-    p = model.predict(x, batch_size=batch, verbose=0) + model.predict(x[:, :, ::-1], batch_size=batch, verbose=0)
-    return float((p.argmax(1) == y).mean())
 
 
 def snapshots(work: Path) -> list[Path]:
@@ -87,7 +81,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--score", action="store_true", help="score the snapshots there are; train nothing")
-    ap.add_argument("--out", help="save the best candidate here (.keras), with the model's card")
+    ap.add_argument("--out", help="save the SWA model (mean of all snapshots) here (.keras), with the model's card")
     a = ap.parse_args()
     card = read_card(Path(a.model))
     opts = recipe(card)
@@ -95,9 +89,8 @@ def main() -> None:
                                  a.votes)
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
-    model = keras.saving.load_model(a.model, compile=False)
     if not a.score:
-        train_snapshots(model, train, held, opts, work, a.epochs, a.lr)
+        train_snapshots(keras.saving.load_model(a.model, compile=False), train, held, opts, work, a.epochs, a.lr)
     y = majority(held.votes, held.classes, card["classes"], a.votes)
     keep = y >= 0
     size = card["input"]["image_size"]
@@ -107,10 +100,13 @@ def main() -> None:
     bn_crops = load_crops([train.paths[i] for i in pick], size)
 
     model = keras.saving.load_model(a.model, compile=False)
+    # Scored as the jobs classify (mirror-averaged) with the network's own output; the traced call reads the
+    # model's variables, so every weight set below is what it scores.
+    em = replace(EmotionModel.from_keras(model, card["classes"], size), flip=True, temperature=1.0)
     print(f"held-out {len(y)} images (mirror-averaged, against the unique crowd majority):")
 
     def report(name: str) -> None:
-        acc = held_out_accuracy(model, held_crops, y)
+        acc = float((em.predict(held_crops, 256).argmax(1) == y).mean())
         print(f"  {name}: {100 * acc:.2f} % ({round(acc * len(y))} right)", flush=True)
 
     report("the model given")

@@ -1,6 +1,7 @@
 """Refit only a model's last layer (Dense on the pooled MobileNet features) on clean crops, without augmentation:
 does a head fitted to the features the trained base gives lift the accuracy against the crowd majority?
 
+    pip install ".[bench]"   # scipy, for L-BFGS
     python benchmarks/head_refit.py MODEL TRAIN_DIR VOTES [--out OUT.keras] [--l2 A B ...] [--power P Q ...]
 
 The base is frozen, so the features of every crop of train (the part `batchemo train` trained on: the same

@@ -4,7 +4,7 @@ per epoch, and the mean of the snapshots scored on the held-out slice. Also the 
 model's batch-norm statistics measured again on clean crops (training measured them on augmented, erased ones).
 
     python benchmarks/swa_finetune.py MODEL TRAIN_DIR VOTES --work DIR [--epochs 8] [--lr 1e-4]   # train, resumable
-    python benchmarks/swa_finetune.py MODEL TRAIN_DIR VOTES --work DIR --score [--out OUT.keras]  # score only
+    python benchmarks/swa_finetune.py MODEL TRAIN_DIR VOTES --work DIR --score [--candidate-only] [--out OUT.keras]
 
 Averaged weights need batch-norm statistics of their own (the mean of each snapshot's moving statistics is not the
 statistics of the mean network), so every averaged candidate gets them recomputed: one pass in training mode over
@@ -81,6 +81,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--score", action="store_true", help="score the snapshots there are; train nothing")
+    ap.add_argument("--candidate-only", action="store_true",
+                    help="with --score: score the given model and the mean of all snapshots, not every line between")
     ap.add_argument("--out", help="save the SWA model (mean of all snapshots) here (.keras), with the model's card")
     a = ap.parse_args()
     card = read_card(Path(a.model))
@@ -113,9 +115,12 @@ def main() -> None:
     refresh_batchnorm(model, bn_crops)
     report("the model given, batch-norm statistics from clean crops")
     taken = []
-    for k, snap in enumerate(snapshots(work), 1):
+    snaps = snapshots(work)
+    for k, snap in enumerate(snaps, 1):
         model.load_weights(snap)
         taken.append(model.get_weights())
+        if a.candidate_only and k < len(snaps):
+            continue
         report(f"snapshot {k}")
         if k >= 2:
             model.set_weights(mean_weights(taken))

@@ -82,7 +82,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--score", action="store_true", help="score the snapshots there are; train nothing")
     ap.add_argument("--candidate-only", action="store_true",
-                    help="with --score: score the given model and the mean of all snapshots, not every line between")
+                    help="score only the given model and the mean of all snapshots, not each snapshot and running mean")
     ap.add_argument("--out", help="save the SWA model (mean of all snapshots) here (.keras), with the model's card")
     a = ap.parse_args()
     card = read_card(Path(a.model))

@@ -16,6 +16,8 @@ from batchemo.training.options import TrainOptions
 from batchemo.training.labels import match_classes
 from batchemo.training.labels import canonical
 
+from .conftest import ROOT
+
 runner = CliRunner()
 CLASSES = ["anger", "happiness", "surprised"]  # alias spellings on purpose
 
@@ -126,6 +128,22 @@ def test_export_writes_a_matching_tflite_twin(trained, tmp_path):
     assert type(lite._predict).__name__ == "_LitePredictor"
     assert np.allclose(lite.predict(crops), EmotionModel.load(trained).predict(crops), atol=1e-3)
     assert runner.invoke(app, ["export", str(tmp_path / "missing.keras")]).exit_code == 2
+
+
+def test_tflite_batches_run_in_slices_with_each_crop_in_its_own_row():
+    """A batch runs as INVOKE_SLICE-crop invokes plus one for the rest: no crop lost, doubled or moved between
+    rows, and each row what that crop gives alone."""
+    from batchemo.pipeline import model as M
+
+    lite = M._LitePredictor.from_file(ROOT / "models" / "emotion.tflite")
+    n = 2 * M.INVOKE_SLICE + 5
+    x = np.random.default_rng(3).integers(0, 256, (n, 48, 48, 1)).astype(np.float32)
+    out = lite(x)
+    assert out.shape == (n, 7)
+    assert sorted(lite.interpreters) == [5, M.INVOKE_SLICE]
+    alone = np.concatenate([lite(x[i:i + 1]) for i in range(n)])
+    assert np.allclose(out, alone, atol=1e-5)
+    assert np.allclose(lite(x[::-1]), out[::-1], atol=1e-5)
 
 
 def test_saved_file_holds_the_network_alone(trained):

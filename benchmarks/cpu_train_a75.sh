@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The alpha 0.75 one-pass candidate for #17, trained on the CPU across sessions (about 700 s an epoch on 2 cores,
+# 70 epochs): run it in the background, and run it again to resume where the last epoch ended (its state is in
+# models/cand/a75/emotion.keras.work, git-ignored). The shipped model's recipe (votes, erasing 0.25, 70 epochs from
+# fc585d8's FER+ base, widened by Net2WiderNet) except the width and one-pass scoring, which keeps the faces/s of
+# the shipped model mirror-averaged (benchmarks/results/network_speed.md).
+#   nohup bash benchmarks/cpu_train_a75.sh >> models/cand/a75/train.log 2>&1 &
+set -eu
+cd "$(dirname "$0")/.."
+if [ ! -f models/cand/prev/emotion.keras ]; then
+  mkdir -p models/cand/prev
+  git show fc585d8:models/emotion.keras > models/cand/prev/emotion.keras
+  git show fc585d8:models/emotion.json > models/cand/prev/emotion.json
+fi
+mkdir -p models/cand/a75
+exec python -m batchemo train ../shared/datasets/fer2013/train --out models/cand/a75/emotion.keras \
+  --val-split 0.1 --image-size 48 --head-epochs 1 --batch-size 64 --lr 0.001 --fine-tune-lr 0.0005 \
+  --base-weights imagenet --class-weight-power 0.0 --patience 100 --seed 1 --augment --recipe batchemo \
+  --votes ../shared/datasets/ferplus/train.csv --alpha 0.75 --size 128 --epochs 70 \
+  --init-model models/cand/prev/emotion.keras --erase 0.25 --no-flip-average

@@ -13,8 +13,8 @@ if [ ! -f models/cand/prev/emotion.keras ]; then
   git show fc585d8:models/emotion.json > models/cand/prev/emotion.json
 fi
 mkdir -p models/cand/a75
+. benchmarks/ferplus_recipe.sh
+# shellcheck disable=SC2086  # the recipe is a list of words
 exec python -m batchemo train ../shared/datasets/fer2013/train --out models/cand/a75/emotion.keras \
-  --val-split 0.1 --image-size 48 --head-epochs 1 --batch-size 64 --lr 0.001 --fine-tune-lr 0.0005 \
-  --base-weights imagenet --class-weight-power 0.0 --patience 100 --seed 1 --augment --recipe batchemo \
-  --votes ../shared/datasets/ferplus/train.csv --alpha 0.75 --size 128 --epochs 70 \
+  --alpha 0.75 --size 128 --epochs 70 $FERPLUS_RECIPE \
   --init-model models/cand/prev/emotion.keras --erase 0.25 --no-flip-average

@@ -33,13 +33,11 @@ tar xzf .devdata/fer.tgz -C ../shared/datasets
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python3 -c "import keras, jax; print('keras', keras.__version__, 'jax', jax.__version__, jax.devices())"
 
-common="--val-split 0.1 --image-size 48 --head-epochs 1 --batch-size 64 --lr 0.001 --fine-tune-lr 0.0005
- --base-weights imagenet --init-model models/emotion.keras --class-weight-power 0.0 --patience 100 --seed 1
- --augment --flip-average --recipe batchemo --votes ../shared/datasets/ferplus/train.csv"
+. "$(dirname "$0")/ferplus_recipe.sh"
 run() {  # name alpha size epochs [more train options]
   local name=$1 alpha=$2 size=$3 epochs=$4; shift 4
   timeout -k 10 "$SECS" python3 -m batchemo train ../shared/datasets/fer2013/train --out "models/gpu/$name.keras" \
-    --alpha "$alpha" --size "$size" --epochs "$epochs" $common "$@" >"logs/$name.log" 2>&1
+    --alpha "$alpha" --size "$size" --epochs "$epochs" $FERPLUS_RECIPE "$@" >"logs/$name.log" 2>&1
   echo "$name exit $?"
 }
 names=()

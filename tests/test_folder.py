@@ -67,8 +67,11 @@ def test_files_csv_and_summary(cli_report, model):
     assert list(files.columns) == FILE_COLUMNS
     assert list(files["source"]) == sorted(SAMPLE_FACES)
     summary = pd.read_csv(out / "summary.csv")
-    assert list(summary["group"]) == ["all", ".", "group", "no face", "variants"] or \
-        list(summary["group"]) == ["all", ".", "group", "variants"]
+    # "no face" holds only a photo without faces: still a group, of zero faces and no shares
+    assert list(summary["group"]) == ["all", ".", "group", "no face", "variants"]
+    empty = summary[summary["group"] == "no face"].iloc[0]
+    assert empty["faces"] == 0 and all(empty[f"n_{c}"] == 0 for c in model.classes)
+    assert all(pd.isna(empty[f"share_{c}"]) for c in model.classes)
     allrow = summary.iloc[0]
     assert allrow["faces"] == 7
     assert sum(allrow[f"n_{c}"] for c in model.classes) == 7

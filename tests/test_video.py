@@ -188,6 +188,10 @@ def test_damaged_or_odd_metadata_video(name, clip, tmp_path, model):
     if status == "partial":
         assert res.frames_decoded < FRAMES and "truncated" in res.note
         assert json.loads((res.out / "run.json").read_text())["status"] == "partial"
+        # a re-run skips it, and still says (and exits as) partial: the video is still cut short
+        again = runner.invoke(app, ["video", str(bad), "--out", str(res.out), "--no-progress"])
+        assert again.exit_code == 1 and "partial, as analysed before" in again.output
+        assert "truncated" in again.output
 
 
 def test_one_frame_odd_size_and_rotated(face_bgr, tmp_path, model):

@@ -190,7 +190,8 @@ def video(
         _interrupted("the videos finished so far are kept; the one under way starts over")
     except (FileNotFoundError, ValueError, RuntimeError) as e:
         fail(str(e))
-    failures = [r for r in results if isinstance(r, VideoFailure) or r.status == "partial"]
+    # A video cut short stays a failure on every re-run that skips it, as its files.csv row stays `partial`.
+    failures = [r for r in results if isinstance(r, VideoFailure) or "partial" in (r.status, r.previous_status)]
     if any(isinstance(r, VideoFailure) and r.usage for r in failures):
         raise typer.Exit(2)
     if failures:
@@ -214,6 +215,9 @@ def _print_video(r) -> None:
 
     if isinstance(r, VideoFailure):
         typer.echo(f"{r.source}: {'error: ' if r.usage else ''}{r.error}", err=True)
+    elif r.status == "skipped" and r.previous_status == "partial":
+        typer.echo(f"{r.source}: partial, as analysed before in {r.out}: {r.note} (--redo to analyse again)",
+                   err=True)
     elif r.status == "skipped":
         typer.echo(f"{r.source}: already complete in {r.out} (--redo to analyse again)")
     else:

@@ -122,9 +122,17 @@ def _final_tables(journal: R.Journal, out: Path, images: list[SourceFile], other
     faces = faces[faces["source"].isin(order)]
     faces = faces.iloc[np.lexsort((faces["face"].to_numpy(), [order[s] for s in faces["source"]]))] \
         .reset_index(drop=True)
-    top = faces["source"].str.split("/").str[0].where(faces["source"].str.contains("/"), ".")
-    summary = R.emotion_summary(faces, classes, by=top if top.ne(".").any() else None)
+    # A group per top-level sub-folder with photos in it, faces or not: a folder where none was found is a
+    # finding (a row of zeros), not something to leave out.
+    groups = {_top_folder(s.rel) for s in images}
+    by = faces["source"].map(_top_folder) if groups - {"."} else None
+    summary = R.emotion_summary(faces, classes, by=by, groups=groups if by is not None else ())
     return files, faces, summary
+
+
+def _top_folder(source: str) -> str:
+    """The summary group of a `source`: its top-level sub-folder, '.' for a file directly in PATH."""
+    return source.split("/", 1)[0] if "/" in source else "."
 
 
 def _prune_annotated(annotated: Path, files: pd.DataFrame) -> None:

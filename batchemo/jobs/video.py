@@ -30,6 +30,7 @@ class VideoResult:
     tracks: int
     seconds: float
     note: str = ""
+    previous_status: str = ""  # a skipped video's: complete, or partial (a re-run cannot decode more of it)
 
 
 def default_out(path: Path) -> Path:
@@ -56,8 +57,9 @@ def prepare_out(path: Path, out: Path, opts: VideoOptions, t0: float, model) -> 
     if prev is not None:
         check_settings(out, prev.get("analysis"), opts, model, ignore=("min_track_s", "keep_short_tracks"))
         c = prev.get("counts", {})
+        note = "; ".join(prev.get("notes") or []) if prev["status"] == "partial" else "already complete"
         return VideoResult(path, out, "skipped", c.get("frames_decoded", 0), c.get("frames_analysed", 0),
-                           c.get("faces", 0), c.get("tracks", 0), time.time() - t0, "already complete")
+                           c.get("faces", 0), c.get("tracks", 0), time.time() - t0, note, prev["status"])
     R.remove_atomic_temps(out)  # leftovers of a killed run, never under the final names
     for stale in out.glob(".annotated.*.tmp.mp4"):
         stale.unlink()

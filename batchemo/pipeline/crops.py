@@ -29,16 +29,21 @@ from .sources import BadInput, read_photo
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 THUMB_SIDE = 112  # px, the thumbnails' long side
 SEEK_GAP = 90  # frames: a longer gap between wanted frames is seeked over, a shorter one read through
+# A crop's name is this part, then `__f<frame>__id<face>.png`, inside write_atomic's `.<name>.<8 hex>.tmp`:
+# 160 keeps the whole within the 255 bytes a file name may have (the part is ASCII) for any frame and face.
+MAX_SAFE = 160
+CROP_NAME = re.compile(r".+__f\d+__id\d+\.png")
 INDEX_COLUMNS = ["file", "source", "frame", "face", "emotion", "confidence", "time_s"]
 
 
 def safe_name(source: str) -> str:
-    """A file-name-safe form of a `source` column value ('/' becomes '__'); where anything had to be replaced,
-    a short hash of the original follows, so `a b.png` and `a_b.png` never share a crop file."""
+    """A file-name-safe form of a `source` column value ('/' becomes '__'); where anything had to be replaced or
+    cut (past MAX_SAFE characters), a short hash of the original follows, so `a b.png` and `a_b.png`, or two
+    long paths alike in their first MAX_SAFE characters, never share a crop file."""
     source = str(source)
     safe = _UNSAFE.sub("_", source.replace("/", "__")).strip("._") or "source"
-    if safe != source:
-        safe += "_" + hashlib.sha1(source.encode()).hexdigest()[:8]
+    if safe != source or len(safe) > MAX_SAFE:
+        safe = safe[:MAX_SAFE - 9] + "_" + hashlib.sha1(source.encode()).hexdigest()[:8]
     return safe
 
 
@@ -198,7 +203,19 @@ def _save(out: Path, rows: pd.DataFrame, cut_all: Callable[[list[Crops]], None],
                            "emotion": r["emotion"], "confidence": float(r["confidence"]), "time_s": float(r["time_s"])}
                           for i, r in rows.iterrows() if i in saved.done], columns=INDEX_COLUMNS)
     write_csv(table, faces / "index.csv")
+    _remove_stale_crops(faces, set(table["file"]))
     return table
+
+
+def _remove_stale_crops(faces: Path, keep: set[str]) -> None:
+    """Crops of rows this report no longer has (a --redo that relabelled a face, a photo since removed) go:
+    `batchemo train OUT/faces` reads the class folders, so a stale crop would train the face under two labels."""
+    for p in faces.glob("*/*.png"):
+        if CROP_NAME.fullmatch(p.name) and p.relative_to(faces).as_posix() not in keep:
+            p.unlink()
+    for d in faces.iterdir():
+        if d.is_dir() and not any(d.iterdir()):
+            d.rmdir()
 
 
 def save_photo_faces(out: Path, root: Path, faces: pd.DataFrame, keep_side: int = 0,

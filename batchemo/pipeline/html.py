@@ -336,7 +336,7 @@ def write_index_page(index_dir: Path, items: list[dict], command: str | None = N
             continue
         c = run.get("counts", {})
         row.update(duration=_num(_run_duration(run), "{:.1f}"), tracks=int((s["scope"] == "track").sum()),
-                   faces=c.get("faces", ""), status=it.get("status") or run.get("status", ""))
+                   faces=c.get("faces", ""), status=run.get("status") or it.get("status", ""))
         allrow = s[s["scope"] == "all"]
         if len(allrow) and int(allrow.iloc[0]["frames"]) > 0:
             a = allrow.iloc[0]

@@ -5,6 +5,7 @@ import json
 import os
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,8 +128,25 @@ def write_atomic(path: Path, write) -> None:
             tmp.unlink()
 
 
+def _seconds_as_text(df: pd.DataFrame) -> pd.DataFrame:
+    """The seconds columns (`time_s`, `first_s`, ... `seconds_on_screen`) as fixed-point text to the microsecond:
+    '%.6g', right for probabilities, keeps six digits in all, so 10800.0333 s would be written 10800 and, past
+    2.8 hours of video, three frames at 30 fps would share one `time_s`."""
+    cols = [c for c in df.columns if isinstance(c, str) and (c.endswith("_s") or c.startswith("seconds_"))
+            and pd.api.types.is_float_dtype(df[c])]
+    if not cols:
+        return df
+    df = df.copy()
+    for c in cols:
+        v = df[c].to_numpy(dtype=float, na_value=np.nan)
+        text = np.char.rstrip(np.char.rstrip(np.char.mod("%.6f", v), "0"), ".")
+        df[c] = np.where(np.isnan(v), "", text)
+    return df
+
+
 def write_csv(df: pd.DataFrame, path: Path) -> None:
-    write_atomic(path, lambda tmp: df.to_csv(tmp, index=False, float_format="%.6g"))
+    out = _seconds_as_text(df)
+    write_atomic(path, lambda tmp: out.to_csv(tmp, index=False, float_format="%.6g"))
 
 
 def write_json(obj: dict, path: Path) -> None:
@@ -226,14 +244,15 @@ def _read_video_batch(folder: Path, files: pd.DataFrame) -> pd.DataFrame:
     return FACES.apply(pd.concat(parts, ignore_index=True))
 
 
-def emotion_summary(faces: pd.DataFrame, classes: list[str], by: pd.Series | None = None) -> pd.DataFrame:
+def emotion_summary(faces: pd.DataFrame, classes: list[str], by: pd.Series | None = None,
+                    groups: Iterable[str] = ()) -> pd.DataFrame:
     """Count and share of each top emotion, over all faces (`group` 'all', `scope` 'all') and per group of `by`
-    (`scope` 'group')."""
+    (`scope` 'group'), `groups` included even where no face has them (a row of zero faces)."""
     rows = []
-    groups = [("all", faces)]
+    parts = [("all", faces)]
     if by is not None:
-        groups += [(g, faces[by == g]) for g in sorted(by.dropna().unique())]
-    for i, (name, part) in enumerate(groups):
+        parts += [(g, faces[by == g]) for g in sorted(set(by.dropna().unique()) | set(groups))]
+    for i, (name, part) in enumerate(parts):
         counts = part["emotion"].value_counts()
         n = len(part)
         row = {"group": name, "faces": n}
@@ -327,6 +346,19 @@ class Journal:
 SMOOTH_BINS = 3  # centred rolling mean over this many time bins: the timeline's smoothed view (README)
 
 
+def _smooth_over_bins(tl: pd.DataFrame, probs: list[str]) -> pd.DataFrame:
+    """Each track's centred mean over SMOOTH_BINS consecutive bins. Bins the track has no frame in are missing,
+    not skipped, so a gap in a track, or fewer analysed frames than bins (--fps 0.5 with 1 s bins), never
+    stretches the window past SMOOTH_BINS x --bin seconds."""
+    parts = []
+    for _, part in tl.groupby("face", sort=False):
+        means = part.set_index("bin")[probs]
+        every_bin = means.reindex(range(int(means.index.min()), int(means.index.max()) + 1))
+        rolled = every_bin.rolling(SMOOTH_BINS, center=True, min_periods=1).mean()
+        parts.append(rolled.loc[means.index].set_axis(part.index))
+    return pd.concat(parts).loc[tl.index]
+
+
 def timeline_table(frames: pd.DataFrame, classes: list[str], bin_s: float, source: str = "") -> pd.DataFrame:
     """Per track and time bin: mean probability of each class, the dominant emotion, frames seen, and a
     smoothed view (centred rolling mean of the bin means over SMOOTH_BINS bins, per track). `source`: the video's
@@ -344,7 +376,7 @@ def timeline_table(frames: pd.DataFrame, classes: list[str], bin_s: float, sourc
     tl.insert(2, "start_s", tl["bin"] * bin_s)
     tl.insert(3, "end_s", (tl["bin"] + 1) * bin_s)
     tl["dominant"] = np.asarray(classes)[tl[probs].to_numpy().argmax(1)]
-    smooth = tl.groupby("face")[probs].transform(lambda s: s.rolling(SMOOTH_BINS, center=True, min_periods=1).mean())
+    smooth = _smooth_over_bins(tl, probs)
     smooth = smooth.div(smooth.sum(axis=1), axis=0)
     for c in classes:
         tl[f"smooth_{c}"] = smooth[f"p_{c}"]

@@ -2,6 +2,7 @@
 error per bad file."""
 from __future__ import annotations
 
+import json
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from typing import Iterator
 
 import cv2
 import numpy as np
+
+from .report import Journal
 
 # FFmpeg (inside OpenCV) prints its own lines for a bad video ("moov atom not found" for a truncated MP4) ahead
 # of batchemo's one-line error naming the file and the reason: fatal messages only (AV_LOG_FATAL = 8). OpenCV
@@ -34,11 +37,25 @@ class SourceFile:
     mtime_ns: int
 
 
+def is_report_folder(folder: Path) -> bool:
+    """Does `folder` hold a batchemo report (the run.json of a folder or video job, or the journal of one under
+    way)? Its annotated copies, thumbnails and crops are pictures of faces already counted, never inputs."""
+    folder = Path(folder)
+    if (folder / Journal.MARKER).is_file():
+        return True
+    try:
+        record = json.loads((folder / "run.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and record.get("job") in ("folder", "video")
+
+
 def walk(root: Path, extensions: set[str], skip: Path | None = None) -> tuple[list[SourceFile], list[SourceFile]]:
     """(matching files, other files) under root, sorted by relative path.
 
     Symlinked folders are not followed (a link loop cannot trap the walk); `skip` (the report folder, when it
-    lies inside root) is left out.
+    lies inside root) and any other batchemo report below root (`is_report_folder`: `cd photos && batchemo
+    folder .` leaves photos/reports/photos/) are left out.
     """
     matched: list[SourceFile] = []
     others: list[SourceFile] = []
@@ -47,7 +64,7 @@ def walk(root: Path, extensions: set[str], skip: Path | None = None) -> tuple[li
         here = Path(dirpath)
         if skip_resolved is not None:
             dirnames[:] = [d for d in dirnames if (here / d).resolve() != skip_resolved]
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and not is_report_folder(here / d)]
         for name in filenames:
             if name.startswith("."):
                 continue

@@ -236,6 +236,21 @@ def test_folder_of_a_text_file_is_a_usage_error(tmp_path):
     assert r.exit_code == 2 and r.output.strip().count("\n") == 0 and "notes.txt" in r.output
 
 
+def test_a_report_that_cannot_be_written_is_one_line_and_exit_1(tmp_path, monkeypatch, model):
+    from batchemo.pipeline import crops
+
+    def disk_full(image, path, *a):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(crops, "write_image", disk_full)
+    out = tmp_path / "o"
+    r = runner.invoke(app, ["folder", str(SAMPLES / "images" / "astronaut.png"), "--out", str(out), "--no-progress",
+                            "--save-faces"])
+    assert r.exit_code == 1 and r.output.strip().count("\n") == 0, r.output
+    assert "No space left on device" in r.output and "astronaut.png__f0__id0.png" in r.output
+    assert (out / "faces.csv").is_file() and (out / "run.json").is_file()  # what was written before stays
+
+
 # 10. `batchemo video PHOTO` is refused, pointing to `batchemo folder`
 
 @pytest.mark.parametrize("name", ["astronaut.png", "astronaut"])  # by its extension, or by its first bytes

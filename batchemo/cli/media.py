@@ -125,6 +125,9 @@ def folder(
         _interrupted("the photos finished so far are kept")
     except (FileNotFoundError, NotADirectoryError, ValueError, OutputConflict, RuntimeError) as e:
         fail(str(e))
+    except OSError as e:  # writing the report failed (disk full, permissions): what was written stays, resumable
+        fail(f"{e.filename or out or 'the report'}: cannot write ({e.strerror or e}); the files written so far "
+             "are kept and the same command resumes", code=1)
     classes = [c[len("share_"):] for c in res.summary.columns if c.startswith("share_")]
     _print_summary(res.summary, classes, _folder_line(res))
     if res.errors:

@@ -325,6 +325,24 @@ def test_metrics_by_hand():
     assert m["macro_f1"] == pytest.approx((0.5 + 0.8 + 0) / 3)
 
 
+def test_macro_f1_counts_only_the_classes_of_the_images_scored(dataset):
+    """A CV fold without any image of a class (CK+ folds without contempt): perfect predictions score macro F1 1,
+    not 2/3 with a 0 averaged in for the class nobody showed."""
+    from batchemo.training.evaluate import score
+
+    files = D.list_labelled(dataset)
+    fold = files.subset(np.flatnonzero(files.labels != 0))
+
+    class Perfect:  # says each image's own folder class, in the order score() loads them
+        classes, image_size = ["angry", "happy", "surprise"], 48
+
+        def predict(self, crops, batch_size):
+            return np.eye(3)[fold.labels][:len(crops)]
+
+    m = score(Perfect(), fold)
+    assert m["images"] == 48 and m["accuracy"] == 1.0 and m["macro_f1"] == pytest.approx(1.0)
+
+
 def test_cross_validation_by_group(dataset, tmp_path):
     out = tmp_path / "cv"
     cv_args = ["evaluate", "cv.keras", str(dataset), "--folds", "2", "--group-by", r"^(S\d+)_", "--alpha", "0.25",
@@ -349,6 +367,11 @@ def test_cross_validation_by_group(dataset, tmp_path):
     assert changed.exit_code == 0, changed.output
     assert changed.output.count("was made with other options; training it again") == 2
     assert json.loads((out / "fold0.json").read_text())["setup"]["options"]["flip_average"] is False
+    # other folds, or folds not split by subject, hold other test images: never reused
+    ungrouped = [a for a in cv_args if a not in ("--group-by", r"^(S\d+)_")] + ["--no-flip"]
+    regrouped = runner.invoke(app, ungrouped)
+    assert regrouped.exit_code == 0, regrouped.output
+    assert regrouped.output.count("was made with other options; training it again") == 2
 
 
 def test_train_widens_a_narrower_init_model(trained, dataset, tmp_path):

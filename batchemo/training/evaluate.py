@@ -50,7 +50,8 @@ def accuracy_interval(correct: int, n: int, z: float = 1.96) -> list[float]:
 
 
 def metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], present: list[int]) -> dict:
-    """Accuracy (with its 95 % interval), macro F1 over the classes present in the data, per-class P/R/F1 and the
+    """Accuracy (with its 95 % interval), macro F1 over `present` (the classes in the labels or the predictions,
+    as scikit-learn counts them: a class with neither has no F1, not an F1 of 0), per-class P/R/F1 and the
     confusion matrix."""
     n = len(classes)
     cm = np.zeros((n, n), dtype=np.int64)
@@ -108,7 +109,9 @@ def score(em: EmotionModel, files: D.Labelled, batch_size: int = 64, progress: b
     y_true = np.asarray([mapping[int(l)] for l in files.labels[keep]], dtype=np.int64)
     probs = em.predict(crops, batch_size)
     y_pred = probs.argmax(1)
-    m = metrics(y_true, y_pred, em.classes, sorted(set(mapping.values())))
+    # Macro F1 over the classes of these images (true or predicted), not every class folder: a CV fold with no
+    # contempt image would otherwise average in a 0 for contempt, capping the fold at 6/7.
+    m = metrics(y_true, y_pred, em.classes, sorted(set(y_true.tolist()) | set(y_pred.tolist())))
     m.update({"images": int(keep.sum()), "left_out": {c: int((files.labels == j).sum())
                                                      for j, c in enumerate(files.classes) if j not in mapping},
               "classes_not_in_model": lacking, "model_classes_not_in_data": unused,
@@ -211,7 +214,9 @@ def cross_validate(data_dir: str | Path, out: str | Path, folds: int, group_by: 
     for k, test_idx in enumerate(D.group_folds(groups, folds, opts.seed)):
         done, work = out / f"fold{k}.json", out / f"fold{k}.work"
         fold_opts = replace(opts, seed=opts.seed + k, split_seed=None)  # the fold's seed picks its inner split
-        setup = json.loads(json.dumps({"options": asdict(fold_opts), "val_split": val_split, "data": str(data_dir)}))
+        # --folds and --group-by choose the fold's test images: a fold of a 5-fold or ungrouped run is not reused
+        setup = json.loads(json.dumps({"options": asdict(fold_opts), "val_split": val_split, "data": str(data_dir),
+                                       "folds": folds, "group_by": group_by}))
         if done.exists():  # resumable: a finished fold is not trained again, unless its options were others
             row = json.loads(done.read_text())
             stored = row.get("setup") or {}

@@ -185,6 +185,12 @@ def test_train_calibrate_evaluate_on_votes(crowd, tmp_path):
     assert "--votes" in card["command"]
     assert card["history"][0]["loss"] > 0
 
+    before = out.with_suffix(".json").read_text()
+    for other in (["--val-split", "0.25"], ["--votes", str(csv), "--val-split", "0.1"],
+                  ["--votes", str(csv), "--val-split", "0.25", "--group-by", r"^(\d)"]):
+        refused = runner.invoke(app, ["calibrate", str(out), str(data), *other])  # not the part training left out
+        assert refused.exit_code == 2 and "training left out" in refused.output, refused.output
+    assert out.with_suffix(".json").read_text() == before
     r = runner.invoke(app, ["calibrate", str(out), str(data), "--votes", str(csv), "--val-split", "0.25"])
     assert r.exit_code == 0, r.output
     card = json.loads(out.with_suffix(".json").read_text())

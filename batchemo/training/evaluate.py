@@ -259,6 +259,25 @@ def cross_validate(data_dir: str | Path, out: str | Path, folds: int, group_by: 
     return result
 
 
+def check_held_out(trained: dict, split: str, images: int, votes) -> None:
+    """ValueError unless the split `calibrate` rebuilt is the one training held out, as the card's `data` says
+    (the same description and image count): else the temperature would be fitted on images the model trained
+    on, and the card would still call them held out. A card without `data.split` has nothing to check against."""
+    if not trained.get("split"):
+        return
+    if trained.get("val_dir"):
+        raise ValueError(f"the model trained on all of {trained.get('train_dir')} (it selected on "
+                         f"{trained['val_dir']}): calibrate on images it never trained on, with --val-split 0")
+    if bool(trained.get("votes")) != bool(votes):
+        raise ValueError("the model was trained " + (f"with --votes {trained['votes']}" if trained.get("votes")
+                                                      else "without --votes")
+                         + ": give calibrate the same, so that its held-out part is the one training left out")
+    if split != trained["split"] or images != trained.get("val_images", images):
+        raise ValueError(f"this held-out part ({split}, {images} images) is not the one training left out "
+                         f"({trained['split']}, {trained.get('val_images')} images): pass the --val-split, "
+                         "--group-by and data the model was trained with")
+
+
 def calibrate(model_path: str | Path, data_dir: str | Path, votes: str | Path | None = None,
               val_split: float = 0.1, seed: int | None = None, group_by: str | None = None, batch_size: int = 64,
               command: str = "", progress: bool = True) -> dict:
@@ -273,6 +292,7 @@ def calibrate(model_path: str | Path, data_dir: str | Path, votes: str | Path | 
     seed = hold_out_seed(em.card.get("options", {})) if seed is None else seed
     if val_split > 0:
         _, held, split = split_files(data_dir, TrainOptions(seed=seed), None, val_split, group_by, votes)
+        check_held_out(em.card.get("data") or {}, split, len(held.paths), votes)
     else:
         held = D.labelled_from_votes(votes, data_dir) if votes else D.list_labelled(data_dir)
         split = "all of it"

@@ -431,3 +431,30 @@ def test_resuming_with_other_options_is_refused(dataset, tmp_path):
     from batchemo.training.train import load_state
 
     assert load_state(work, TrainOptions(**{**state["options"], "split_seed": 1}))["best"] == 0.5
+
+
+def test_resuming_on_other_images_is_refused(dataset, tmp_path):
+    """The best checkpoint of an interrupted run was chosen on its validation images: another split, DATA_DIR or
+    --votes would resume it on images part of which it selected on, so the fingerprints must match."""
+    from batchemo.training.train import data_fingerprint, load_state, split_files
+
+    opts = TrainOptions(seed=1)
+    by_subject = split_files(dataset, opts, None, 0.25, r"^(S\d+)_")
+    by_image = split_files(dataset, opts, None, 0.25, None)
+    data = {"train": data_fingerprint(by_subject[0]), "val": data_fingerprint(by_subject[1])}
+    assert data_fingerprint(by_image[1]) != data["val"] != data_fingerprint(split_files(dataset, opts, None, 0.3,
+                                                                                            r"^(S\d+)_")[1])
+    moved = D.Labelled([f"/elsewhere/{p.split('/')[-2]}/{p.split('/')[-1]}" for p in by_subject[1].paths],
+                       by_subject[1].labels, by_subject[1].classes)
+    assert data_fingerprint(moved) == data["val"]  # the same images named from another place resume
+
+    work = tmp_path / "w"
+    work.mkdir()
+    options = json.loads(json.dumps(__import__("dataclasses").asdict(opts)))
+    (work / "state.json").write_text(json.dumps({"best": 0.5, "history": [], "options": options}))
+    assert load_state(work, opts, data)["data"] == data  # a state from before fingerprints: resumed, then kept
+    (work / "state.json").write_text(json.dumps({"best": 0.5, "history": [], "options": options, "data": data}))
+    assert load_state(work, opts, data)["best"] == 0.5
+    other = {"train": data_fingerprint(by_image[0]), "val": data_fingerprint(by_image[1])}
+    with pytest.raises(ValueError, match="other images \\(train, val differ"):
+        load_state(work, opts, other)

@@ -6,6 +6,7 @@ the wrong scale.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -211,10 +212,32 @@ def datasets(train: D.Labelled, val: D.Labelled, opts: TrainOptions, train_y=Non
             D.array_batches(val, opts.image_size, val_batch, shuffle=False, seed=opts.seed, targets=val_y), 16)
 
 
-def load_state(work: Path, opts: TrainOptions) -> dict:
-    """The resume state of an interrupted run in `work` (a fresh one if none); other options are an error."""
+def data_fingerprint(files: D.Labelled) -> str:
+    """What a run trains or selects on, independent of the folder's spelling (each file as <class folder>/<name>,
+    its label and votes): another DATA_DIR, --val-split, --group-by, --votes or --val-dir changes it."""
+    h = hashlib.sha1()
+    votes = files.votes if files.votes is not None else [None] * len(files.paths)
+    for path, label, v in zip(files.paths, files.labels, votes):
+        row = "/".join(Path(path).parts[-2:]) + f"\t{int(label)}\t" + ("" if v is None else ",".join(map(str, v)))
+        h.update(row.encode() + b"\n")
+    return h.hexdigest()[:16]
+
+
+def load_state(work: Path, opts: TrainOptions, data: dict | None = None) -> dict:
+    """The resume state of an interrupted run in `work` (a fresh one if none); other options, or other training
+    or validation images (`data`: their fingerprints), are an error. A state saved before fingerprints were
+    recorded is resumed on the options alone."""
     state_path = work / "state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {"best": -1.0, "history": []}
+    if data is not None and state.get("data", data) != data:
+        # The best checkpoint and its threshold were measured on other validation images, part of which may now
+        # be training images.
+        raise ValueError(f"{work} holds an interrupted run on other images ("
+                         + ", ".join(k for k in data if state["data"].get(k) != data[k])
+                         + " differ: another DATA_DIR, --val-split, --group-by, --votes or --val-dir); re-run with "
+                         "the same data to resume it, or delete that folder to start over")
+    if data is not None:
+        state["data"] = data
     options = json.loads(json.dumps(asdict(opts)))
     new = comparable_options(options)
     changed = {k: (v, new.get(k)) for k, v in comparable_options(state.get("options", options)).items()
@@ -309,7 +332,7 @@ def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path |
 
     work = Path(work_dir) if work_dir else Path(os.environ.get("TMPDIR", "/tmp")) / f"batchemo-train-{os.getpid()}"
     work.mkdir(parents=True, exist_ok=True)
-    state = load_state(work, opts)
+    state = load_state(work, opts, {"train": data_fingerprint(train), "val": data_fingerprint(val)})
     epochs_run = 0
     for phase in plan_phases(opts, pretrained):
         epochs_run += run_phase(model, trainer, phase, train_ds, val_ds, len(train.paths), opts, loss, accuracy,

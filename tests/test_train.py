@@ -458,3 +458,48 @@ def test_resuming_on_other_images_is_refused(dataset, tmp_path):
     other = {"train": data_fingerprint(by_image[0]), "val": data_fingerprint(by_image[1])}
     with pytest.raises(ValueError, match="other images \\(train, val differ"):
         load_state(work, opts, other)
+
+
+def test_early_stopping_resumes_its_count():
+    """Interrupted after 2 epochs without a better one (patience 3): the resumed run stops after one more such
+    epoch, as the run left alone would, not after three."""
+    import keras
+
+    from batchemo.training.train import resumable_early_stopping
+
+    def model():
+        m = keras.Sequential()
+        m.stop_training = False  # as fit() sets it
+        return m
+
+    cb = resumable_early_stopping(3, [0.5, 0.6, 0.55, 0.58])
+    cb.set_model(model())
+    cb.on_train_begin()
+    assert cb.best == 0.6 and cb.wait == 2
+    cb.on_epoch_end(4, {"val_accuracy": 0.59})
+    assert cb.model.stop_training
+    fresh = resumable_early_stopping(3, [])
+    fresh.set_model(model())
+    fresh.on_train_begin()
+    fresh.on_epoch_end(0, {"val_accuracy": 0.5})
+    fresh.on_epoch_end(1, {"val_accuracy": 0.4})
+    assert fresh.best == 0.5 and fresh.wait == 1 and not fresh.model.stop_training
+
+
+def test_training_resizes_images_as_the_jobs_resize_face_crops(tmp_path):
+    """A crop smaller than the input (a 30 px --save-faces crop) is enlarged bilinearly in training as in the
+    jobs, not as area does it (blocks); larger ones are shrunk by area on both sides."""
+    from batchemo.pipeline.model import crop_faces
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for name, shape in {"small.png": (30, 34), "large.png": (100, 90)}.items():
+        cv2.imwrite(str(tmp_path / name), cv2.GaussianBlur(rng.integers(0, 255, shape).astype(np.uint8), (5, 5), 0))
+        paths.append(str(tmp_path / name))
+    files = D.Labelled(paths, np.array([0, 0]), ["a"])
+    got = next(iter(D.image_dataset(files, 48, 2, shuffle=False, seed=0)))[0].numpy()[..., 0]
+    for path, image in zip(paths, got):
+        grey = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+        want = crop_faces(grey, np.array([[0, 0, grey.shape[1], grey.shape[0]]]), 48)[0].astype(np.float32)
+        assert np.abs(image - want).max() <= 1.0 and np.abs(image - want).mean() < 0.2
+        assert np.array_equal(D.read_grey(path, 48), want.astype(np.uint8))

@@ -35,7 +35,8 @@ def read_card(model_path: Path) -> dict:
 
 
 def crop_faces(grey: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
-    """Grey face crops [N, size, size] uint8, resized with area interpolation as in training."""
+    """Grey face crops [N, size, size] uint8: area interpolation to shrink, bilinear to enlarge, as training
+    resizes its images (`training.data`)."""
     out = np.empty((len(boxes), size, size), dtype=np.uint8)
     for i, (x, y, w, h) in enumerate(boxes):
         crop = grey[y:y + h, x:x + w]

@@ -153,7 +153,11 @@ def image_dataset(files: Labelled, image_size: int, batch_size: int, shuffle: bo
     def load(path, label):
         raw = tf.io.read_file(path)
         img = tf.io.decode_image(raw, channels=1, expand_animations=False)
-        img = tf.image.resize(img, (image_size, image_size), method="area")
+        # As the jobs' crop_faces: area to shrink, bilinear to enlarge (area enlarges as nearest-neighbour, so
+        # a model trained on small crops, e.g. --save-faces ones, would learn blocks the jobs never show it).
+        small = tf.reduce_min(tf.shape(img)[:2]) < image_size
+        img = tf.cond(small, lambda: tf.image.resize(img, (image_size, image_size), method="bilinear"),
+                      lambda: tf.image.resize(img, (image_size, image_size), method="area"))
         return tf.cast(tf.round(img), tf.uint8), label
 
     ds = tf.data.Dataset.from_tensor_slices((files.paths, files.labels if targets is None else targets))
@@ -167,14 +171,16 @@ def image_dataset(files: Labelled, image_size: int, batch_size: int, shuffle: bo
 
 
 def read_grey(path: str, image_size: int) -> np.ndarray:
-    """One image as a grey uint8 [S, S] array, area-resized like `image_dataset` does."""
+    """One image as a grey uint8 [S, S] array, resized as the jobs resize a face crop (`crop_faces`)."""
     import cv2
+
+    from ..pipeline.model import crop_faces
 
     img = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_GRAYSCALE)
     if img is None:
         raise ValueError(f"{path}: not a readable image")
     if img.shape != (image_size, image_size):
-        img = cv2.resize(img, (image_size, image_size), interpolation=cv2.INTER_AREA)
+        img = crop_faces(img, np.array([[0, 0, img.shape[1], img.shape[0]]]), image_size)[0]
     return img
 
 

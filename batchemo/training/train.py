@@ -283,6 +283,23 @@ def _state_keeper(state: dict, state_path: Path, phase: str):
     return Keep()
 
 
+def resumable_early_stopping(patience: int, val_accuracy: list[float]):
+    """Keras's EarlyStopping on val_accuracy, its count resumed: Keras starts `wait` and `best` afresh when fit()
+    begins, so a run resumed after N epochs without a better one would wait `patience` more epochs than the run
+    left alone, and end with another model. The phase's recorded epochs (`val_accuracy`) are replayed first."""
+    import keras
+
+    class Resumed(keras.callbacks.EarlyStopping):
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)
+            for v in val_accuracy:  # as on_epoch_end counts them, with min_delta 0 and no baseline
+                self.wait += 1
+                if self.best is None or v > self.best:
+                    self.best, self.wait = v, 0
+
+    return Resumed(monitor="val_accuracy", mode="max", patience=patience)
+
+
 def run_phase(model, trainer, phase: tuple, train_ds, val_ds, n_train: int, opts: TrainOptions, loss, accuracy,
               steps_per_execution: int, work: Path, state: dict, class_weight, verbose: bool) -> int:
     """Train one phase (resumably); returns the epochs it ran."""
@@ -305,7 +322,8 @@ def run_phase(model, trainer, phase: tuple, train_ds, val_ds, n_train: int, opts
     callbacks = [
         keras.callbacks.BackupAndRestore(str(work / f"backup-{name}")),
         ckpt,
-        keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=opts.patience),
+        resumable_early_stopping(opts.patience, [h["val_accuracy"] for h in state["history"]
+                                                 if h.get("phase") == name and "val_accuracy" in h]),
         _state_keeper(state, work / "state.json", name),
     ]
     if verbose:

@@ -174,10 +174,54 @@ def test_tracker_tracks_refound_between_detections_move_and_the_others_coast():
     a.seen(a.box + [5, 0, 0, 0], 3, "detected", 0.9)
     ids, _ = t.live(3)
     assert list(ids) == [0]  # missed past `coast`
-    t.end_unseen(3)  # a scene cut: only what was seen on it goes on
-    assert [tr.id for tr in t.tracks] == [0]
     t.expire(10)  # unseen for longer than max_gap
     assert t.tracks == []
+
+
+def test_tracker_tells_a_box_taken_by_another_track_on_this_step():
+    t = Tracker(iou_threshold=0.3, max_gap=5, coast=1)
+    t.update(np.concatenate([_box(10, 10), _box(40, 10)]), 0)  # two people side by side, overlapping boxes
+    a, b = t.tracks
+    b.seen(b.box, 1, "detected", 0.9)
+    assert t.taken(_box(42, 10), 1, a) and not t.taken(_box(42, 10), 1, b)  # b's own face is b's to take
+    assert not t.taken(_box(200, 10), 1, a) and not t.taken(_box(42, 10), 2, a)  # elsewhere, or another step
+
+
+def _finder(**kw):
+    import batchemo.jobs.video_pass as VP
+    from batchemo.jobs.options import VideoOptions
+
+    opts = VideoOptions(detect_every=100, **kw)
+    return VP.FaceFinder(opts, VP.Schedule.of(10.0, opts), 48)
+
+
+def test_a_scene_cut_gives_the_face_of_the_new_shot_a_new_id(astronaut_grey):
+    """Shot / reverse shot: after a cut, a face at the spot of the old shot's face is someone else until shown
+    otherwise, so it must not inherit the old id."""
+    x, y, w, h = detect_faces(astronaut_grey)[0]
+    m = w // 2
+    other_shot = np.full_like(astronaut_grey, 255)  # the same spot, all else changed: a cut by the thumbnails
+    other_shot[y - m:y + h + m, x - m:x + w + m] = astronaut_grey[y - m:y + h + m, x - m:x + w + m]
+    assert is_scene_cut(thumbnail(astronaut_grey), thumbnail(other_shot))
+    finder = _finder()
+    ids = [finder.find("clip.mp4", Frame(i, i / 10, cv2.cvtColor(img, cv2.COLOR_GRAY2BGR))).ids.tolist()
+           for i, img in enumerate([astronaut_grey, astronaut_grey, other_shot, other_shot])]
+    assert ids == [[0], [0], [1], [1]]
+
+
+def test_a_track_looking_again_never_takes_its_neighbours_face(astronaut_grey, monkeypatch):
+    """Two faces; between detections the window search of track 0 'finds' track 1's face (as in a crowd, one
+    person behind another): track 1 keeps its face, and no two rows share one box."""
+    import batchemo.jobs.video_pass as VP
+
+    two = cv2.cvtColor(np.concatenate([astronaut_grey, astronaut_grey], axis=1), cv2.COLOR_GRAY2BGR)
+    finder = _finder()
+    first = finder.find("clip.mp4", Frame(0, 0.0, two))
+    assert first.ids.tolist() == [0, 1]
+    right = first.boxes[1]
+    monkeypatch.setattr(VP, "refine_faces", lambda grey, boxes, *a, **k: [(right, 0.9, "detected")] * len(boxes))
+    second = finder.find("clip.mp4", Frame(1, 0.1, two))
+    assert second.ids.tolist() == [1] and second.boxes.tolist() == [right.tolist()]
 
 
 def test_face_finder_follows_a_face_the_cascades_miss_and_holds_no_misfire(astronaut_grey, monkeypatch):

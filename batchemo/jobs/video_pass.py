@@ -26,7 +26,7 @@ from ..pipeline.faces import Faces, classify, crop_faces
 from ..pipeline.follow import face_template, follow_template, is_scene_cut, thumbnail
 from ..pipeline.model import EmotionModel
 from ..pipeline.sources import FALLBACK_FPS, Frame, read_frames
-from ..pipeline.track import Tracker
+from ..pipeline.track import Tracker, iou
 from .options import VideoOptions
 from .runtime import BackgroundError, in_background
 
@@ -90,14 +90,14 @@ class FaceFinder:
         # A lost face triggers a full-frame pass, but not more often than every few frames (a crowd loses faces
         # all the time, and full frames are what costs).
         early = self.redetect and self.step - self.last_full >= max(2, self.sched.detect_every // 6)
+        if cut:
+            self.tracker.end_all()
         if scheduled or cut or early or not self.opts.follow:
             self.last_full = self.step
             self.redetect = False
             boxes, scores = detect_scored(grey, self.opts.detect)
             trusted = [sc >= self.opts.min_new_score or has_eyes(grey, b) for b, sc in zip(boxes, scores)]
             self.tracker.update(boxes, self.step, scores, trusted)
-            if cut:
-                self.tracker.end_unseen(self.step)
         if self.opts.follow:
             self._look_again(grey)
         live = self.tracker.live_tracks(self.step)
@@ -119,13 +119,21 @@ class FaceFinder:
         if not missing:
             return
         found = refine_faces(grey, np.stack([t.box for t in missing]), self.opts.detect, profile=True)
-        for t, hit in zip(missing, found):
-            if hit is not None:
+        # The hits closest to their track's last box claim their face first: where two people stand close, the
+        # window of one may hold the other's face, which then stays the other's.
+        closeness = [float(iou(t.box.reshape(1, 4), np.asarray(hit[0]).reshape(1, 4))[0, 0]) if hit is not None
+                     else -1.0 for t, hit in zip(missing, found)]
+        left = []
+        for i in sorted(range(len(missing)), key=lambda i: -closeness[i]):
+            t, hit = missing[i], found[i]
+            if hit is not None and not self.tracker.taken(hit[0], step, t):
                 t.seen(hit[0], step, hit[2], hit[1])
-                continue
+            else:
+                left.append(i)
+        for t in (missing[i] for i in sorted(left)):
             if t.template is not None and t.hits > 1 and step - t.last_hit <= self.follow_steps:
                 box, match = follow_template(grey, t.box, t.template)
-                if match >= self.opts.follow_min_match:
+                if match >= self.opts.follow_min_match and not self.tracker.taken(box, step, t):
                     t.seen(box, step, "followed")
                     continue
             if t.last_step == step - 1:  # just lost: look over the whole frame soon

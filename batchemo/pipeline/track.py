@@ -133,6 +133,13 @@ class Tracker:
         """The tracks seen lately (within `coast` + 1 steps) but not at `step`: the ones worth looking for."""
         return [t for t in self.tracks if t.last_step != step and step - t.last_step <= self.coast + 1]
 
-    def end_unseen(self, step: int) -> None:
-        """After a scene cut: only the tracks seen at `step` go on; nobody is carried on an old box."""
-        self.tracks = [t for t in self.tracks if t.last_step == step]
+    def end_all(self) -> None:
+        """At a scene cut: every track ends, so a face of the new shot at the spot where one of the old shot was
+        (shot / reverse shot of two people framed alike) starts its own track instead of taking the other's id."""
+        self.tracks = []
+
+    def taken(self, box, step: int, by: Track) -> bool:
+        """Is `box` the face of another track seen at `step` (IoU >= iou_threshold)? A track looking for its face
+        near its last box must not take the face of someone next to it: two ids would follow one person."""
+        others = [t.box for t in self.tracks if t is not by and t.last_step == step]
+        return bool(others) and float(iou(np.asarray(box).reshape(1, 4), np.stack(others)).max()) >= self.iou_threshold

@@ -12,6 +12,8 @@ from batchemo.jobs.folder import analyze_folder
 from batchemo.jobs.options import FolderOptions
 from batchemo.pipeline.sources import jpeg_size, read_photo
 
+from .conftest import SAMPLES
+
 
 def _canvas(face: np.ndarray, w: int = 4200, h: int = 3000) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
     """A noisy 12.6 MP picture with two faces of known place and size: (image, [(x, y, side)])."""
@@ -101,3 +103,43 @@ def test_reduced_and_full_decode_agree(big_photo, tmp_path, model):
     boxes_a, boxes_b = fa[["x", "y", "w", "h"]].to_numpy(), fb[["x", "y", "w", "h"]].to_numpy()
     assert np.abs(boxes_a - boxes_b).max() <= 0.08 * fb["w"].min()
     assert (fa["emotion"] == fb["emotion"]).mean() >= 0.75
+
+
+def test_a_reduced_decode_never_raises_the_smallest_face_found(tmp_path):
+    """With --detect-size 0 (crowd photos) detection runs at full size, so the JPEG is decoded at full size too:
+    at 1/2 a 36 px face would be 18 decoded px, under the cascade's 24 px window, and be missed."""
+    from batchemo.jobs.photos import detect_photo
+    from batchemo.pipeline.detect import DetectOptions
+    from batchemo.pipeline.sources import walk
+
+    face = cv2.imread(str(SAMPLES / "images" / "astronaut.png"))[68:160, 179:271]  # the sample's face box
+    rng = np.random.default_rng(1)
+    img = cv2.GaussianBlur(rng.integers(90, 160, (800, 1000, 3)).astype(np.uint8), (9, 9), 0)
+    img[300:340, 400:440] = cv2.resize(cv2.copyMakeBorder(face, 10, 10, 10, 10, cv2.BORDER_REPLICATE), (40, 40),
+                                       interpolation=cv2.INTER_AREA)
+    (tmp_path / "crowd.jpg").write_bytes(_jpeg(img))
+    sf = walk(tmp_path, {".jpg"})[0][0]
+    crowd = FolderOptions(detect=DetectOptions(max_side=0, min_face=30), decode_side=400)
+    assert crowd.keep_side == 0 and FolderOptions().keep_side == 1920
+    assert FolderOptions(detect=DetectOptions(max_side=2400), decode_side=1920).keep_side == 2400
+    found = detect_photo(sf, crowd, 48, keep_image=False)
+    assert found.ok and len(found.faces) == 1
+    x, y, w, h = found.faces.boxes[0]
+    assert abs(x + w / 2 - 420) < 8 and abs(y + h / 2 - 320) < 8 and w < 45
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".png"])
+def test_the_megapixel_guard_refuses_before_decoding_at_full_size_too(ext, tmp_path, monkeypatch):
+    """--accurate decodes at full size (keep_side 0): a huge scan must still be refused from its header, before
+    the decoder allocates it (here a 0.06 MP image against a 0.05 MP limit)."""
+    import batchemo.pipeline.sources as S
+
+    path = tmp_path / f"scan{ext}"
+    cv2.imwrite(str(path), np.full((200, 300, 3), 128, np.uint8))
+
+    def no_decode(*a, **k):
+        raise AssertionError("decoded before the guard")
+
+    monkeypatch.setattr(S.cv2, "imdecode", no_decode)
+    with pytest.raises(S.BadInput, match="image too large: 300x200"):
+        read_photo(path, max_megapixels=0.05, keep_side=0)

@@ -206,7 +206,7 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
     if opts.save_faces:  # the page's thumbnails cut in the same pass: each photo decoded once for both
         from ..pipeline.crops import save_photo_faces
 
-        save_photo_faces(out, base, faces, keep_side=opts.decode_side, also=[thumbs] if thumbs else [])
+        save_photo_faces(out, base, faces, keep_side=opts.keep_side, also=[thumbs] if thumbs else [])
     if opts.html:
         write_folder_page(out, base, files, faces, summary, record, em.classes, em.card, thumbs=thumbs)
     return FolderResult(out, len(images), len(faces), errors, len(done), summary, seconds, len(others))

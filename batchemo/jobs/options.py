@@ -43,6 +43,16 @@ class FolderOptions:
     def __post_init__(self):  # every bad value refused before any work starts, from the CLI or from Python
         check_ranges(self, FOLDER_RANGES)
 
+    @property
+    def keep_side(self) -> int:
+        """The long side a large JPEG keeps when decoded reduced: `decode_side`, raised to the detection's own
+        size (--detect-size), and 0 (full size) where detection runs at full size (--detect-size 0). A decode
+        below the detection's size would raise the smallest face found to the cascade's 24 px window in
+        decoded pixels: 48 px of the original at 1/2, not --min-face."""
+        if self.decode_side == 0 or self.detect.max_side == 0:
+            return 0
+        return max(self.decode_side, self.detect.max_side)
+
 
 @dataclass
 class VideoOptions:

@@ -40,7 +40,7 @@ class Photo:
 def detect_photo(sf: SourceFile, opts: FolderOptions, image_size: int, keep_image: bool) -> Photo:
     """Decode one image, find its faces and cut their crops; a bad file becomes an error, never an exception."""
     try:
-        img, (w, h) = read_photo(sf.path, opts.max_megapixels, opts.decode_side)
+        img, (w, h) = read_photo(sf.path, opts.max_megapixels, opts.keep_side)
         grey = to_grey(img)
         if min(h, w) < min(opts.detect.min_face, 24):
             raise BadInput(f"image too small for a face ({w}x{h} px)")
@@ -87,6 +87,6 @@ def finish_batch(pending: list[Photo], em: EmotionModel, opts: FolderOptions, an
     `writer`'s threads when given; all finished before returning: a reported file is a finished file)."""
     classify([p.faces for p in pending if p.ok], em, opts.batch_size)
     if annotated_dir is not None:
-        draw = lambda p: annotate_photo(p, em.classes, annotated_dir, opts.decode_side)  # noqa: E731
+        draw = lambda p: annotate_photo(p, em.classes, annotated_dir, opts.keep_side)  # noqa: E731
         list((writer.map if writer is not None else map)(draw, [p for p in pending if p.ok]))
     return [(file_row(p), p.faces.rows(em.classes) if p.ok else []) for p in pending]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,9 +158,9 @@ def read_photo(path: Path, max_megapixels: float = 40.0, keep_side: int = 0) -> 
     (libjpeg's DCT scaling: 2-3x faster than a full decode and a quarter of the memory or less), keeping the
     long side >= `keep_side`. Returns (image, (width, height) of the full-size image as a viewer shows it)."""
     data = _read_bytes(path)
-    size = jpeg_size(data) if keep_side > 0 and data[:2] == b"\xff\xd8" else None
+    size = header_size(data)
     factor = 1
-    if size is not None:
+    if size is not None and keep_side > 0 and data[:2] == b"\xff\xd8":
         while factor < 8 and max(size) / (2 * factor) >= keep_side:
             factor *= 2
     img = _decode(data, max_megapixels, size, _REDUCED.get(factor, cv2.IMREAD_COLOR))
@@ -170,6 +171,16 @@ def read_photo(path: Path, max_megapixels: float = 40.0, keep_side: int = 0) -> 
     as_is = abs(w / factor - img.shape[1]) + abs(h / factor - img.shape[0])
     turned = abs(h / factor - img.shape[1]) + abs(w / factor - img.shape[0])
     return img, ((w, h) if as_is <= turned else (h, w))
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's or PNG's header, None for other formats or an unreadable header: lets the
+    megapixel guard refuse a huge scan before decoding it, which is what the guard is for (memory)."""
+    if data[:2] == b"\xff\xd8":
+        return jpeg_size(data)
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
+        return struct.unpack(">II", data[16:24])
+    return None
 
 
 def read_image(path: Path, max_megapixels: float = 40.0) -> np.ndarray:

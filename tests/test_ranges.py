@@ -73,6 +73,26 @@ def test_join_gives_new_faces_new_ids_and_keeps_matched_ones():
     assert set(joined[joined["x"] == 300]["face"]) == {1}
 
 
+def test_join_numbers_faces_as_the_tracker_did_not_left_to_right():
+    """A weak face on the right (born at frame 0, reported once found again) and a trusted face entering on
+    the left are first reported on the same frame: one pass numbers the older track first, and a join of ranges
+    must give the same ids, not renumber them by position."""
+    from batchemo.pipeline.track import Tracker
+
+    t = Tracker(confirm_hits=2)
+    rows = []
+    for frame, boxes, trusted in [(0, [[500, 10, 50, 50]], [False]),
+                                  (1, [[100, 10, 50, 50], [502, 10, 50, 50]], [True, False]),
+                                  (2, [[102, 10, 50, 50], [504, 10, 50, 50]], [True, True])]:
+        t.update(np.array(boxes), frame, trusted=np.array(trusted))
+        ids, live = t.live(frame)
+        rows += [{"frame": frame, "face": int(i), "x": int(b[0]), "y": 10, "w": 50, "h": 50} for i, b in zip(ids, live)]
+    one_pass = pd.DataFrame(rows)
+    assert one_pass.loc[one_pass["x"] >= 500, "face"].unique().tolist() == [0]  # the older track: number 0
+    joined = RG.join_ranges([(RG.FrameRange(0, None, 0), one_pass)])
+    pd.testing.assert_frame_equal(joined, one_pass.sort_values(["frame", "face"]).reset_index(drop=True))
+
+
 def test_annotated_segments_join_into_the_whole_video(long_clip, one_pass, tmp_path, model):
     opts = VideoOptions()
     sched = Schedule.of(FPS, opts)

@@ -6,7 +6,8 @@ frame at least the track gap plus one detection period earlier), so its tracker 
 by the time its own frames begin. The warm-up frames overlap the previous range's frames: a track of the new
 range takes the id of the previous range's track whose boxes it matches (IoU >= 0.5) on most of those frames
 (each id used once); a track with no match is a new face and gets a new id. At the end ids are renumbered in
-order of first appearance (frame, then left to right), as one pass over the whole video numbers them.
+order of first appearance (frame, then the order the range's tracker numbered them), as one pass over the whole
+video numbers them.
 """
 from __future__ import annotations
 
@@ -116,6 +117,7 @@ def join_ranges(parts: list[tuple[FrameRange, pd.DataFrame]]) -> pd.DataFrame:
                     mapping[new_id] = old_id
                     used.add(old_id)
         body = df[df["frame"] >= r.start].copy()
+        body["_range"], body["_local"] = len(kept), body["face"]
         for local in sorted(body["face"].unique()):
             if int(local) not in mapping:
                 mapping[int(local)] = next_id
@@ -124,9 +126,13 @@ def join_ranges(parts: list[tuple[FrameRange, pd.DataFrame]]) -> pd.DataFrame:
         kept.append(body)
         prev = body
     frames = pd.concat(kept, ignore_index=True)
-    first = frames.sort_values(["frame", "x", "y"], kind="stable").drop_duplicates("face")
+    # Faces first reported on one frame are numbered in the order that range's tracker numbered them, which is
+    # the order a single pass numbers them in (not left to right: an older, weakly-born track confirmed on the
+    # same frame as a new face comes first, wherever it is).
+    first = frames.sort_values(["frame", "_range", "_local"], kind="stable").drop_duplicates("face")
     order = {int(old): new for new, old in enumerate(first["face"])}
     frames["face"] = frames["face"].map(order).astype("int64")
+    frames = frames.drop(columns=["_range", "_local"])
     return frames.sort_values(["frame", "face"], kind="stable").reset_index(drop=True)
 
 

@@ -367,11 +367,15 @@ def test_cross_validation_by_group(dataset, tmp_path):
     assert changed.exit_code == 0, changed.output
     assert changed.output.count("was made with other options; training it again") == 2
     assert json.loads((out / "fold0.json").read_text())["setup"]["options"]["flip_average"] is False
-    # other folds, or folds not split by subject, hold other test images: never reused
-    ungrouped = [a for a in cv_args if a not in ("--group-by", r"^(S\d+)_")] + ["--no-flip"]
-    regrouped = runner.invoke(app, ungrouped)
+    # a fold of a run not split by subject (or with other --folds) held other test images: never reused
+    assert fold0["setup"]["folds"] == 2 and fold0["setup"]["group_by"] == r"^(S\d+)_"
+    fold0 = json.loads((out / "fold0.json").read_text())
+    fold0["setup"]["group_by"] = None
+    (out / "fold0.json").write_text(json.dumps(fold0))
+    regrouped = runner.invoke(app, [*cv_args, "--no-flip"])
     assert regrouped.exit_code == 0, regrouped.output
-    assert regrouped.output.count("was made with other options; training it again") == 2
+    assert regrouped.output.count("was made with other options; training it again") == 1
+    assert json.loads((out / "fold0.json").read_text())["setup"]["group_by"] == r"^(S\d+)_"
 
 
 def test_train_widens_a_narrower_init_model(trained, dataset, tmp_path):

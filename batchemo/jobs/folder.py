@@ -126,7 +126,7 @@ def _final_tables(journal: R.Journal, out: Path, images: list[SourceFile], other
     # finding (a row of zeros), not something to leave out.
     groups = {_top_folder(s.rel) for s in images}
     by = faces["source"].map(_top_folder) if groups - {"."} else None
-    summary = R.emotion_summary(faces, classes, by=by, groups=groups if by is not None else ())
+    summary = R.emotion_summary(faces, classes, by=by, groups=groups)
     return files, faces, summary
 
 

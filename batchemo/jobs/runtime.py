@@ -15,6 +15,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, TypeVar
 
+from ..pipeline.report import read_record
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -122,16 +124,6 @@ def _flat(d: dict, prefix: str = "") -> dict:
     for k, v in d.items():
         out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
     return out
-
-
-def read_record(path: Path) -> dict | None:
-    """A run.json (or a journal's analysis.json) as a dict; None where it is missing or unreadable, as a killed
-    or foreign one may be."""
-    try:
-        record = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
 
 
 def recorded_settings(path: Path) -> dict | None:

@@ -153,6 +153,24 @@ def write_json(obj: dict, path: Path) -> None:
     write_atomic(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, default=str)))
 
 
+def read_record(path: Path) -> dict | None:
+    """A run.json (or a journal's analysis.json) as a dict; None where it is missing or unreadable, as a killed
+    or foreign one may be."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def is_report_folder(folder: Path) -> bool:
+    """Does `folder` hold a batchemo report (the run.json of a folder or video job, or the journal of one under
+    way)? Its annotated copies, thumbnails and crops are pictures of faces already counted, never inputs."""
+    folder = Path(folder)
+    return (folder / Journal.MARKER).is_file() or \
+        (read_record(folder / "run.json") or {}).get("job") in ("folder", "video")
+
+
 def face_row(source: str, frame: int, time_s: float, face: int, box, probs: np.ndarray, classes: list[str],
              found_by: str = "detected", score: float = float("nan")) -> dict:
     """One faces.csv / frames.csv row: the box, the top class, every class's probability, how the box was

@@ -2,7 +2,6 @@
 error per bad file."""
 from __future__ import annotations
 
-import json
 import os
 import struct
 from contextlib import contextmanager
@@ -13,7 +12,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from .report import Journal
+from .report import is_report_folder
 
 # FFmpeg (inside OpenCV) prints its own lines for a bad video ("moov atom not found" for a truncated MP4) ahead
 # of batchemo's one-line error naming the file and the reason: fatal messages only (AV_LOG_FATAL = 8). OpenCV
@@ -36,19 +35,6 @@ class SourceFile:
     rel: str  # path relative to the walked root, with forward slashes: the `source` column
     size: int
     mtime_ns: int
-
-
-def is_report_folder(folder: Path) -> bool:
-    """Does `folder` hold a batchemo report (the run.json of a folder or video job, or the journal of one under
-    way)? Its annotated copies, thumbnails and crops are pictures of faces already counted, never inputs."""
-    folder = Path(folder)
-    if (folder / Journal.MARKER).is_file():
-        return True
-    try:
-        record = json.loads((folder / "run.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(record, dict) and record.get("job") in ("folder", "video")
 
 
 def walk(root: Path, extensions: set[str], skip: Path | None = None) -> tuple[list[SourceFile], list[SourceFile]]:

@@ -4,6 +4,8 @@
 # models/cand/a75/emotion.keras.work, git-ignored). The shipped model's recipe (votes, erasing 0.25, 70 epochs from
 # fc585d8's FER+ base, widened by Net2WiderNet) except the width and one-pass scoring, which keeps the faces/s of
 # the shipped model mirror-averaged (benchmarks/results/network_speed.md).
+# Its state does not survive a fresh checkout (git-ignored): the 18 epochs of 2026-12-02 were lost that way, and the
+# 70 epochs are 10-15 h on 2 cores, so the GPU command in the model card's notes is the way to run it.
 #   nohup bash benchmarks/cpu_train_a75.sh >> models/cand/a75/train.log 2>&1 &
 set -eu
 cd "$(dirname "$0")/.."

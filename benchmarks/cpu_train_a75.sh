@@ -5,7 +5,9 @@
 # fc585d8's FER+ base, widened by Net2WiderNet) except the width and one-pass scoring, which keeps the faces/s of
 # the shipped model mirror-averaged (benchmarks/results/network_speed.md).
 # Its state does not survive a fresh checkout (git-ignored): the 18 epochs of 2026-12-02 were lost that way, and the
-# 70 epochs are 10-15 h on 2 cores, so the GPU command in the model card's notes is the way to run it.
+# 70 epochs are 10-15 h on 2 cores, so a session lent a GPU is the way to run it (about 5 minutes on one H200):
+#   bash benchmarks/device_train_ferplus.sh "a75 0.75 128 70 --init-model models/cand/prev/emotion.keras --erase 0.25 --no-flip-average"
+# (create models/cand/prev first, as below, and pack the data and wheels as that script's header says).
 #   nohup bash benchmarks/cpu_train_a75.sh >> models/cand/a75/train.log 2>&1 &
 set -eu
 cd "$(dirname "$0")/.."

@@ -172,7 +172,10 @@ def test_video_page_cards_timeline_and_player(video_report):
 
 
 def test_video_page_lists_low_confidence_moments(tmp_path, model):
-    frames = pd.DataFrame({"source": "v.mp4", "frame": range(10), "time_s": [i / 5 for i in range(10)], "face": 0,
+    """Each at its time, seeking the player to its frame: a variable-rate original (here paused 0.5 s after
+    frame 4) runs ahead of annotated.mp4, which plays its frames at a constant rate."""
+    times = [i / 5 + 0.5 * (i > 4) for i in range(10)]
+    frames = pd.DataFrame({"source": "v.mp4", "frame": range(10), "time_s": times, "face": 0,
                            "x": 0, "y": 0, "w": 10, "h": 10, "emotion": "happy",
                            "confidence": [0.9] * 7 + [0.3, 0.4, 0.45]})
     for c in model.classes:
@@ -184,7 +187,9 @@ def test_video_page_lists_low_confidence_moments(tmp_path, model):
     run = {"input": "v.mp4", "counts": {"frames_decoded": 10, "frames_analysed": 10}, "video": {"fps_used": 5.0}}
     H.write_video_page(tmp_path, tmp_path / "missing.mp4", frames, timeline, summary, run, model.classes)
     text, page = parse(tmp_path / "report.html")
-    assert [a["data-t"] for a in page.find("a", **{"class": "seek"})] == ["1.4", "1.6", "1.8"]
+    moments = page.find("a", **{"class": "seek"})
+    assert [float(a["data-t"]) for a in moments] == pytest.approx([7.5 / 5, 8.5 / 5, 9.5 / 5])
+    assert re.findall(r'class="seek"[^>]*>([\d.]+ s)</a>', text) == ["1.9 s", "2.1 s", "2.3 s"]
     assert not page.find("video")  # no annotated.mp4: no player, no dead link
     check_offline_and_links(tmp_path, text, page)
 

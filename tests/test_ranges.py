@@ -127,7 +127,7 @@ def test_h264_with_b_frames_seeks_exactly_and_joins_equal(long_clip, tmp_path, m
     opts = VideoOptions(annotate=False)
     sched = Schedule.of(FPS, opts)
     plan = RG.plan(FRAMES, sched, opts, 30)
-    RG.check_seekable(mp4, plan)  # raises NotSeekable if OpenCV cannot land on the frame
+    RG.check_seekable(mp4, plan, FPS)  # raises NotSeekable if OpenCV cannot land on the frame
     one = batchemo.analyze_video(mp4, tmp_path / "one", model, opts, progress=False)
     joined = RG.join_ranges([(r, RG.analyse_range(mp4, model, opts, r).frames) for r in plan])
     got = pd.read_csv(pd.io.common.StringIO(joined.to_csv(index=False)))

@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 
 from ..pipeline.annotate import annotate
-from ..pipeline.encode import Encoded, VideoSink, ffmpeg_exe
+from ..pipeline.encode import Encoded, VideoSink, ffmpeg_exe, frame_times
 from ..pipeline.faces import Faces
 from ..pipeline.model import EmotionModel
-from ..pipeline.sources import FALLBACK_FPS, BadInput, open_video
+from ..pipeline.sources import FALLBACK_FPS, BadInput, first_uneven_frame, open_video
 from ..pipeline.track import iou
 from .options import VideoOptions
 from .video_pass import PassResult, Schedule, analyse_pass
@@ -69,10 +69,22 @@ def seek(cap: cv2.VideoCapture, frame: int) -> None:
                           "(--split-frames 0)")
 
 
-def check_seekable(path: Path, plan: list[FrameRange]) -> None:
-    """NotSeekable unless the video lands exactly on the frames a plan seeks to (checked on one range)."""
+def check_seekable(path: Path, plan: list[FrameRange], fps: float) -> None:
+    """NotSeekable unless every frame can be seeked to exactly: OpenCV seeks by time, frame k at k / fps, which
+    lands on the k-th frame only where the frames are evenly spaced at that rate. A phone's variable-rate video
+    seeked to frame 54 shows frame 58 while reporting 54, so every frame's timestamp is checked, and one seek
+    is tried (a container without an index cannot seek at all)."""
     if len(plan) < 2:
         return
+    times = frame_times(Path(path))
+    if times is None or fps <= 0:
+        raise NotSeekable("its frame timestamps cannot be read, so frame ranges cannot be checked; analyse it in one "
+                          "pass (--split-frames 0)")
+    uneven = first_uneven_frame(times, fps)
+    if uneven is not None:
+        raise NotSeekable(f"variable frame rate (frame {uneven} is at {times[uneven] - times[0]:.3f} s, not "
+                          f"{uneven / fps:.3f} s at {fps:g} fps): frame ranges would misnumber frames; analyse it "
+                          "in one pass (--split-frames 0)")
     with open_video(Path(path)) as (cap, _):
         seek(cap, plan[1].warm)
         seek(cap, plan[1].start)

@@ -212,7 +212,7 @@ def ray_video_ranges(path: Path, out: Path, model_path: Path, opts: VideoOptions
         return done
     sched = Schedule.of(info.fps, opts)
     plan = RG.plan(info.frame_count, sched, opts, opts.split_frames)
-    RG.check_seekable(path, plan)
+    RG.check_seekable(path, plan, info.fps)
     em = EmotionModel.load(model_path)
     parts = _analyse_ranges(path, str(Path(model_path).resolve()), opts, plan, info.frame_count, progress)
     decoded = sum(p.decoded for p in parts)

@@ -13,7 +13,7 @@ from tqdm import tqdm
 from ..pipeline import report as R
 from ..pipeline.encode import MediaFacts, media_facts, mux_audio
 from ..pipeline.model import EmotionModel
-from ..pipeline.sources import FALLBACK_FPS, BadInput, VideoInfo, open_video
+from ..pipeline.sources import FALLBACK_FPS, BadInput, VideoInfo, open_video, variable_rate_clock
 from .options import VideoOptions
 from .runtime import check_settings, claim_output, read_record, remove_unwritten_extras, run_record
 from .video_pass import PassResult, Schedule, analyse_pass
@@ -63,6 +63,11 @@ def prepare_out(path: Path, out: Path, opts: VideoOptions, t0: float, model) -> 
     R.remove_atomic_temps(out)  # leftovers of a killed run, never under the final names
     for stale in out.glob(".annotated.*.tmp.mp4"):
         stale.unlink()
+    if (out / "run.json").exists():
+        # The files beside it are about to be replaced one by one: a run killed half way must not leave the old
+        # record vouching for a mix of two analyses (the next run would skip it as complete).
+        R.write_json({"job": "video", "input": str(path.resolve()), "out": str(out.resolve()), "status": "unfinished",
+                      "notes": ["a re-analysis started here and did not finish: run it again"]}, out / "run.json")
     return None
 
 
@@ -90,7 +95,7 @@ def analyze_video(path: str | Path, out: str | Path | None = None, model: Emotio
             with tqdm(total=info.frame_count if info.frame_count > 0 else None, unit="frame",
                       desc=path.name[:30], disable=not progress, dynamic_ncols=True) as bar:
                 res = analyse_pass(path, cap, em, opts, sched, annotated=tmp_video if opts.annotate else None,
-                                   bar=bar)
+                                   bar=bar, clock=variable_rate_clock(path, sched.fps))
         except KeyboardInterrupt:
             tmp_video.unlink(missing_ok=True)  # a half-encoded video is of no use to the next run
             raise
@@ -132,8 +137,7 @@ def _finish_annotated(path: Path, out: Path, res: PassResult, media: MediaFacts,
         else:
             final_tmp = muxed
     final_tmp.replace(out / "annotated.mp4")
-    for stale in out.glob(".annotated.*.tmp.mp4"):
-        stale.unlink()
+    res.annotated.path.unlink(missing_ok=True)  # the copy without audio; another run's temps are not ours
     return res.annotated.codec
 
 
@@ -173,8 +177,9 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
     R.write_csv(frames, out / "frames.csv")
     R.write_csv(timeline, out / "timeline.csv")
     R.write_csv(summary, out / "summary.csv")
-    # What was decoded, at the rate the times are counted in: the length the timelines and report.html show.
-    duration_s = res.decoded / (sched.fps or FALLBACK_FPS)
+    # What was decoded, to the end of its last frame: the length the timelines and report.html show (by the
+    # stream's timestamps where a variable-rate video runs longer than its frames / fps, as its `time_s` do).
+    duration_s = max(res.decoded / (sched.fps or FALLBACK_FPS), res.stream_end_s)
     timeline_png(timeline, summary, classes, out / "timeline.png",
                  f"{path.name}: emotion over time (smoothed over {R.SMOOTH_BINS} bins of {opts.bin_s:g} s)",
                  duration_s, opts.max_tracks_plotted)
@@ -202,6 +207,6 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
         save_video_faces(out, path, shown, also=[thumbs] if thumbs else [])
     if opts.html:
         write_video_page(out, path, frames, timeline, summary, record, classes, em.card, thumbs=thumbs)
-    if opts.redo:
-        remove_unwritten_extras(out, opts, "annotated.mp4")
+    # Only a re-analysis gets here: what this run did not write belongs to the analysis it replaced.
+    remove_unwritten_extras(out, opts, "annotated.mp4")
     return VideoResult(path, out, status, res.decoded, res.analysed, len(frames), tracks, seconds, "; ".join(notes))

@@ -200,14 +200,15 @@ class PassResult:
 
 def analyse_pass(path: Path, cap: cv2.VideoCapture, em: EmotionModel, opts: VideoOptions, sched: Schedule,
                  first: int = 0, last: int | None = None, annotated: Path | None = None,
-                 bar: tqdm | None = None) -> PassResult:
+                 bar: tqdm | None = None, clock: list[float] | None = None) -> PassResult:
     """Frames `first`..`last` of `path` (the capture is at `first`): face rows and, with `annotated`, the drawn
-    frames encoded there. The per-range step of the local and the Ray runner."""
+    frames encoded there; `clock`: a variable-rate video's frame times (`sources.variable_rate_clock`). The
+    per-range step of the local and the Ray runner."""
     finder = FaceFinder(opts, sched, em.image_size, first)
     writer = FrameWriter(em, opts.batch_size, sched.fps, annotated)
     try:
         decoded, decode_error, end = _run_stages(path, cap, finder, writer, sched, first, last, annotated is not None,
-                                                 bar)
+                                                 bar, clock)
     finally:
         encoded = writer.close()  # the encoder is closed whatever happened
     return PassResult(writer.frames_table(), decoded, finder.step - sched.analysed_before(first), decode_error,
@@ -215,14 +216,15 @@ def analyse_pass(path: Path, cap: cv2.VideoCapture, em: EmotionModel, opts: Vide
 
 
 def _run_stages(path: Path, cap: cv2.VideoCapture, finder: FaceFinder, writer: FrameWriter, sched: Schedule,
-                first: int, last: int | None, draw: bool, bar: tqdm | None) -> tuple[int, str, float]:
+                first: int, last: int | None, draw: bool, bar: tqdm | None,
+                clock: list[float] | None = None) -> tuple[int, str, float]:
     """Decode in a thread, find faces here, hand batches of frames to the writer's thread; (frames decoded,
     decode error, where the last decoded frame ends in stream time)."""
     decoded, decode_error, end = 0, "", 0.0
     last_faces = Faces(path.name)
     pending: list[_Shown] = []
     in_flight: deque = deque()
-    with ThreadPoolExecutor(1) as pool, in_background(read_frames(cap, sched.fps, first, last), 32) as frames:
+    with ThreadPoolExecutor(1) as pool, in_background(read_frames(cap, sched.fps, first, last, clock), 32) as frames:
         def hand_over(batch: list[_Shown]) -> None:
             in_flight.append(pool.submit(writer.write, batch))
             while len(in_flight) > 2:  # bounded: the writer is at most two batches behind

@@ -54,15 +54,43 @@ def expand_inputs(inputs: list[str | Path]) -> list[VideoInput]:
 def output_dirs(videos: list[VideoInput], out: Path | None) -> list[Path]:
     """OUT for one video file; for several, OUT/<stem>, and a folder's tree mirrored under OUT (OUT/day1/p01 for
     day1/p01.mp4: lab recordings repeat names across session folders). Without OUT: reports/<stem>, or
-    reports/<folder>/<tree> for a folder."""
+    reports/<folder>/<tree> for a folder. Videos that differ only by extension (p01.mp4, p01.avi) get
+    <stem>_<extension>; ValueError where two videos would still share one report folder."""
     def mirrored(v: VideoInput) -> Path:
         return Path(v.source).with_suffix("")
 
     if out is None:
-        return [folder_out(v.folder) / mirrored(v) if v.folder else default_out(v.path) for v in videos]
-    if len(videos) == 1 and videos[0].folder is None:
+        outs = [folder_out(v.folder) / mirrored(v) if v.folder else default_out(v.path) for v in videos]
+    elif len(videos) == 1 and videos[0].folder is None:
         return [Path(out)]
-    return [Path(out) / (mirrored(v) if v.folder else v.path.stem) for v in videos]
+    else:
+        outs = [Path(out) / (mirrored(v) if v.folder else v.path.stem) for v in videos]
+    return _distinct(videos, outs)
+
+
+def _distinct(videos: list[VideoInput], outs: list[Path]) -> list[Path]:
+    """`outs` with no folder shared by two videos: one report folder holds one video's report, and on Ray two
+    tasks writing into one folder would mix their files."""
+    def clashes(paths: list[Path]) -> dict[Path, list[int]]:
+        by: dict[Path, list[int]] = {}
+        for k, o in enumerate(paths):
+            by.setdefault(o.resolve(), []).append(k)
+        return {o: ks for o, ks in by.items() if len(ks) > 1}
+
+    seen: dict[Path, VideoInput] = {}
+    for v in videos:
+        first = seen.setdefault(v.path.resolve(), v)
+        if first is not v:
+            raise ValueError(f"{v.path}: given twice (also as {first.path})")
+    outs = list(outs)
+    for ks in clashes(outs).values():
+        for k in ks:
+            outs[k] = outs[k].with_name(f"{outs[k].name}_{videos[k].path.suffix.lstrip('.').lower()}")
+    for ks in clashes(outs).values():
+        names = " and ".join(str(videos[k].path) for k in ks)
+        raise ValueError(f"{names} would share the report folder {outs[ks[0]]}: give the folder that holds them "
+                         "(its tree is mirrored), or analyse them with separate --out")
+    return outs
 
 
 def _failure(path: Path, out: Path, e: Exception) -> VideoFailure:

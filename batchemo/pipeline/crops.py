@@ -24,7 +24,7 @@ import pandas as pd
 
 from .annotate import write_image
 from .report import write_csv
-from .sources import BadInput, read_photo
+from .sources import BadInput, read_photo, variable_rate_clock
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 THUMB_SIDE = 112  # px, the thumbnails' long side
@@ -98,7 +98,9 @@ def video_images(path: Path, frames: Iterable[int]) -> Iterator[tuple[int, np.nd
         return
     cap = cv2.VideoCapture(str(path))
     pos: int | None = 0  # the index of the frame the next read returns; None: not known
-    exact = True  # seeks have landed where asked so far
+    # Seeks have landed where asked so far. Never trusted on variable-rate video: there OpenCV reports landing on
+    # the frame asked for while showing a later one.
+    exact = variable_rate_clock(Path(path), cap.get(cv2.CAP_PROP_FPS)) is None
     try:
         for f in wanted:
             seeked = False

@@ -103,6 +103,25 @@ def media_facts(path: Path) -> MediaFacts:
     return MediaFacts(int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3]) if m else None, "Audio:" in info)
 
 
+def frame_times(path: Path) -> list[float] | None:
+    """The video stream's frame timestamps in seconds, in display order, read from its packets without decoding
+    them (`ffmpeg -c copy -f framecrc`: a fraction of a second for an hour of video); None without ffmpeg or
+    where the stream's time base or timestamps cannot be read."""
+    exe = ffmpeg_exe()
+    if not exe:
+        return None
+    r = subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-i", str(path), "-map", "0:v:0", "-c", "copy",
+                        "-f", "framecrc", "-"], capture_output=True, text=True, errors="replace")
+    tb = re.search(r"^#tb 0: (\d+)/(\d+)$", r.stdout, re.M)
+    if r.returncode != 0 or not tb or int(tb[2]) == 0:
+        return None
+    try:  # packet lines: stream, dts, pts, duration, size, checksum
+        pts = sorted(int(line.split(",")[2]) for line in r.stdout.splitlines() if line and line[0] != "#")
+    except (IndexError, ValueError):
+        return None
+    return [p * int(tb[1]) / int(tb[2]) for p in pts]
+
+
 def has_audio(path: Path) -> bool:
     return media_facts(path).has_audio
 

@@ -265,7 +265,7 @@ def write_video_page(out: Path, video: Path, frames: pd.DataFrame, timeline: pd.
     rows_of, bins_of = dict(list(frames.groupby("face"))), dict(list(timeline.groupby("face")))
     tracks = [_track_card(s, rows_of.get(int(s["face"]), frames.iloc[:0]),
                           bins_of.get(int(s["face"]), timeline.iloc[:0]), classes, cols, thumb_of.get(int(s["face"])),
-                          duration) for _, s in rows.iterrows()]
+                          duration, fps) for _, s in rows.iterrows()]
     has_video = (out / "annotated.mp4").is_file()
     return _write(out, "report.html", "video.html.j2", name=Path(run.get("input") or video).name,
                   run_facts=_video_facts(run, card, duration, fps, decoded), notes=run.get("notes") or [],
@@ -289,16 +289,19 @@ def _track_thumb_name(label, r: pd.Series) -> str:
 
 
 def _track_card(s: pd.Series, part: pd.DataFrame, tl: pd.DataFrame, classes: list[str], cols: dict,
-                thumb: str | None, duration: float) -> dict:
+                thumb: str | None, duration: float, fps: float = 0.0) -> dict:
     """One track's card: its summary.csv row, a few evenly spread low-confidence moments among its frames.csv
-    rows (`part`), its timeline SVG from its timeline.csv rows (`tl`)."""
+    rows (`part`), its timeline SVG from its timeline.csv rows (`tl`). A moment shows its `time_s` and seeks the
+    player to the middle of its frame in annotated.mp4, which plays at `fps` (a variable-rate original's clock
+    drifts from it)."""
     low = part[part["confidence"] < LOW_CONFIDENCE]
     picks = low.iloc[np.unique(np.linspace(0, len(low) - 1, min(LOW_MOMENTS, len(low))).round().astype(int))] \
         if len(low) else low
     return {"face": str(s["face"]), "dominant": s["dominant"], "seconds": _num(s["seconds_on_screen"]),
             "frames": int(s["frames"]), "first": _num(s["first_s"], "{:.1f}"), "last": _num(s["last_s"], "{:.1f}"),
             "bar": _bar(s, classes, cols), "mean_p": {c: float(s[f"mean_p_{c}"]) for c in classes}, "thumb": thumb,
-            "low": [{"t": float(m.time_s), "emotion": m.emotion, "confidence": float(m.confidence)}
+            "low": [{"t": float(m.time_s), "at": (m.frame + 0.5) / fps if fps else float(m.time_s),
+                     "emotion": m.emotion, "confidence": float(m.confidence)}
                     for m in picks.itertuples()],
             "low_more": max(0, len(low) - len(picks)),
             "svg": timeline_svg(tl, classes, cols, duration)}

@@ -12,6 +12,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from .encode import frame_times
 from .report import is_report_folder
 
 # FFmpeg (inside OpenCV) prints its own lines for a bad video ("moov atom not found" for a truncated MP4) ahead
@@ -271,15 +272,36 @@ class Frame:
     stream_s: float = 0.0  # the frame's own timestamp in the stream (tells a whole file from one cut short)
 
 
-def read_frames(cap: cv2.VideoCapture, fps: float, first: int = 0, last: int | None = None) -> Iterator[Frame]:
-    """Frames `first` (the capture is already there) up to `last` (exclusive) or the end of the stream."""
+def first_uneven_frame(times: list[float], fps: float) -> int | None:
+    """The first frame whose timestamp is not its index / `fps` after the first frame's (to the nearest frame);
+    None where every frame is (a constant-rate video)."""
+    return next((k for k, t in enumerate(times) if round((t - times[0]) * fps) != k), None)
+
+
+def variable_rate_clock(path: Path, fps: float) -> list[float] | None:
+    """Each frame's time after the first (s), by the timestamps in its packets, for a variable-rate video (a
+    phone's, whose rate drops in low light); None for a constant-rate one, whose times are index / fps, or where
+    the timestamps cannot be read. Read before the pass, so that the whole file's spacing is known at its
+    first frame."""
+    times = frame_times(Path(path)) if fps > 0 else None
+    if not times or first_uneven_frame(times, fps) is None:
+        return None
+    return [t - times[0] for t in times]
+
+
+def read_frames(cap: cv2.VideoCapture, fps: float, first: int = 0, last: int | None = None,
+                clock: list[float] | None = None) -> Iterator[Frame]:
+    """Frames `first` (the capture is already there) up to `last` (exclusive) or the end of the stream; `clock`:
+    the frames' times (`variable_rate_clock`), else index / fps."""
     i = first
     while last is None or i < last:
         ok, image = cap.read()
         if not ok or image is None:
             return
         ms = cap.get(cv2.CAP_PROP_POS_MSEC)
-        if fps > 0:
+        if clock:  # a frame past the packets counted (not seen): one frame interval after the last counted
+            t = clock[i] if i < len(clock) else clock[-1] + (i - len(clock) + 1) / (fps or FALLBACK_FPS)
+        elif fps > 0:
             t = i / fps
         else:  # no usable fps in the container: the frame's own timestamp
             t = ms / 1000 if ms > 0 or i == 0 else i / FALLBACK_FPS

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -79,6 +80,24 @@ def moving_faces_video(path: Path, face: np.ndarray, frames: int = 30, fps: floa
         canvas[h - 130:h - 10, x2:x2 + 100] = mirrored
         writer.write(canvas)
     writer.release()
+
+
+VFR_FPS, VFR_GAP_AFTER, VFR_GAP_S = 24, 20, 0.5
+
+
+def variable_rate_video(folder: Path, face: np.ndarray) -> Path:
+    """folder/phone.mp4: 96 frames of `moving_faces_video` at 24 fps with a 0.5 s pause after frame 20, kept as
+    it is (variable frame rate), as a phone that drops its rate in low light writes them; H.264 with a keyframe
+    every 12 frames, so that seeks land on one."""
+    from batchemo.pipeline.encode import ffmpeg_exe
+
+    src, out = folder / "src.avi", folder / "phone.mp4"
+    moving_faces_video(src, face, frames=96, fps=VFR_FPS)
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(src), "-vf",
+                    f"settb=1/1000,setpts=(N/{VFR_FPS}+gt(N\\,{VFR_GAP_AFTER})*{VFR_GAP_S})/TB",
+                    "-fps_mode", "passthrough", "-c:v", "libx264", "-preset", "ultrafast", "-g", "12",
+                    "-pix_fmt", "yuv420p", str(out)], check=True)
+    return out
 
 
 def blank_video(path: Path, frames: int = 8) -> Path:

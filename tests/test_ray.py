@@ -8,7 +8,7 @@ import batchemo
 from batchemo.jobs.options import FolderOptions
 from batchemo.jobs.options import VideoOptions
 
-from .conftest import moving_faces_video
+from .conftest import moving_faces_video, variable_rate_video
 
 ray = pytest.importorskip("ray", reason="the Ray extra is not installed (pip install 'batchemo[ray]')")
 
@@ -71,6 +71,19 @@ def test_long_video_split_into_ranges_on_ray_equals_local(face_bgr, tmp_path, mo
     # re-run: skipped as complete, like a local run
     [again] = ray_videos([clip], [tmp_path / "ray"], model.path, opts, "local")
     assert again.status == "skipped"
+
+
+def test_variable_rate_video_on_ray_is_one_task_equal_to_local(face_bgr, tmp_path, model, local_ray):
+    """Frame ranges would misnumber its frames (a seek there lands on a later frame than it says)."""
+    from batchemo.jobs.ray_runner import ray_videos
+
+    clip = variable_rate_video(tmp_path, face_bgr)
+    opts = VideoOptions(split_frames=30, annotate=False)  # 96 frames: ranges, were it evenly timed
+    [res] = ray_videos([clip], [tmp_path / "ray"], model.path, opts, "local")
+    assert res.status == "complete" and res.frames_decoded == 96
+    local = batchemo.analyze_video(clip, tmp_path / "local", model, opts, progress=False)
+    for name in ("frames.csv", "timeline.csv", "summary.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(local.out / name), pd.read_csv(tmp_path / "ray" / name), atol=1e-5)
 
 
 def test_ray_keeps_its_info_lines_to_itself(local_ray):

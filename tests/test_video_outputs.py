@@ -19,24 +19,15 @@ from batchemo.jobs.video_pass import Schedule
 from batchemo.jobs.videos import analyze_videos, expand_inputs, output_dirs
 from batchemo.pipeline.encode import ffmpeg_exe
 
-from .conftest import moving_faces_video
+from .conftest import VFR_FPS as FPS, VFR_GAP_AFTER as GAP_AFTER, VFR_GAP_S as GAP_S, moving_faces_video, \
+    variable_rate_video
 
 QUIET = {"annotate": False, "html": False}
-GAP_AFTER, GAP_S, FPS = 20, 0.5, 24
 
 
 @pytest.fixture(scope="module")
 def vfr_clip(tmp_path_factory, face_bgr):
-    """96 frames at 24 fps with a 0.5 s pause after frame 20, kept as it is (variable frame rate), as a phone
-    that drops its rate in low light writes them; a keyframe every 12 frames, so that seeks land on one."""
-    d = tmp_path_factory.mktemp("vfr")
-    src = d / "src.avi"
-    moving_faces_video(src, face_bgr, frames=96, fps=FPS)
-    out = d / "phone.mp4"
-    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(src), "-vf",
-                    f"settb=1/1000,setpts=(N/{FPS}+gt(N\\,{GAP_AFTER})*{GAP_S})/TB", "-fps_mode", "passthrough", "-c:v", "libx264",
-                    "-preset", "ultrafast", "-g", "12", "-pix_fmt", "yuv420p", str(out)], check=True)
-    return out
+    return variable_rate_video(tmp_path_factory.mktemp("vfr"), face_bgr)
 
 
 def test_variable_rate_video_is_timed_by_its_own_clock(vfr_clip, tmp_path, model):

@@ -73,6 +73,12 @@ def test_votes_file_paths_relative_to_the_folder(tmp_path):
     ("file,happy,sad", "train/happy/a.png,1,-1", "line 2"),
     ("file,happy,happiness,sad", "train/happy/a.png,1,1,1", "both count class 'happy'"),
     ("file,happy,sad", "train/happy/missing.png,1,1", "1 listed files do not exist"),
+    ("file,happy,sad", "train/happy/a.png,1,inf", "line 2: vote counts must be finite"),
+    ("file,happy,sad", "train/happy/a.png,0,0", "no image left"),
+    ("file,happy,sad", "train/happy/a.png,1,1\ntrain/happy/b.png,1,1\n\n\ntrain/happy/a.png,0,3",
+     "'train/happy/a.png' is listed on lines 2, 6"),
+    ("file,happy,sad", "train/happy/a.png,1,1\n\ntrain/happy/b.png,1,-1", "line 4"),  # blank lines counted
+    ("file,happy,sad", "train/happy/a.png,1,1\ntrain/happy/b.png,1,1,1", "bad.csv: not a readable votes CSV"),
 ])
 def test_bad_votes_files_are_clear_errors(ferplus_like, tmp_path, header, row, message):
     train, _ = ferplus_like

@@ -61,15 +61,17 @@ def train(
     interruption)."""
     from ..training.train import TrainOptions, train_folder
 
-    opts = TrainOptions(alpha=alpha, size=size, image_size=image_size, epochs=epochs, head_epochs=head_epochs,
-                        batch_size=batch_size, lr=lr, fine_tune_lr=fine_tune_lr, seed=seed,
-                        split_seed=split_seed, base_weights=base_weights,
-                        init_model=str(init_model) if init_model else None,
-                        class_weight_power=class_weight_power, patience=patience, augment=augment, erase=erase,
-                        label_smoothing=label_smoothing, flip_average=flip_average,
-                        teachers=[str(t) for t in teacher or []], distill=distill,
-                        scale="unit" if recipe == "notebook" else "mobilenet", freeze_base=recipe == "notebook")
+    if recipe not in ("batchemo", "notebook"):
+        fail(f"--recipe must be batchemo or notebook (got {recipe!r})")
     try:
+        opts = TrainOptions(alpha=alpha, size=size, image_size=image_size, epochs=epochs, head_epochs=head_epochs,
+                            batch_size=batch_size, lr=lr, fine_tune_lr=fine_tune_lr, seed=seed,
+                            split_seed=split_seed, base_weights=base_weights,
+                            init_model=str(init_model) if init_model else None,
+                            class_weight_power=class_weight_power, patience=patience, augment=augment, erase=erase,
+                            label_smoothing=label_smoothing, flip_average=flip_average,
+                            teachers=[str(t) for t in teacher or []], distill=distill,
+                            scale="unit" if recipe == "notebook" else "mobilenet", freeze_base=recipe == "notebook")
         card = train_folder(data_dir, out, opts, val_dir=val_dir, val_split=val_split, group_by=group_by,
                             command=command_line(ctx), votes=votes, val_votes=val_votes)
     except (FileNotFoundError, ValueError) as e:
@@ -130,6 +132,13 @@ def evaluate(
     from ..training.evaluate import evaluate as run_eval
     from ..training.options import TrainOptions
 
+    if folds == 1 or folds < 0:
+        fail(f"--folds must be 0 (score MODEL) or at least 2 (cross-validate), not {folds}")
+    if folds and (votes or temperature is not None):
+        fail("--votes and --temperature score MODEL itself; with --folds each fold's model is trained, scored on "
+             "its folder labels")
+    if batch_size < 1:
+        fail(f"--batch-size must be at least 1 (got {batch_size})")
     try:
         if folds > 1:
             opts = TrainOptions(alpha=alpha, size=size, epochs=epochs, head_epochs=head_epochs, lr=lr,
@@ -212,6 +221,10 @@ def calibrate(
 
     if not model.is_file():
         fail(f"{model}: model file not found")
+    if not 0 <= val_split < 1:
+        fail(f"--val-split must be at least 0 (0: all of DATA_DIR) and below 1 (got {val_split:g})")
+    if batch_size < 1:
+        fail(f"--batch-size must be at least 1 (got {batch_size})")
     try:
         info = run_calibrate(model, data_dir, votes, val_split, seed, group_by, batch_size,
                              command=command_line(ctx, {"votes", "val_split", "seed", "group_by"}))

@@ -31,7 +31,15 @@ def read_card(model_path: Path) -> dict:
     card_path = Path(model_path).with_suffix(".json")
     if not card_path.exists():
         raise FileNotFoundError(f"{card_path}: the model card (classes, input size) is missing beside the model")
-    return json.loads(card_path.read_text())
+    try:
+        card = json.loads(card_path.read_text())
+        classes, size = card["classes"], card["input"]["image_size"]
+        if not isinstance(classes, list) or not classes or int(size) < 1:
+            raise ValueError("no classes, or no input size")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        what = f"no {e}" if isinstance(e, KeyError) else str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"{card_path}: not a readable model card ({what})") from None
+    return card
 
 
 def crop_faces(grey: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
@@ -94,10 +102,14 @@ class EmotionModel:
         classes, size = list(card["classes"]), int(card["input"]["image_size"])
         lite = path.with_suffix(".tflite")
         if lite.exists() and lite.stat().st_mtime_ns >= path.stat().st_mtime_ns and _lite_available():
-            return cls(path, classes, size, card, _LitePredictor.from_file(lite))
+            predictor = _LitePredictor.from_file(lite)
+            it = predictor._interpreter(1)
+            _check_shapes(lite, card, it.get_input_details()[0]["shape"], it.get_output_details()[0]["shape"])
+            return cls(path, classes, size, card, predictor)
         import keras
 
         model = keras.saving.load_model(path, compile=False)
+        _check_shapes(path, card, model.input_shape, model.output_shape)
         return cls.from_keras(model, classes, size, card, path)
 
     @classmethod
@@ -134,6 +146,16 @@ class EmotionModel:
         if self.flip:
             p = (p[:n] + p[n:]) / 2
         return apply_temperature(p, self.temperature)
+
+
+def _check_shapes(net: Path, card: dict, input_shape, output_shape) -> None:
+    """ValueError where a network and the card beside it disagree (one model's network left beside another's
+    card): its probabilities would be labelled with the wrong classes."""
+    n, size = len(card["classes"]), int(card["input"]["image_size"])
+    if int(output_shape[-1]) != n or any(d is not None and int(d) != size for d in tuple(input_shape)[1:3]):
+        raise ValueError(f"{net}: the network takes {tuple(input_shape)[1:3]} crops and gives {int(output_shape[-1])} "
+                         f"classes, its card {Path(net).with_suffix('.json').name} says {size}x{size} and {n} "
+                         "classes: not the same model")
 
 
 def apply_temperature(p: np.ndarray, temperature: float) -> np.ndarray:

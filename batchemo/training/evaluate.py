@@ -132,13 +132,17 @@ def evaluate(model_path: str | Path | None, data_dir: str | Path, out: str | Pat
         em = replace(em, flip=flip)
     if temperature is not None:
         em = replace(em, temperature=temperature)
-    files = D.list_labelled(data_dir)
-    m = score(em, files, batch_size, progress)
     out = Path(out)
+    if out.exists() and not out.is_dir():  # found before the scoring, not after it
+        raise ValueError(f"{out}: --out is a file, not a folder")
+    files = D.list_labelled(data_dir)
+    # The votes are read before the scoring: a votes file that does not fit DATA_DIR is refused at once.
+    crowd_of = dict(zip(files.paths, crowd_majority(files.paths, votes, data_dir, em.classes))) if votes else None
+    m = score(em, files, batch_size, progress)
     out.mkdir(parents=True, exist_ok=True)
     title = f"{Path(em.path).name} on {Path(data_dir).name}" + (" (mirror-averaged)" if em.flip else "")
     write_outputs(m, em.classes, out, title)
-    crowd = crowd_majority(m["paths"], votes, data_dir, em.classes) if votes else None
+    crowd = np.asarray([crowd_of[p] for p in m["paths"]], np.int64) if crowd_of is not None else None
     cal = calibration_summary(m, em, crowd, votes)
     curves = {"folder labels": (m["probs"], m["y_true"])}
     if crowd is not None:
@@ -155,8 +159,14 @@ def crowd_majority(paths: list[str], votes_csv: str | Path, data_dir: str | Path
     or not in the votes file)."""
     v = read_votes(votes_csv, data_dir)
     top = majority(v.counts, v.classes, classes, str(votes_csv))
-    by_path = {os.path.normpath(p): int(t) for p, t in zip(v.paths, top)}
-    return np.asarray([by_path.get(os.path.normpath(p), -1) for p in paths], np.int64)
+    # Matched as real paths: a votes file may name them absolute, relative, or through a link.
+    by_path = {os.path.realpath(p): int(t) for p, t in zip(v.paths, top)}
+    crowd = np.asarray([by_path.get(os.path.realpath(p), -1) for p in paths], np.int64)
+    if len(paths) and not (crowd >= 0).any():
+        raise ValueError(f"{votes_csv}: none of the {len(paths)} images scored under {data_dir} has a crowd majority "
+                         f"there ({len(v.paths)} files listed, e.g. {v.paths[0]}); are its paths those of this "
+                         "folder?")
+    return crowd
 
 
 def calibration_summary(m: dict, em: EmotionModel, crowd: np.ndarray | None = None, votes=None) -> dict:

@@ -3,6 +3,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..pipeline.detect import Range, check_ranges
+
+TRAIN_RANGES = {"alpha": Range(0, strict=True), "image_size": Range(1), "epochs": Range(0), "head_epochs": Range(0),
+                "batch_size": Range(1), "lr": Range(0, strict=True), "fine_tune_lr": Range(0, strict=True),
+                "class_weight_power": Range(0), "patience": Range(0), "erase": Range(0, high=1),
+                "label_smoothing": Range(0, high=1), "distill": Range(0, high=1)}
+
 
 @dataclass
 class TrainOptions:
@@ -36,6 +43,13 @@ class TrainOptions:
     # MobileNet's [-1, 1], and a base that is never fine-tuned.
     scale: str = "mobilenet"
     freeze_base: bool = False
+
+    def __post_init__(self):  # refused before any data is read, from the CLI or from Python
+        check_ranges(self, TRAIN_RANGES)
+        head_only = self.head_epochs > 0 and not self.freeze_base and (self.base_weights != "none" or self.init_model)
+        if self.epochs == 0 and not head_only:
+            raise ValueError("--epochs 0 trains nothing: the head-only phase (--head-epochs) runs only on a "
+                             "pretrained base (--base-weights or --init-model)")
 
 
 def hold_out_seed(options: dict) -> int:

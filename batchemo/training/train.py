@@ -375,6 +375,8 @@ def train_folder(data_dir: str | Path, out: str | Path, opts: TrainOptions, val_
     out = Path(out)
     if out.suffix != ".keras":
         raise ValueError(f"{out}: the model file must end in .keras")
+    if out.is_dir() or any(p.exists() and not p.is_dir() for p in out.parents):
+        raise ValueError(f"{out}: cannot write the model there (it is a folder, or a file stands in its path)")
     train, val, split_desc = split_files(data_dir, opts, val_dir, val_split, group_by, votes, val_votes, verbose)
     if verbose:
         print(f"train: {len(train.paths)} images {train.counts()}\nval:   {len(val.paths)} images {val.counts()}",
@@ -413,10 +415,15 @@ def split_files(data_dir, opts: TrainOptions, val_dir=None, val_split: float = 0
         train = files
         split_desc = f"separate folder `{val_dir}`"
     else:
+        if not 0 < val_split < 1:
+            raise ValueError(f"--val-split must be more than 0 and less than 1 (got {val_split:g}), or give --val-dir")
         groups = D.group_keys(files.paths, group_by)
         split_seed = hold_out_seed(asdict(opts))
         tr, va = D.group_split(groups, val_split, split_seed)
         train, val = files.subset(tr), files.subset(va)
+        if not len(train.paths) or not len(val.paths):
+            raise ValueError(f"{data_dir}: --val-split {val_split:g} of {len(files.paths)} images leaves "
+                             f"{len(train.paths)} to train on and {len(val.paths)} to validate on; both need some")
         split_desc = (f"{val_split:.0%} of groups held out by --group-by {group_by!r} (no group on both sides)"
                       if group_by else f"{val_split:.0%} of images held out at random (seed {split_seed})")
     return train, val, split_desc
@@ -427,18 +434,26 @@ def save_trained(res: FitResult, out: Path, opts: TrainOptions, data_dir, val_di
     """Write the trained model, its TFLite twin and its card; remove the work folder."""
     classes = [canonical(c) for c in train.classes]
     work = out.with_name(out.name + ".work")
+    # The network and its twin are made under temporary names and renamed in place together, the card written
+    # right after: an earlier model's files are replaced in milliseconds, not across the seconds an export takes
+    # (and a network beside another model's card is refused when loaded, by its class count).
     tmp = out.with_name(out.stem + ".tmp.keras")  # not write_atomic's name: Keras insists on the .keras suffix
     res.model.save(tmp)
-    os.replace(tmp, out)
     import keras
 
     backend = keras.backend.backend()
     if backend == "tensorflow":
-        export_model(out)
+        twin = export_model(tmp)
     else:
+        twin = None
         # The TFLite converter needs the TensorFlow backend (a JAX GPU machine may not even have TensorFlow).
         print(f"note: no TFLite twin written under the {backend} backend; run `batchemo export {out}` with "
               "TensorFlow installed", file=sys.stderr)
+    os.replace(tmp, out)
+    if twin is not None:
+        os.replace(twin, out.with_suffix(".tflite"))  # renamed after the network: its mtime stays the newer
+    else:
+        out.with_suffix(".tflite").unlink(missing_ok=True)  # another network's twin
     card = {
         "format": "batchemo-model-card/1",
         "model_file": out.name,

@@ -63,7 +63,11 @@ def read_votes(csv: str | Path, data_dir: str | Path) -> Votes:
     csv, root = Path(csv), Path(data_dir)
     if not csv.is_file():
         raise FileNotFoundError(f"{csv}: votes file not found")
-    df = pd.read_csv(csv, dtype={"file": str})
+    try:
+        # Blank lines kept, then dropped, so that a row's index + 2 stays its line in the file.
+        df = pd.read_csv(csv, dtype={"file": str}, skip_blank_lines=False).dropna(how="all")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise ValueError(f"{csv}: not a readable votes CSV ({str(e).strip().splitlines()[-1]})") from None
     if "file" not in df.columns:
         raise ValueError(f"{csv}: no `file` column (columns: {', '.join(df.columns)})")
     class_cols: dict[str, str] = {}
@@ -94,12 +98,18 @@ def read_votes(csv: str | Path, data_dir: str | Path) -> Votes:
     classes = sorted(class_cols)
     count_cols = [class_cols[c] for c in classes] + dropped_cols + nf_cols
     values = df[count_cols].apply(pd.to_numeric, errors="coerce")
-    bad = values.isna().any(axis=1) | (values < 0).any(axis=1) | df["file"].isna()
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ValueError(f"{csv}: line {i + 2}: vote counts must be numbers >= 0 and `file` given "
-                         f"({df.iloc[i].to_dict()}); {int(bad.sum())} such rows")
     v = values.to_numpy(np.float64)
+    bad = ~np.isfinite(v).all(axis=1) | (v < 0).any(axis=1) | df["file"].isna().to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{csv}: line {_line(df, i)}: vote counts must be finite numbers >= 0 and `file` given "
+                         f"({df.iloc[i].to_dict()}); {int(bad.sum())} such rows")
+    twice = df["file"].duplicated(keep=False).to_numpy()
+    if twice.any():  # two rows for one image: which votes are its own?
+        rows = np.flatnonzero(df["file"].to_numpy() == df["file"].to_numpy()[np.flatnonzero(twice)[0]])
+        raise ValueError(f"{csv}: {df['file'].iloc[rows[0]]!r} is listed on lines "
+                         f"{', '.join(str(_line(df, i)) for i in rows)}; {int(twice.sum())} rows name a file "
+                         "listed more than once")
     n_cls = len(classes)
     counts = v[:, :n_cls]
     others = v[:, n_cls:n_cls + len(dropped_cols)]
@@ -108,6 +118,9 @@ def read_votes(csv: str | Path, data_dir: str | Path) -> Votes:
     not_face = (nf > 0) & (nf >= top_other)
     empty = ~not_face & (counts.sum(1) <= 0)
     keep = ~not_face & ~empty
+    if not keep.any():
+        raise ValueError(f"{csv}: no image left to learn from or score: of {len(df)} rows, {int(not_face.sum())} "
+                         f"are not a face (NF the most votes) and {int(empty.sum())} have no vote for a class")
     paths = [_resolve(f, root) for f in df["file"][keep]]
     missing = [p for p in paths if not Path(p).is_file()]
     if missing:
@@ -116,6 +129,11 @@ def read_votes(csv: str | Path, data_dir: str | Path) -> Votes:
     excluded = {"not_a_face": int(not_face.sum()), "no_class_votes": int(empty.sum())}
     dropped = {c: int(df[c][keep].sum()) for c in dropped_cols + nf_cols}
     return Votes(paths, counts[keep].astype(np.float32), classes, excluded, dropped)
+
+
+def _line(df: pd.DataFrame, i: int) -> int:
+    """The line in the file of `df`'s i-th row (its index counts rows from 0, below the header line)."""
+    return int(df.index[i]) + 2
 
 
 def _resolve(file: str, root: Path) -> str:

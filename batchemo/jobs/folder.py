@@ -72,6 +72,8 @@ def _list_inputs(root: Path, out: Path) -> tuple[Path, list[SourceFile], list[So
         return root.parent, [SourceFile(root, root.name, st.st_size, st.st_mtime_ns)], []
     if not root.is_dir():
         raise NotADirectoryError(f"{root}: not a folder or a photo (for a video use `batchemo video`)")
+    if out.resolve() == root.resolve():  # its annotated copies, crops and thumbnails would be the next run's input
+        raise ValueError(f"{out}: --out is the folder analysed; choose a folder beside it or inside it")
     inside = out.resolve().is_relative_to(root.resolve())
     images, others = walk(root, IMAGE_EXTENSIONS, skip=out if inside else None)
     if not images:
@@ -80,10 +82,11 @@ def _list_inputs(root: Path, out: Path) -> tuple[Path, list[SourceFile], list[So
 
 
 def _open_journal(out: Path, images: list[SourceFile], em: EmotionModel,
-                  opts: FolderOptions) -> tuple[R.Journal, set[str]]:
-    """The resume journal of `out` and the photos a previous run finished (same path, size and mtime). A
-    previous run with other settings (`analysis_settings`: an interrupted one's, in the journal, else the last
-    run.json's) is refused: its rows and this run's would mix in one report."""
+                  opts: FolderOptions) -> tuple[R.Journal, set[str], set[str]]:
+    """The resume journal of `out`, the photos a previous run finished (same path, size and mtime; with
+    --annotate, their annotated copy there too) and the sources the previous report listed. A previous run with
+    other settings (`analysis_settings`: an interrupted one's, in the journal, else the last run.json's) is
+    refused: its rows and this run's would mix in one report."""
     classes, marker = em.classes, out / R.Journal.MARKER
     if opts.redo:
         settings = analysis_settings(opts, em)
@@ -94,7 +97,7 @@ def _open_journal(out: Path, images: list[SourceFile], em: EmotionModel,
     journal = R.Journal(out)
     journal.begin(settings, fresh=opts.redo)
     if opts.redo:
-        return journal, set()
+        return journal, set(), set()
     old_files, old_faces = journal.load(out, "files.csv", "faces.csv", classes)
     old_prob = [c for c in old_faces.columns if c.startswith("p_")]
     if len(old_faces) and old_prob != R.prob_columns(classes):
@@ -104,9 +107,10 @@ def _open_journal(out: Path, images: list[SourceFile], em: EmotionModel,
     done = set()
     for r in old_files.itertuples():
         s = current.get(r.source)
-        if s is not None and r.status == "ok" and r.bytes == s.size and r.mtime_ns == s.mtime_ns:
+        if s is not None and r.status == "ok" and r.bytes == s.size and r.mtime_ns == s.mtime_ns \
+                and (not opts.annotate or (out / "annotated" / r.source).is_file()):  # --annotate added later
             done.add(r.source)
-    return journal, done
+    return journal, done, set(old_files["source"])
 
 
 def _final_tables(journal: R.Journal, out: Path, images: list[SourceFile], others: list[SourceFile],
@@ -162,7 +166,7 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
     claim_output(out, root, opts.force)
     R.remove_atomic_temps(out)
     em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)
-    journal, done = _open_journal(out, images, em, opts)
+    journal, done, reported = _open_journal(out, images, em, opts)
     todo = [s for s in images if s.rel not in done]
 
     if opts.ray is not None:
@@ -195,7 +199,8 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
               "resumed_from_previous": len(done)}
     record = run_record("folder", command, root, out, opts, em, counts, seconds)
     R.write_json(record, out / "run.json")
-    if journal.fresh:
+    if journal.fresh or todo or reported != set(files["source"]):
+        # The rows changed: extra outputs this run does not write show the analysis before, and go.
         remove_unwritten_extras(out, opts, "annotated")
     journal.clear()
     thumbs = None

@@ -153,8 +153,9 @@ def check_settings(out: Path, previous: dict | None, options, model, ignore: Ite
 
 
 def remove_unwritten_extras(out: Path, opts, annotated: str) -> None:
-    """After a --redo: the extra outputs this run did not write belong to the analysis it replaced, and go, so
-    one report folder never shows two analyses. `annotated`: the job's annotated output (folder or video)."""
+    """After a run that changed a report's rows (a --redo, a changed input): the extra outputs it did not write
+    belong to the analysis before, and go, so one report folder never shows two analyses. `annotated`: the job's
+    annotated output (folder or video)."""
     for name, written in {annotated: opts.annotate, "report.html": opts.html, "thumbs": opts.html,
                           "faces": opts.save_faces}.items():
         p = Path(out) / name

@@ -48,6 +48,12 @@ def _done_before(out: Path, path: Path) -> dict | None:
     return None
 
 
+def _missing_extras(out: Path, opts: VideoOptions) -> list[str]:
+    """The extra outputs `opts` asks for that the report folder lacks."""
+    wanted = {"annotated.mp4": opts.annotate, "report.html": opts.html, "faces": opts.save_faces}
+    return [name for name, on in wanted.items() if on and not (out / name).exists()]
+
+
 def prepare_out(path: Path, out: Path, opts: VideoOptions, t0: float, model) -> VideoResult | None:
     """Claim `out` for this video; the result of an earlier complete run there (to skip), else None. A complete
     report made with other settings (`analysis_settings` of `opts` and `model`) is refused, not passed off as
@@ -56,6 +62,11 @@ def prepare_out(path: Path, out: Path, opts: VideoOptions, t0: float, model) -> 
     prev = None if opts.redo else _done_before(out, path)
     if prev is not None:
         check_settings(out, prev.get("analysis"), opts, model, ignore=("min_track_s", "keep_short_tracks"))
+        if _missing_extras(out, opts):
+            # An extra output asked for now (--save-faces added, say) needs the frames decoded again: analysed
+            # again, with the settings just checked, so its rows stay what they were.
+            prev = None
+    if prev is not None:
         c = prev.get("counts", {})
         note = "; ".join(prev.get("notes") or []) if prev["status"] == "partial" else "already complete"
         return VideoResult(path, out, "skipped", c.get("frames_decoded", 0), c.get("frames_analysed", 0),

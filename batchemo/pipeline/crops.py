@@ -199,14 +199,36 @@ def _save(out: Path, rows: pd.DataFrame, cut_all: Callable[[list[Crops]], None],
     then faces/index.csv, in the rows' order, of those written."""
     faces = Path(out) / "faces"
     faces.mkdir(parents=True, exist_ok=True)
-    saved = Crops(rows, lambda label, r, crop: write_image(crop, faces / _file(r)))
+    # A crop the user moved to another class folder (README: relabel by moving) is theirs: kept where it is, listed
+    # there, and not cut again under the model's class.
+    moved = _moved_crops(faces, rows)
+    saved = Crops(rows[~rows.index.isin(list(moved))], lambda label, r, crop: write_image(crop, faces / _file(r)))
     cut_all([saved, *also])
-    table = pd.DataFrame([{"file": _file(r), "source": r["source"], "frame": int(r["frame"]), "face": int(r["face"]),
-                           "emotion": r["emotion"], "confidence": float(r["confidence"]), "time_s": float(r["time_s"])}
-                          for i, r in rows.iterrows() if i in saved.done], columns=INDEX_COLUMNS)
+    table = pd.DataFrame([{"file": moved.get(i, _file(r)), "source": r["source"], "frame": int(r["frame"]),
+                           "face": int(r["face"]), "emotion": r["emotion"], "confidence": float(r["confidence"]),
+                           "time_s": float(r["time_s"])}
+                          for i, r in rows.iterrows() if i in saved.done or i in moved], columns=INDEX_COLUMNS)
     write_csv(table, faces / "index.csv")
     _remove_stale_crops(faces, set(table["file"]))
     return table
+
+
+def _moved_crops(faces: Path, rows: pd.DataFrame) -> dict:
+    """Row label -> the crop's file under `faces`, for rows whose crop lies elsewhere than the row's emotion
+    folder and than where batchemo last put it (index.csv: under the emotion then given): moved there by hand.
+    A crop batchemo put under a class the model no longer gives is its own, and stale."""
+    index = faces / "index.csv"
+    if not index.is_file():  # no record of where batchemo put them: none counts as moved
+        return {}
+    last = pd.read_csv(index, usecols=["file", "emotion"], dtype=str)
+    placed = set(last["file"][[f.split("/", 1)[0] == e for f, e in zip(last["file"], last["emotion"])]])
+    where = {p.name: p.relative_to(faces).as_posix() for p in faces.glob("*/*.png") if CROP_NAME.fullmatch(p.name)}
+    moved = {}
+    for i, r in rows.iterrows():
+        file = where.get(crop_name(r["source"], r["frame"], r["face"]))
+        if file is not None and file != _file(r) and file not in placed:
+            moved[i] = file
+    return moved
 
 
 def _remove_stale_crops(faces: Path, keep: set[str]) -> None:

@@ -1,6 +1,7 @@
 """Face detection with OpenCV's frontal-face Haar cascade on a grey (optionally downscaled) image."""
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 
@@ -26,6 +27,9 @@ class DetectOptions:
 
     def __post_init__(self):
         check_ranges(self, DETECT_RANGES)
+        if 0 < self.max_side < HAAR_WINDOW:  # a copy smaller than the cascade's window holds no face
+            raise ValueError(f"--detect-size must be 0 (no cap) or at least {HAAR_WINDOW}, the cascade's window "
+                             f"(got {self.max_side})")
 
     @property
     def accurate(self) -> "DetectOptions":
@@ -37,6 +41,8 @@ def check(name: str, value, low: float, strict: bool = False, high: float | None
     if value is None:
         return
     flag = flag or "--" + name.replace("_", "-")
+    if not math.isfinite(value):  # NaN passes every comparison; inf scales (a scale factor) never end
+        raise ValueError(f"{flag} must be a finite number (got {value})")
     if (value <= low if strict else value < low) or (high is not None and value > high):
         bound = f"more than {low:g}" if strict else f"at least {low:g}"
         upper = f" and at most {high:g}" if high is not None else ""
@@ -70,7 +76,7 @@ def check_ranges(options, ranges: dict[str, Range]) -> None:
 
 
 DETECT_RANGES = {"scale_factor": Range(1.0, strict=True), "min_neighbors": Range(0), "min_face": Range(1),
-                 "max_side": Range(0, flag="--detect-size")}
+                 "max_side": Range(0, flag="--detect-size")}  # and 0 or >= HAAR_WINDOW: DetectOptions
 
 _local = threading.local()
 

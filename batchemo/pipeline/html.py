@@ -9,6 +9,7 @@ rendered with autoescaping on: file names are data.
 from __future__ import annotations
 
 import datetime as _dt
+import html
 import json
 import math
 import os
@@ -220,7 +221,7 @@ def timeline_svg(tl: pd.DataFrame, classes: list[str], cols: dict, duration: flo
             if len(mid) == 1:
                 parts.append(f'<circle cx="{sx(mid[0]):.1f}" cy="{sy(v[0]):.1f}" r="3" fill="{cols[c]}"/>')
             parts.append(f'<polyline fill="none" stroke="{cols[c]}" stroke-width="2" points="{pts}">'
-                         f'<title>{c}</title></polyline>')
+                         f'<title>{html.escape(c)}</title></polyline>')  # a class is a training folder's name
     parts.append("</svg>")
     return "".join(parts)
 

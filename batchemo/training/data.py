@@ -91,7 +91,10 @@ def group_keys(paths: list[str], pattern: str | None) -> np.ndarray:
     """
     if not pattern:
         return np.asarray(paths)
-    rx = re.compile(pattern)
+    try:
+        rx = re.compile(pattern)
+    except re.error as e:
+        raise ValueError(f"--group-by {pattern!r} is not a regular expression ({e})") from None
     keys = []
     for p in paths:
         m = rx.search(Path(p).name)

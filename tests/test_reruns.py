@@ -1,0 +1,120 @@
+"""A re-run leaves a report folder that shows one analysis: extras asked for later are made, extras of rows since
+changed go, crops the user moved stay; and options that cannot work are refused before any work."""
+from __future__ import annotations
+
+import math
+import shutil
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import batchemo
+from batchemo.cli import app
+from batchemo.jobs.options import FolderOptions, VideoOptions
+from batchemo.pipeline import html as H
+from batchemo.pipeline.detect import DetectOptions
+from batchemo.training.options import TrainOptions
+
+from .conftest import SAMPLES
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def photos(tmp_path):
+    d = tmp_path / "photos"
+    d.mkdir()
+    shutil.copy(SAMPLES / "images" / "astronaut.png", d / "a.png")
+    shutil.copy(SAMPLES / "images" / "group" / "three_faces.jpg", d / "g.jpg")
+    return d
+
+
+@pytest.mark.parametrize("make", [
+    lambda: DetectOptions(scale_factor=math.inf), lambda: FolderOptions(max_megapixels=math.nan),
+    lambda: VideoOptions(bin_s=math.nan), lambda: TrainOptions(alpha=math.nan),
+])
+def test_non_finite_option_values_are_refused(make):
+    with pytest.raises(ValueError, match="must be a finite number"):
+        make()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["folder", "{photos}", "--scale-factor", "inf"], "--scale-factor must be a finite number"),
+    (["folder", "{photos}", "--detect-size", "10"], "--detect-size must be 0 (no cap) or at least 24"),
+    (["folder", "{photos}", "--out", "{photos}"], "--out is the folder analysed"),
+    (["train", "{classes}", "--out", "{tmp}/m.keras", "--group-by", "("], "--group-by '(' is not a regular expression"),
+])
+def test_options_that_cannot_work_are_one_line_errors(photos, tmp_path, args, message):
+    classes = tmp_path / "classes"
+    for c in ("happy", "sad"):
+        (classes / c).mkdir(parents=True)
+        shutil.copy(photos / "a.png", classes / c / "S1_a.png")
+    fill = {"photos": photos, "tmp": tmp_path, "classes": classes}
+    r = runner.invoke(app, [a.format(**fill) for a in args] + ["--no-progress"] * (args[0] == "folder"))
+    assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output, r.output
+    assert not (photos / "run.json").exists()
+
+
+def test_class_names_are_escaped_in_the_timeline_svg():
+    cls = ["</title><script>alert(1)</script>", "b"]
+    tl = pd.DataFrame({"start_s": [0.0, 1.0], "end_s": [1.0, 2.0], "smooth_" + cls[0]: [0.9, 0.8],
+                       "smooth_b": [0.1, 0.2]})
+    svg = H.timeline_svg(tl, cls, H.colors(cls), 2.0)
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+
+
+def test_annotated_copies_asked_for_later_are_drawn(photos, tmp_path, model):
+    out = tmp_path / "o"
+    batchemo.analyze_folder(photos, out, model, FolderOptions(annotate=False, html=False), progress=False)
+    assert not (out / "annotated").exists()
+    res = batchemo.analyze_folder(photos, out, model, FolderOptions(html=False), progress=False)
+    assert sorted(p.name for p in (out / "annotated").iterdir()) == ["a.png", "g.jpg"]
+    assert res.skipped_done == 0  # both drawn again, not passed over as done
+
+
+def test_a_changed_photo_reanalysed_without_redo_drops_extras_this_run_does_not_write(photos, tmp_path, model):
+    out = tmp_path / "o"
+    batchemo.analyze_folder(photos, out, model, FolderOptions(save_faces=True), progress=False)
+    assert (out / "report.html").exists() and (out / "faces" / "index.csv").exists()
+    shutil.copy(SAMPLES / "images" / "no face" / "rocket.jpg", photos / "a.png")  # same name, no face now
+    batchemo.analyze_folder(photos, out, model, FolderOptions(annotate=False, html=False), progress=False)
+    assert not [n for n in ("annotated", "report.html", "thumbs", "faces") if (out / n).exists()]
+    assert set(batchemo.read_report(out)["source"]) == {"g.jpg"}
+
+
+def test_unchanged_rows_keep_the_extras_of_an_earlier_run(photos, tmp_path, model):
+    out = tmp_path / "o"
+    batchemo.analyze_folder(photos, out, model, FolderOptions(), progress=False)
+    batchemo.analyze_folder(photos, out, model, FolderOptions(html=False), progress=False)
+    assert (out / "report.html").exists()  # still this report's page: nothing changed
+
+
+def test_a_crop_moved_to_another_class_folder_stays_there(photos, tmp_path, model):
+    out = tmp_path / "o"
+    opts = FolderOptions(save_faces=True, annotate=False, html=False)
+    batchemo.analyze_folder(photos, out, model, opts, progress=False)
+    index = pd.read_csv(out / "faces" / "index.csv")
+    row = index.iloc[0]
+    other = next(c for c in model.classes if c != row["emotion"])
+    (out / "faces" / other).mkdir(exist_ok=True)
+    moved = f"{other}/{row['file'].split('/', 1)[1]}"
+    (out / "faces" / row["file"]).rename(out / "faces" / moved)
+    for _ in range(2):  # kept on the run after the move, and on the one after that
+        shutil.copy(SAMPLES / "images" / "astronaut.png", photos / f"new{_}.png")  # a change: crops cut again
+        batchemo.analyze_folder(photos, out, model, opts, progress=False)
+        assert (out / "faces" / moved).exists() and not (out / "faces" / row["file"]).exists()
+        again = pd.read_csv(out / "faces" / "index.csv")
+        assert moved in set(again["file"]) and row["file"] not in set(again["file"])
+
+
+def test_a_finished_video_makes_the_extras_asked_for_later(tmp_path, model):
+    clip = SAMPLES / "video" / "two_faces.mp4"
+    out = tmp_path / "v"
+    first = batchemo.analyze_video(clip, out, model, VideoOptions(), progress=False)
+    assert first.status == "complete" and not (out / "faces").exists()
+    frames = pd.read_csv(out / "frames.csv")
+    again = batchemo.analyze_video(clip, out, model, VideoOptions(save_faces=True), progress=False)
+    assert again.status == "complete" and (out / "faces" / "index.csv").exists()
+    pd.testing.assert_frame_equal(pd.read_csv(out / "frames.csv"), frames)
+    assert batchemo.analyze_video(clip, out, model, VideoOptions(save_faces=True), progress=False).status == "skipped"

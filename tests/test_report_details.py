@@ -99,3 +99,65 @@ def test_reports_inside_an_input_folder_are_not_inputs(tmp_path):
     images, _ = walk(root, IMAGE_EXTENSIONS)
     assert [s.rel for s in images] == ["day1/a.jpg", "notes/c.jpg"]
     assert [v.source for v in expand_inputs([root])] == ["day1/clip.mp4"]
+
+
+def test_each_frame_lands_in_the_bin_its_time_falls_in():
+    """0.3 / 0.1 is 2.9999999999999996 in floating point: a plain floor put the frame at 0.3 s in the bin before."""
+    from batchemo.pipeline import report as R
+
+    classes = ["happy", "sad"]
+    times = [round(k / 30, 6) for k in range(300)]  # 10 s at 30 fps
+    frames = pd.DataFrame({"face": 0, "frame": range(300), "time_s": times, "p_happy": 0.7, "p_sad": 0.3})
+    for bin_s in (0.1, 0.2):
+        tl = R.timeline_table(frames, classes, bin_s)
+        for t in times:
+            row = tl[(tl["start_s"] <= t + 1e-9) & (t + 1e-9 < tl["end_s"])]
+            assert len(row) == 1
+        assert tl["frames"].sum() == 300 and set(tl["frames"]) == {round(30 * bin_s)}
+
+
+def test_a_track_of_exactly_the_minimum_length_is_not_short():
+    from batchemo.jobs.video import short_tracks
+
+    def track(n, fps, start=0):
+        return pd.DataFrame({"face": 0, "time_s": [round((start + i) / fps, 6) for i in range(n)]})
+
+    for n, fps, start in ((12, 24, 0), (15, 30, 11), (30, 60, 1)):  # each spans exactly 0.5 s
+        assert not short_tracks(track(n, fps, start), 1 / fps, 0.5).any()
+        assert short_tracks(track(n - 1, fps, start), 1 / fps, 0.5).all()
+
+
+def test_seconds_on_screen_is_kept_to_the_microsecond(tmp_path):
+    from batchemo.pipeline import report as R
+
+    frames = pd.DataFrame({"face": 0, "frame": range(31), "time_s": [i / 30 for i in range(31)], "emotion": "happy",
+                           "p_happy": 1.0, "p_sad": 0.0})
+    R.write_csv(R.track_summary(frames, ["happy", "sad"], 1 / 30), tmp_path / "summary.csv")
+    assert R.read_report(tmp_path / "summary.csv")["seconds_on_screen"].iloc[0] == 1.033333
+
+
+def test_a_batch_of_failures_still_has_the_per_class_columns(tmp_path):
+    from batchemo.jobs.videos import VideoFailure, VideoInput, write_batch_tables
+
+    v = VideoInput(tmp_path / "x.mp4", "x.mp4")
+    write_batch_tables([v], [tmp_path / "x"], [VideoFailure(v.path, tmp_path / "x", "not a video")], tmp_path,
+                       ["happy", "sad"])
+    cols = list(pd.read_csv(tmp_path / "summary.csv").columns)
+    assert {"share_happy", "share_sad", "mean_p_happy", "mean_p_sad"} <= set(cols)
+
+
+def test_the_batch_index_counts_the_faces_its_tracks_count(two_face_clip, tmp_path, model):
+    """With --min-track longer than the clip, every track is short: no tracks shown, so no faces counted either."""
+    import re
+
+    import batchemo
+    from batchemo.jobs.options import VideoOptions
+
+    for name in ("a.avi", "b.avi"):
+        (tmp_path / "in").mkdir(exist_ok=True)
+        (tmp_path / "in" / name).write_bytes(two_face_clip.read_bytes())
+    batchemo.analyze_videos([tmp_path / "in"], tmp_path / "o", model,
+                            VideoOptions(annotate=False, min_track_s=7.0), progress=False)
+    page = (tmp_path / "o" / "index.html").read_text()
+    cells = re.findall(r'<td class="n">([^<]*)</td><td class="n">([^<]*)</td><td class="n">([^<]*)</td>', page)
+    assert [c[1:] for c in cells] == [("0", "0"), ("0", "0")], cells  # tracks, faces of each video

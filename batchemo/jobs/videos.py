@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 import pandas as pd
 
 from ..pipeline import report as R
-from ..pipeline.model import EmotionModel, default_model_path
+from ..pipeline.model import EmotionModel, default_model_path, read_card
 from ..pipeline.sources import VIDEO_EXTENSIONS, BadInput, is_photo, walk
 from .options import VideoOptions
 from .folder import default_out as folder_out
@@ -143,10 +143,11 @@ def _counted_rows(frames: pd.DataFrame, run: dict) -> pd.DataFrame:
 
 
 def write_batch_tables(videos: list[VideoInput], outs: list[Path], results: list[VideoResult | VideoFailure],
-                       root: Path) -> None:
+                       root: Path, model_classes: list[str] | None = None) -> None:
     """ROOT/files.csv (one row per video, failures included) and ROOT/summary.csv (the all-videos row, then one
     per analysed video), rebuilt from every video's report as it is now: each row says what the video's own
-    run.json and summary.csv say, whichever run analysed it."""
+    run.json and summary.csv say, whichever run analysed it. `model_classes`: the per-class columns where no
+    video was analysed (a batch of failures still has them, so batch tables concatenate)."""
     root.mkdir(parents=True, exist_ok=True)
     files, classes, shares = [], [], []
     for v, o, r in zip(videos, outs, results):
@@ -158,7 +159,7 @@ def write_batch_tables(videos: list[VideoInput], outs: list[Path], results: list
         classes = classes or [c[2:] for c in R.prob_columns_of(frames)]
         shares.append(R.video_share_row(_counted_rows(frames, run), classes, v.source))
     R.write_csv(R.VIDEO_FILES.apply(pd.DataFrame(files, columns=list(R.VIDEO_FILES.fixed))), root / "files.csv")
-    R.write_csv(R.batch_summary(shares, classes), root / "summary.csv")
+    R.write_csv(R.batch_summary(shares, classes or list(model_classes or [])), root / "summary.csv")
 
 
 def _write_index(videos: list[VideoInput], outs: list[Path], index_dir: Path, results: list,
@@ -193,6 +194,13 @@ def _outcomes(videos: list[VideoInput], outs: list[Path], model, opts: VideoOpti
             yield _failure(v.path, o, e)
 
 
+def _classes_of(model) -> list[str]:
+    """The classes of `model` (an EmotionModel, a path, or None for the default), from its card."""
+    if isinstance(model, EmotionModel):
+        return list(model.classes)
+    return list(read_card(Path(model) if model else default_model_path())["classes"])
+
+
 def analyze_videos(inputs: list[str | Path], out: str | Path | None = None,
                    model: EmotionModel | str | Path | None = None, options: VideoOptions | None = None,
                    progress: bool = True, command: str | None = None, ray: str | None = None,
@@ -211,7 +219,7 @@ def analyze_videos(inputs: list[str | Path], out: str | Path | None = None,
             on_result(r)
     root = batch_dir(videos, outs, Path(out) if out else None)
     if is_batch(videos):
-        write_batch_tables(videos, outs, results, root)
+        write_batch_tables(videos, outs, results, root, _classes_of(model))
     if opts.html and len(videos) > 1:
         _write_index(videos, outs, root, results, command)
     return results

@@ -338,9 +338,9 @@ def write_index_page(index_dir: Path, items: list[dict], command: str | None = N
         except (OSError, ValueError):
             videos.append(row)
             continue
-        c = run.get("counts", {})
-        row.update(duration=_num(_run_duration(run), "{:.1f}"), tracks=int((s["scope"] == "track").sum()),
-                   faces=c.get("faces", ""), status=run.get("status") or it.get("status", ""))
+        tracks = s[s["scope"] == "track"]  # what the video's summary counts (short tracks left out by default)
+        row.update(duration=_num(_run_duration(run), "{:.1f}"), tracks=len(tracks),
+                   faces=int(tracks["frames"].sum()), status=run.get("status") or it.get("status", ""))
         allrow = s[s["scope"] == "all"]
         if len(allrow) and int(allrow.iloc[0]["frames"]) > 0:
             a = allrow.iloc[0]

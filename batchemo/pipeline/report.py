@@ -386,7 +386,8 @@ def timeline_table(frames: pd.DataFrame, classes: list[str], bin_s: float, sourc
         [f"smooth_{c}" for c in classes] + ["dominant_smooth", "source"]
     if frames.empty:
         return TIMELINE.apply(pd.DataFrame(columns=cols))
-    df = frames.assign(bin=np.floor(frames["time_s"] / bin_s).astype("int64"))
+    # Rounded before the floor: 0.3 / 0.1 is 2.9999999999999996, and a frame at 0.3 s belongs to the bin from 0.3.
+    df = frames.assign(bin=np.floor(np.round(frames["time_s"].to_numpy(float) / bin_s, 9)).astype("int64"))
     g = df.groupby(["face", "bin"], sort=True)
     tl = g[probs].mean()
     tl.insert(0, "frames", g.size())
@@ -424,7 +425,7 @@ def _track_row(face, part: pd.DataFrame, classes: list[str], frame_interval_s: f
     frames_seen = part["frame"].nunique() if n else 0
     return {"face": face, "first_s": part["time_s"].min() if n else np.nan,
             "last_s": part["time_s"].max() if n else np.nan,
-            "seconds_on_screen": round(frames_seen * frame_interval_s, 3), "frames": frames_seen,
+            "seconds_on_screen": frames_seen * frame_interval_s, "frames": frames_seen,
             **_emotion_columns(part, classes)}
 
 

@@ -131,3 +131,17 @@ def test_crops_of_a_variable_rate_video_come_from_the_frame_named(vfr_clip, monk
     assert sorted(got) == wanted
     for f in wanted:
         np.testing.assert_array_equal(got[f], every[f])
+
+
+def test_the_packet_timestamps_are_read_once_per_video(vfr_clip, tmp_path, model, monkeypatch):
+    """The pass, its crops and its thumbnails all ask whether the video is variable-rate: one ffmpeg scan."""
+    from batchemo.pipeline import encode as E
+
+    calls = []
+    read = E._read_frame_times
+    monkeypatch.setattr(E, "_read_frame_times", lambda p: calls.append(p) or read(p))
+    monkeypatch.setattr(E, "_LAST_TIMES", [None, None])
+    res = batchemo.analyze_video(vfr_clip, tmp_path / "r", model, VideoOptions(annotate=False, save_faces=True),
+                                 progress=False)
+    assert res.status == "complete" and (tmp_path / "r" / "faces" / "index.csv").exists()
+    assert len(calls) == 1

@@ -152,12 +152,16 @@ def check_settings(out: Path, previous: dict | None, options, model, ignore: Ite
     return current
 
 
+def extra_outputs(opts, annotated: str) -> dict[str, bool]:
+    """A report folder's extra outputs (name -> does `opts` ask for it). `annotated`: the job's annotated output
+    (folder or video)."""
+    return {annotated: opts.annotate, "report.html": opts.html, "thumbs": opts.html, "faces": opts.save_faces}
+
+
 def remove_unwritten_extras(out: Path, opts, annotated: str) -> None:
     """After a run that changed a report's rows (a --redo, a changed input): the extra outputs it did not write
-    belong to the analysis before, and go, so one report folder never shows two analyses. `annotated`: the job's
-    annotated output (folder or video)."""
-    for name, written in {annotated: opts.annotate, "report.html": opts.html, "thumbs": opts.html,
-                          "faces": opts.save_faces}.items():
+    belong to the analysis before, and go, so one report folder never shows two analyses."""
+    for name, written in extra_outputs(opts, annotated).items():
         p = Path(out) / name
         if not written and p.is_dir():
             shutil.rmtree(p)

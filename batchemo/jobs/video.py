@@ -15,7 +15,8 @@ from ..pipeline.encode import MediaFacts, media_facts, mux_audio
 from ..pipeline.model import EmotionModel
 from ..pipeline.sources import FALLBACK_FPS, BadInput, VideoInfo, open_video, variable_rate_clock
 from .options import VideoOptions
-from .runtime import check_settings, claim_output, read_record, remove_unwritten_extras, run_record
+from .runtime import (check_settings, claim_output, extra_outputs, read_record, remove_unwritten_extras,
+                      run_record)
 from .video_pass import PassResult, Schedule, analyse_pass
 
 
@@ -48,12 +49,6 @@ def _done_before(out: Path, path: Path) -> dict | None:
     return None
 
 
-def _missing_extras(out: Path, opts: VideoOptions) -> list[str]:
-    """The extra outputs `opts` asks for that the report folder lacks."""
-    wanted = {"annotated.mp4": opts.annotate, "report.html": opts.html, "faces": opts.save_faces}
-    return [name for name, on in wanted.items() if on and not (out / name).exists()]
-
-
 def prepare_out(path: Path, out: Path, opts: VideoOptions, t0: float, model) -> VideoResult | None:
     """Claim `out` for this video; the result of an earlier complete run there (to skip), else None. A complete
     report made with other settings (`analysis_settings` of `opts` and `model`) is refused, not passed off as
@@ -62,7 +57,7 @@ def prepare_out(path: Path, out: Path, opts: VideoOptions, t0: float, model) -> 
     prev = None if opts.redo else _done_before(out, path)
     if prev is not None:
         check_settings(out, prev.get("analysis"), opts, model, ignore=("min_track_s", "keep_short_tracks"))
-        if _missing_extras(out, opts):
+        if any(on and not (out / name).exists() for name, on in extra_outputs(opts, "annotated.mp4").items()):
             # An extra output asked for now (--save-faces added, say) needs the frames decoded again: analysed
             # again, with the settings just checked, so its rows stay what they were.
             prev = None

@@ -107,6 +107,20 @@ def frame_times(path: Path) -> list[float] | None:
     """The video stream's frame timestamps in seconds, in display order, read from its packets without decoding
     them (`ffmpeg -c copy -f framecrc`: a fraction of a second for an hour of video); None without ffmpeg or
     where the stream's time base or timestamps cannot be read."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if _LAST_TIMES[0] != key:  # the analysis pass asks, then the crops and thumbnails cut from the same video
+        _LAST_TIMES[:] = [key, _read_frame_times(Path(path))]
+    return _LAST_TIMES[1]
+
+
+_LAST_TIMES: list = [None, None]  # (key, times) of the last video asked about: one, so memory stays flat
+
+
+def _read_frame_times(path: Path) -> list[float] | None:
     exe = ffmpeg_exe()
     if not exe:
         return None

@@ -290,7 +290,7 @@ def _track_thumb_name(label, r: pd.Series) -> str:
 
 
 def _track_card(s: pd.Series, part: pd.DataFrame, tl: pd.DataFrame, classes: list[str], cols: dict,
-                thumb: str | None, duration: float, fps: float = 0.0) -> dict:
+                thumb: str | None, duration: float, fps: float) -> dict:
     """One track's card: its summary.csv row, a few evenly spread low-confidence moments among its frames.csv
     rows (`part`), its timeline SVG from its timeline.csv rows (`tl`). A moment shows its `time_s` and seeks the
     player to the middle of its frame in annotated.mp4, which plays at `fps` (a variable-rate original's clock

@@ -103,7 +103,7 @@ class EmotionModel:
         lite = path.with_suffix(".tflite")
         if lite.exists() and lite.stat().st_mtime_ns >= path.stat().st_mtime_ns and _lite_available():
             predictor = _LitePredictor.from_file(lite)
-            it = predictor._interpreter(1)
+            it = predictor._interpreter(INVOKE_SLICE)  # the one full slices run on: built now, not an extra
             _check_shapes(lite, card, it.get_input_details()[0]["shape"], it.get_output_details()[0]["shape"])
             return cls(path, classes, size, card, predictor)
         import keras

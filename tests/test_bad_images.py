@@ -82,6 +82,9 @@ CASES = {
     "rgba transparent.png": (_rgba_transparent, "ok", 1),
     "exif rotated.jpg": (_exif_rotated, "ok", 1),
     "ünïcödé 表情 face.jpg": (lambda f: _jpeg(f), "ok", 1),
+    "stray bytes before a marker.jpg": (lambda f: _jpeg(f).replace(b"\xff\xdb", b"\x00\x00\xff\xdb", 1), "ok", 1),
+    "IMG_0001.HEIC": (lambda f: b"\x00\x00\x00\x18ftypheic" + bytes(64), "error", "HEIC images are not supported"),
+    "animated.gif": (lambda f: b"GIF89a" + bytes(64), "error", "GIF images are not supported"),
     ("long " + "x" * 200 + ".JPEG"): (lambda f: _jpeg(f), "ok", 1),
 }
 
@@ -215,3 +218,23 @@ def test_nothing_is_written_outside_out(tmp_path, sample_tree, model):
     batchemo.analyze_folder(sample_tree, out=tmp_path / "o", model=model, progress=False)
     assert {p: p.stat().st_mtime_ns for p in sample_tree.rglob("*")} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o", "photos"]
+
+
+def test_names_that_are_not_text_are_reported_and_the_rest_analysed(tmp_path, face_bgr):
+    root = tmp_path / "names"
+    root.mkdir()
+    (root / os.fsdecode(b"caf\xe9.jpg")).write_bytes(_jpeg(face_bgr))  # a Latin-1 name from an old zip
+    (root / "new\nline.jpg").write_bytes(_jpeg(face_bgr)[:300])
+    (root / "ok.jpg").write_bytes(_jpeg(face_bgr))
+    out = tmp_path / "report"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-m", "batchemo", "folder", str(root), "--out", str(out), "--no-progress"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    files = read_report(out / "files.csv").set_index("source")
+    assert files.loc["ok.jpg", "status"] == "ok" and files.loc["ok.jpg", "faces"] == 1
+    assert files.loc["new\nline.jpg", "status"] == "error"  # the name as it is in the table
+    assert "not valid UTF-8" in files.loc["caf\\xe9.jpg", "error"]
+    lines = r.stderr.splitlines()
+    assert any(line.startswith("caf\\xe9.jpg: the file name is not valid UTF-8") for line in lines)
+    assert any(line.startswith("new\\nline.jpg: truncated JPEG") for line in lines)  # one line, escaped

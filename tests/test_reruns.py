@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 import batchemo
 from batchemo.cli import app
 from batchemo.jobs.options import FolderOptions, VideoOptions
+from batchemo.jobs.runtime import OutputConflict
 from batchemo.pipeline import html as H
 from batchemo.pipeline.detect import DetectOptions
 from batchemo.training.options import TrainOptions
@@ -106,6 +107,41 @@ def test_a_crop_moved_to_another_class_folder_stays_there(photos, tmp_path, mode
         assert (out / "faces" / moved).exists() and not (out / "faces" / row["file"]).exists()
         again = pd.read_csv(out / "faces" / "index.csv")
         assert moved in set(again["file"]) and row["file"] not in set(again["file"])
+
+
+def test_a_moved_crop_stays_when_a_later_run_without_save_faces_changes_the_rows(photos, tmp_path, model):
+    out = tmp_path / "o"
+    batchemo.analyze_folder(photos, out, model, FolderOptions(save_faces=True, annotate=False, html=False),
+                            progress=False)
+    index = pd.read_csv(out / "faces" / "index.csv")
+    row = index.iloc[0]
+    other = next(c for c in model.classes if c != row["emotion"])
+    (out / "faces" / other).mkdir(exist_ok=True)
+    moved = out / "faces" / other / row["file"].split("/", 1)[1]
+    (out / "faces" / row["file"]).rename(moved)
+    shutil.copy(SAMPLES / "images" / "astronaut.png", photos / "new.png")  # the rows change
+    batchemo.analyze_folder(photos, out, model, FolderOptions(annotate=False, html=False), progress=False)
+    assert moved.exists()  # relabelled by hand: the user's
+    assert sorted(p.relative_to(out / "faces") for p in (out / "faces").rglob("*")) == \
+        [moved.parent.relative_to(out / "faces"), moved.relative_to(out / "faces")]  # batchemo's own crops gone
+
+
+def test_a_folder_batchemo_did_not_write_is_not_written_over(photos, tmp_path, model):
+    out = tmp_path / "mine"
+    (out / "faces" / "happy").mkdir(parents=True)
+    (out / "faces" / "happy" / "me.png").write_bytes(b"my own picture")
+    (out / "summary.csv").write_text("my,own\n1,2\n")
+    with pytest.raises(OutputConflict, match="not a batchemo report.*summary.csv, faces"):
+        batchemo.analyze_folder(photos, out, model, FolderOptions(annotate=False, html=False), progress=False)
+    assert (out / "faces" / "happy" / "me.png").exists() and (out / "summary.csv").read_text() == "my,own\n1,2\n"
+    r = runner.invoke(app, ["video", str(SAMPLES / "video" / "two_faces.mp4"), "--out", str(out)])
+    assert r.exit_code != 0 and "not a batchemo report" in r.output
+    (tmp_path / "empty").mkdir()  # an empty folder, or one with other files, is fine
+    (tmp_path / "empty" / "notes.txt").write_text("x")
+    batchemo.analyze_folder(photos, tmp_path / "empty", model, FolderOptions(annotate=False, html=False),
+                            progress=False)
+    batchemo.analyze_folder(photos, out, model, FolderOptions(annotate=False, html=False, force=True),
+                            progress=False)  # asked for
 
 
 def test_a_finished_video_makes_the_extras_asked_for_later(tmp_path, model):

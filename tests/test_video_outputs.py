@@ -9,6 +9,7 @@ import subprocess
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 
 import batchemo
@@ -145,3 +146,69 @@ def test_the_packet_timestamps_are_read_once_per_video(vfr_clip, tmp_path, model
                                  progress=False)
     assert res.status == "complete" and (tmp_path / "r" / "faces" / "index.csv").exists()
     assert len(calls) == 1
+
+
+def test_a_clip_cut_without_reencoding_is_whole_and_timed_from_its_first_shown_frame(vfr_clip, tmp_path, model):
+    # `ffmpeg -ss 1 -c copy` keeps the frames from the keyframe before the cut, timestamped before 0: decoded,
+    # never shown, yet counted in the container's frame count.
+    cut = tmp_path / "cut.mp4"
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-ss", "1.3", "-i", str(vfr_clip),
+                    "-c", "copy", str(cut)], check=True)
+    cap = cv2.VideoCapture(str(cut))
+    counted, times = cap.get(cv2.CAP_PROP_FRAME_COUNT), []
+    while cap.read()[0]:
+        times.append(cap.get(cv2.CAP_PROP_POS_MSEC) / 1000)
+    assert counted > len(times) + 2  # the case: more frames counted than shown
+    res = batchemo.analyze_video(cut, tmp_path / "r", model, VideoOptions(**QUIET), progress=False)
+    assert res.status == "complete", res.note
+    t = batchemo.read_report(res.out).groupby("frame")["time_s"].first()
+    assert len(t) > 40
+    np.testing.assert_allclose(t, np.asarray(times)[t.index] - times[0], atol=1e-3)
+
+
+def test_seconds_on_screen_end_with_the_video(tmp_path):
+    from batchemo.pipeline import report as R
+
+    # --every 40 at 15 fps: analysed frames 2.67 s apart in a 6 s clip; the last one stands for 0.67 s.
+    frames = pd.DataFrame({"frame": [0, 40, 80, 80], "face": [0, 0, 0, 1],
+                           "time_s": [0.0, 40 / 15, 80 / 15, 80 / 15], "emotion": ["happy"] * 4, "p_happy": [1.0] * 4, "p_sad": [0.0] * 4})
+    sm = R.track_summary(frames, ["happy", "sad"], 40 / 15, end_s=6.0).set_index("scope")
+    assert sm.loc["all", "seconds_on_screen"] == pytest.approx(6.0)
+    assert sm[sm.face == 1]["seconds_on_screen"].item() == pytest.approx(6.0 - 80 / 15)
+    assert list(V.short_tracks(frames, 40 / 15, 1.0, end_s=6.0)) == [False, False, False, True]
+    # --every 200: the clip's one analysed frame is its 6 s, not 13.3 s.
+    one = frames.iloc[:1]
+    assert R.track_summary(one, ["happy", "sad"], 200 / 15, end_s=6.0)["seconds_on_screen"].max() == pytest.approx(6)
+
+
+def test_full_frame_detection_is_at_least_once_a_second():
+    for fps in (10, 15, 24, 25, 29.97, 30, 60):
+        for every in (1, 2, 3, 7):
+            s = Schedule.of(fps, VideoOptions(every=every))
+            assert s.detect_every * s.interval <= 1.0 + 1e-9, (fps, every)
+    assert Schedule.of(15, VideoOptions()).detect_every == 15
+
+
+def test_the_timeline_picture_leaves_the_bins_a_face_is_absent_from_blank():
+    from batchemo.pipeline.plots import step_areas
+
+    part = pd.DataFrame({"bin": [0, 2, 3, 5], "start_s": [0.0, 2, 3, 5], "end_s": [1.0, 3, 4, 6],
+                         "smooth_happy": [1.0, 0.5, 0.2, 0.0], "smooth_sad": [0.0, 0.5, 0.8, 1.0]})
+    areas = step_areas(part, ["happy", "sad"])
+    assert [list(t) for t, _ in areas] == [[0, 1], [2, 3, 3, 4], [5, 6]]
+    assert [list(ys[1]) for _, ys in areas] == [[0, 0], [0.5, 0.5, 0.8, 0.8], [1, 1]]
+
+
+def test_a_video_whose_name_is_not_text_is_one_failure_and_the_rest_analysed(two_face_clip, tmp_path):
+    import sys
+
+    tree = tmp_path / "videos"
+    tree.mkdir()
+    shutil.copy(two_face_clip, tree / os.fsdecode(b"caf\xe9.avi"))  # OpenCV crashed the process on its name
+    shutil.copy(two_face_clip, tree / "ok.avi")
+    r = subprocess.run([sys.executable, "-m", "batchemo", "video", str(tree), "--out", str(tmp_path / "r"),
+                        "--no-progress", "--no-annotate", "--no-html"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1, r.stderr
+    assert "caf\\xe9.avi: the file name is not valid UTF-8 text" in r.stderr
+    files = batchemo.read_report(tmp_path / "r" / "files.csv").set_index("source")
+    assert files.loc["ok.avi", "status"] == "complete" and files.loc["caf\\xe9.avi", "status"] == "failed"

@@ -215,19 +215,21 @@ def _interrupted(kept: str) -> None:
 
 def _print_video(r) -> None:
     from ..jobs.videos import VideoFailure
+    from ..pipeline.sources import printable
 
+    name = printable(str(r.source))
     if isinstance(r, VideoFailure):
-        typer.echo(f"{r.source}: {'error: ' if r.usage else ''}{r.error}", err=True)
+        typer.echo(f"{name}: {'error: ' if r.usage else ''}{r.error}", err=True)
     elif r.status == "skipped" and r.previous_status == "partial":
-        typer.echo(f"{r.source}: partial, as analysed before in {r.out}: {r.note} (--redo to analyse again)",
+        typer.echo(f"{name}: partial, as analysed before in {r.out}: {r.note} (--redo to analyse again)",
                    err=True)
     elif r.status == "skipped":
-        typer.echo(f"{r.source}: already complete in {r.out} (--redo to analyse again)")
+        typer.echo(f"{name}: already complete in {r.out} (--redo to analyse again)")
     else:
         if r.status == "partial":
-            typer.echo(f"{r.source}: partial: {r.note}", err=True)
+            typer.echo(f"{name}: partial: {r.note}", err=True)
         elif r.note:
-            typer.echo(f"{r.source}: note: {r.note}", err=True)
-        typer.echo(f"{r.source}: {plural(r.frames_decoded, 'frame')} ({r.frames_analysed} analysed), "
+            typer.echo(f"{name}: note: {r.note}", err=True)
+        typer.echo(f"{name}: {plural(r.frames_decoded, 'frame')} ({r.frames_analysed} analysed), "
                    f"{plural(r.faces, 'face')} in {plural(r.tracks, 'track')}, "
                    f"{r.frames_decoded / max(r.seconds, 1e-9):.1f} frames/s -> {r.out}")

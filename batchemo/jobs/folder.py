@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from ..pipeline import report as R
 from ..pipeline.model import EmotionModel
-from ..pipeline.sources import IMAGE_EXTENSIONS, SourceFile, is_photo, walk
+from ..pipeline.sources import IMAGE_EXTENSIONS, SourceFile, is_photo, name_problem, printable, refusal, walk
 from .options import FolderOptions
 from .photos import Chunk, Photo, detect_photo, file_row, finish_batch
 from .runtime import (analysis_settings, check_settings, claim_output, prefetch_map, recorded_settings,
@@ -63,22 +63,28 @@ def default_out(path: Path) -> Path:
     return Path("reports") / ((path.stem if path.is_file() else path.name) or "root")
 
 
-def _list_inputs(root: Path, out: Path) -> tuple[Path, list[SourceFile], list[SourceFile]]:
-    """(the folder `source` paths are relative to, images, other files); a single photo is a folder of one."""
+def _list_inputs(root: Path, out: Path) -> tuple[Path, list[SourceFile], list[SourceFile], list[SourceFile]]:
+    """(the folder `source` paths are relative to, images, other files, files refused by name or format
+    (`refusal`)); a single photo is a folder of one."""
     if not root.exists():
-        raise FileNotFoundError(f"{root}: no such folder")
+        raise FileNotFoundError(f"{printable(str(root))}: no such folder")
     if is_photo(root):
+        if name_problem(root):
+            raise ValueError(f"{printable(str(root))}: {name_problem(root)}")
         st = root.stat()
-        return root.parent, [SourceFile(root, root.name, st.st_size, st.st_mtime_ns)], []
+        return root.parent, [SourceFile(root, root.name, st.st_size, st.st_mtime_ns)], [], []
     if not root.is_dir():
         raise NotADirectoryError(f"{root}: not a folder or a photo (for a video use `batchemo video`)")
     if out.resolve() == root.resolve():  # its annotated copies, crops and thumbnails would be the next run's input
         raise ValueError(f"{out}: --out is the folder analysed; choose a folder beside it or inside it")
     inside = out.resolve().is_relative_to(root.resolve())
     images, others = walk(root, IMAGE_EXTENSIONS, skip=out if inside else None)
+    refused = [s for s in images + others if refusal(s)]
+    images, others = [s for s in images if not refusal(s)], [s for s in others if not refusal(s)]
     if not images:
-        raise ValueError(f"{root}: no images found ({', '.join(sorted(IMAGE_EXTENSIONS))})")
-    return root, images, others
+        why = f"; {printable(refused[0].rel)}: {refusal(refused[0])}" if refused else ""
+        raise ValueError(f"{root}: no images found ({', '.join(sorted(IMAGE_EXTENSIONS))}){why}")
+    return root, images, others, sorted(refused, key=lambda s: s.rel)
 
 
 def _open_journal(out: Path, images: list[SourceFile], em: EmotionModel,
@@ -114,12 +120,15 @@ def _open_journal(out: Path, images: list[SourceFile], em: EmotionModel,
 
 
 def _final_tables(journal: R.Journal, out: Path, images: list[SourceFile], others: list[SourceFile],
-                  classes: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(files, faces, summary) of this folder as it is now, in walk order: photos no longer there drop out."""
+                  refused: list[SourceFile], classes: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(files, faces, summary) of this folder as it is now, in walk order: photos no longer there drop out;
+    then the files refused (an error row each) and those skipped."""
     files, faces = journal.load(out, "files.csv", "faces.csv", classes)
     order = {s.rel: i for i, s in enumerate(images)}
-    skipped = [file_row(Photo(s, error=f"not an image file ({Path(s.rel).suffix or 'no extension'})"),
-                        status="skipped") for s in others]
+    skipped = [file_row(Photo(replace(s, rel=printable(s.rel)), error=refusal(s)), status="error")
+               for s in refused]
+    skipped += [file_row(Photo(s, error=f"not an image file ({Path(s.rel).suffix or 'no extension'})"),
+                         status="skipped") for s in others]
     files = pd.concat([files[files["source"].isin(order)], R.files_frame(skipped)], ignore_index=True)
     files = files.iloc[np.argsort([order.get(s, len(order) + i) for i, s in enumerate(files["source"])],
                                   kind="stable")].reset_index(drop=True)
@@ -162,7 +171,7 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
     root = Path(path)
     log = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
     out = Path(out) if out else default_out(root)
-    base, images, others = _list_inputs(root, out)  # base: `root`, or the folder of a single photo
+    base, images, others, refused = _list_inputs(root, out)  # base: `root`, or the folder of a single photo
     claim_output(out, root, opts.force)
     R.remove_atomic_temps(out)
     em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)
@@ -173,13 +182,15 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
         from .ray_runner import ray_folder_runner as runner
     else:
         runner = local_runner
-    faces_found, errors = 0, 0
+    faces_found, errors = 0, len(refused)
+    for s in refused:
+        log(f"{printable(s.rel)}: {refusal(s)}")
     with tqdm(total=len(images), initial=len(done), unit="file", desc="images", disable=not progress,
               dynamic_ncols=True) as bar:
         for chunk in runner(todo, em, opts, out / "annotated" if opts.annotate else None):
             for frow, _ in chunk:
                 if frow["status"] == "error":
-                    log(f"{frow['source']}: {frow['error']}")
+                    log(f"{printable(frow['source'])}: {frow['error']}")
                     errors += 1
             faces_found += sum(len(rows) for _, rows in chunk)
             journal.append(R.files_frame([f for f, _ in chunk]),
@@ -187,7 +198,7 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
             bar.update(len(chunk))
             bar.set_postfix(faces=faces_found, errors=errors, refresh=False)
 
-    files, faces, summary = _final_tables(journal, out, images, others, em.classes)
+    files, faces, summary = _final_tables(journal, out, images, others, refused, em.classes)
     if opts.annotate:
         _prune_annotated(out / "annotated", files)
     R.write_csv(faces, out / "faces.csv")
@@ -195,7 +206,7 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
     R.write_csv(summary, out / "summary.csv")
     seconds = time.time() - t0
     errors = int((files["status"] == "error").sum())
-    counts = {"files": len(images), "faces": len(faces), "errors": errors, "skipped_non_images": len(others),
+    counts = {"files": len(images) + len(refused), "faces": len(faces), "errors": errors, "skipped_non_images": len(others),
               "resumed_from_previous": len(done)}
     record = run_record("folder", command, root, out, opts, em, counts, seconds)
     R.write_json(record, out / "run.json")

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, TypeVar
 
-from ..pipeline.report import read_record
+from ..pipeline.report import is_report_folder, read_record
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -161,9 +161,13 @@ def extra_outputs(opts, annotated: str) -> dict[str, bool]:
 def remove_unwritten_extras(out: Path, opts, annotated: str) -> None:
     """After a run that changed a report's rows (a --redo, a changed input): the extra outputs it did not write
     belong to the analysis before, and go, so one report folder never shows two analyses."""
+    from ..pipeline.crops import remove_own_crops
+
     for name, written in extra_outputs(opts, annotated).items():
         p = Path(out) / name
-        if not written and p.is_dir():
+        if not written and name == "faces" and p.is_dir():
+            remove_own_crops(p)  # crops relabelled by hand are the user's
+        elif not written and p.is_dir():
             shutil.rmtree(p)
         elif not written and p.is_file():
             p.unlink()
@@ -201,12 +205,22 @@ class OutputConflict(Exception):
     """--out already holds the report of another input."""
 
 
+# What a report folder holds, by name: replaced or removed by a run there.
+REPORT_NAMES = ("faces.csv", "files.csv", "summary.csv", "frames.csv", "timeline.csv", "timeline.png", "run.json",
+                "report.html", "annotated", "annotated.mp4", "faces", "thumbs")
+
+
 def claim_output(out: Path, input_path: Path, force: bool) -> None:
-    """Refuse to mix two inputs' reports in one folder unless forced; create the folder (clear errors)."""
+    """Refuse to mix two inputs' reports in one folder, or to write one over files batchemo did not write
+    (a folder of the user's own `faces/` or `summary.csv`), unless forced; create the folder (clear errors)."""
     if not force:
         previous = (read_record(out / "run.json") or {}).get("input")
         if previous and Path(previous).resolve() != input_path.resolve():
             raise OutputConflict(f"{out} holds the report of {previous}; choose another --out or pass --force")
+        theirs = [] if is_report_folder(out) else [n for n in REPORT_NAMES if (out / n).exists()]
+        if theirs:
+            raise OutputConflict(f"{out} is not a batchemo report, and a report there would replace its "
+                                 f"{', '.join(theirs)}; choose another --out or pass --force")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"

@@ -11,7 +11,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..pipeline import report as R
-from ..pipeline.encode import MediaFacts, media_facts, mux_audio
+from ..pipeline.encode import MediaFacts, media_facts, mux_audio, preroll_frames
 from ..pipeline.model import EmotionModel
 from ..pipeline.sources import FALLBACK_FPS, BadInput, VideoInfo, open_video, variable_rate_clock
 from .options import VideoOptions
@@ -110,10 +110,11 @@ def analyze_video(path: str | Path, out: str | Path | None = None, model: Emotio
     return write_reports(path, out, opts, em, sched, info, res, t0, command=command, source=source)
 
 
-def _status(res: PassResult, info: VideoInfo, media: MediaFacts) -> tuple[str, list[str]]:
+def _status(res: PassResult, info: VideoInfo, media: MediaFacts, preroll: int = 0) -> tuple[str, list[str]]:
+    """`preroll`: frames the container counts that are never shown (preroll_frames)."""
     if res.decode_error:
         return "partial", [f"decoding failed after {res.decoded} frames: {res.decode_error}"]
-    if info.frame_count > 0 and res.decoded < info.frame_count - 1:
+    if info.frame_count > 0 and res.decoded < info.frame_count - preroll - 1:
         # Containers may overstate the count by a few frames (seen: 98 for 95, 90 for 88, files that play to the
         # end anywhere): whole when only a few are missing and the stream decoded up to the container's duration.
         # A file that broke off misses more, and FFmpeg's duration of a cut AVI is only what is left of it.
@@ -147,13 +148,16 @@ def _finish_annotated(path: Path, out: Path, res: PassResult, media: MediaFacts,
     return res.annotated.codec
 
 
-def short_tracks(frames: pd.DataFrame, interval: float, min_track_s: float) -> pd.Series:
-    """Per row: does its track span less than `min_track_s` (first to last analysed frame, plus one)? Such a
-    track is more often a misfire than a face."""
+def short_tracks(frames: pd.DataFrame, interval: float, min_track_s: float,
+                 end_s: float | None = None) -> pd.Series:
+    """Per row: does its track span less than `min_track_s` (first to last analysed frame, plus the time its last
+    frame stands for: one interval, or what is left of the video, `end_s`)? Such a track is more often a misfire
+    than a face."""
     if frames.empty:
         return pd.Series(False, index=frames.index, dtype="boolean")
     t = frames.groupby("face")["time_s"]
-    span = t.transform("max") - t.transform("min") + interval
+    last = t.transform("max")
+    span = last - t.transform("min") + R.seen_for(last, interval, end_s)
     # time_s is kept to the microsecond: 12 frames at 24 fps span 0.4999996 s by it, and exactly 0.5 s.
     return (span < min_track_s - 2e-6).astype("boolean")
 
@@ -172,24 +176,26 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
 
     classes = em.classes
     media = media_facts(path)  # one `ffmpeg -i` for both questions: is it whole, has it audio
-    status, status_notes = _status(res, info, media)
+    status, status_notes = _status(res, info, media, preroll_frames(path))
     notes = list(notes or []) + status_notes
     source = source or path.name
     frames = res.frames.sort_values(["frame", "face"], kind="stable").reset_index(drop=True)
     frames["source"] = pd.Series(source, index=frames.index, dtype="string")
-    frames["short_track"] = short_tracks(frames, sched.interval, opts.min_track_s)
-    shown = shown_rows(frames, opts.keep_short_tracks)
-    timeline = R.timeline_table(shown, classes, opts.bin_s, source)
-    summary = R.track_summary(shown, classes, sched.interval, source)
-    R.write_csv(frames, out / "frames.csv")
-    R.write_csv(timeline, out / "timeline.csv")
-    R.write_csv(summary, out / "summary.csv")
     # What was decoded, to the end of its last frame: the length the timelines and report.html show (by the
     # stream's timestamps where a variable-rate video runs longer than its frames / fps, as its `time_s` do).
     duration_s = max(res.decoded / (sched.fps or FALLBACK_FPS), res.stream_end_s)
+    frames["short_track"] = short_tracks(frames, sched.interval, opts.min_track_s, duration_s)
+    shown = shown_rows(frames, opts.keep_short_tracks)
+    timeline = R.timeline_table(shown, classes, opts.bin_s, source)
+    summary = R.track_summary(shown, classes, sched.interval, source, duration_s)
+    R.write_csv(frames, out / "frames.csv")
+    R.write_csv(timeline, out / "timeline.csv")
+    R.write_csv(summary, out / "summary.csv")
     timeline_png(timeline, summary, classes, out / "timeline.png",
                  f"{path.name}: emotion over time (smoothed over {R.SMOOTH_BINS} bins of {opts.bin_s:g} s)",
-                 duration_s, opts.max_tracks_plotted)
+                 duration_s, opts.max_tracks_plotted,
+                 empty_note=("no faces found in this video" if frames.empty else
+                             f"only tracks shorter than {opts.min_track_s:g} s (see frames.csv, --keep-short-tracks)"))
     codec = _finish_annotated(path, out, res, media, notes)
     st = path.stat()
     seconds = time.time() - t0

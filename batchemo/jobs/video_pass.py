@@ -48,7 +48,8 @@ class Schedule:
     def of(cls, fps: float, opts: VideoOptions) -> "Schedule":
         every = max(1, int(round(fps / opts.fps))) if (opts.fps and fps > 0) else max(1, opts.every)
         interval = every / (fps or FALLBACK_FPS)
-        detect_every = max(1, min(opts.detect_every, int(opts.max_detect_interval_s / interval) + 1))
+        # Full-frame detections at most max_detect_interval_s apart (+1 made them 16 frames, 1.07 s, apart at 15 fps).
+        detect_every = max(1, min(opts.detect_every, int(opts.max_detect_interval_s / interval + 1e-9)))
         return cls(fps, every, detect_every, interval)
 
     def max_gap(self, opts: VideoOptions) -> int:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..pipeline import report as R
 from ..pipeline.model import EmotionModel, default_model_path, read_card
-from ..pipeline.sources import VIDEO_EXTENSIONS, BadInput, is_photo, walk
+from ..pipeline.sources import VIDEO_EXTENSIONS, BadInput, is_photo, printable, walk
 from .options import VideoOptions
 from .folder import default_out as folder_out
 from .runtime import OutputConflict
@@ -43,11 +43,11 @@ def expand_inputs(inputs: list[str | Path]) -> list[VideoInput]:
             found = walk(p, VIDEO_EXTENSIONS)[0]
             if not found:
                 raise ValueError(f"{p}: no videos found ({', '.join(sorted(VIDEO_EXTENSIONS))})")
-            videos += [VideoInput(s.path, s.rel, p) for s in found]
+            videos += [VideoInput(s.path, printable(s.rel), p) for s in found]
         elif is_photo(p):
             raise ValueError(f"{p}: a photo, not a video (for photos use `batchemo folder {p}`)")
         else:
-            videos.append(VideoInput(p, p.name))
+            videos.append(VideoInput(p, printable(p.name)))
     return videos
 
 

@@ -242,6 +242,26 @@ def _remove_stale_crops(faces: Path, keep: set[str]) -> None:
             d.rmdir()
 
 
+def remove_own_crops(faces: Path) -> None:
+    """A report's faces/ once its rows change without --save-faces: the crops batchemo put there go with their
+    index.csv; a crop moved to another class folder by hand (relabelled, README) is the user's, and stays, as do
+    files batchemo did not write."""
+    index = faces / "index.csv"
+    placed = None  # without an index, every crop by batchemo's naming counts as placed
+    if index.is_file():
+        last = pd.read_csv(index, usecols=["file", "emotion"], dtype=str)
+        placed = {f for f, e in zip(last["file"], last["emotion"]) if f.split("/", 1)[0] == e}
+        index.unlink()
+    for p in faces.glob("*/*.png"):
+        if CROP_NAME.fullmatch(p.name) and (placed is None or p.relative_to(faces).as_posix() in placed):
+            p.unlink()
+    for d in [faces, *faces.iterdir()]:
+        if d.is_dir() and d != faces and not any(d.iterdir()):
+            d.rmdir()
+    if not any(faces.iterdir()):
+        faces.rmdir()
+
+
 def save_photo_faces(out: Path, root: Path, faces: pd.DataFrame, keep_side: int = 0,
                      also: Iterable[Crops] = ()) -> pd.DataFrame:
     """One crop per faces.csv row under OUT/faces/<emotion>/; returns faces/index.csv's table. `also`: other crops

@@ -104,9 +104,22 @@ def media_facts(path: Path) -> MediaFacts:
 
 
 def frame_times(path: Path) -> list[float] | None:
-    """The video stream's frame timestamps in seconds, in display order, read from its packets without decoding
-    them (`ffmpeg -c copy -f framecrc`: a fraction of a second for an hour of video); None without ffmpeg or
-    where the stream's time base or timestamps cannot be read."""
+    """The video stream's shown frames' timestamps in seconds, in display order, read from its packets without
+    decoding them (`ffmpeg -c copy -f framecrc`: a fraction of a second for an hour of video); None without
+    ffmpeg or where the stream's time base or timestamps cannot be read."""
+    packets = _packet_times(path)
+    return None if packets is None else packets[1]
+
+
+def preroll_frames(path: Path) -> int:
+    """How many of the stream's packets are decoded but never shown: a clip cut with `-c copy` keeps the frames
+    from the keyframe before the cut, timestamped before 0, which the player (and OpenCV) drop. Containers count
+    them in their frame count."""
+    packets = _packet_times(path)
+    return 0 if packets is None else packets[0]
+
+
+def _packet_times(path: Path) -> tuple[int, list[float]] | None:
     try:
         st = Path(path).stat()
     except OSError:
@@ -120,7 +133,8 @@ def frame_times(path: Path) -> list[float] | None:
 _LAST_TIMES: list = [None, None]  # (key, times) of the last video asked about: one, so memory stays flat
 
 
-def _read_frame_times(path: Path) -> list[float] | None:
+def _read_frame_times(path: Path) -> tuple[int, list[float]] | None:
+    """(packets before time 0, the others' timestamps in seconds)."""
     exe = ffmpeg_exe()
     if not exe:
         return None
@@ -133,7 +147,8 @@ def _read_frame_times(path: Path) -> list[float] | None:
         pts = sorted(int(line.split(",")[2]) for line in r.stdout.splitlines() if line and line[0] != "#")
     except (IndexError, ValueError):
         return None
-    return [p * int(tb[1]) / int(tb[2]) for p in pts]
+    shown = [p for p in pts if p >= 0] or pts  # a stream all before 0 is shown as it is
+    return len(pts) - len(shown), [p * int(tb[1]) / int(tb[2]) for p in shown]
 
 
 def has_audio(path: Path) -> bool:

@@ -15,8 +15,18 @@ def _rgb(emotion: str) -> tuple[float, float, float]:
     return (r / 255, g / 255, b / 255)
 
 
+def step_areas(part: pd.DataFrame, classes: list[str]) -> list[tuple[np.ndarray, list[np.ndarray]]]:
+    """One track's timeline rows as step-shaped areas (times, smoothed share of each class), each bin's share over
+    its own width: one area per run of consecutive bins, so the bins the face is absent from stay blank."""
+    part = part.sort_values("bin")
+    runs = np.cumsum(np.r_[True, np.diff(part["bin"].to_numpy()) != 1])
+    return [(np.ravel(np.c_[run["start_s"].to_numpy(), run["end_s"].to_numpy()]),
+             [np.repeat(run[f"smooth_{c}"].to_numpy(), 2) for c in classes]) for _, run in part.groupby(runs)]
+
+
 def timeline_png(timeline: pd.DataFrame, summary: pd.DataFrame, classes: list[str], path: Path, title: str,
-                 duration_s: float, max_tracks: int = 4) -> None:
+                 duration_s: float, max_tracks: int = 4, empty_note: str = "no faces found in this video") -> None:
+    """`empty_note`: what the picture says when no track is shown."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -28,15 +38,11 @@ def timeline_png(timeline: pd.DataFrame, summary: pd.DataFrame, classes: list[st
     fig, axes = plt.subplots(n, 1, figsize=(11, 1.2 + 2.0 * n), dpi=110, sharex=True, squeeze=False)
     if len(tracks) == 0:
         ax = axes[0, 0]
-        ax.text(0.5, 0.5, "no faces found in this video", ha="center", va="center", fontsize=14,
-                transform=ax.transAxes)
+        ax.text(0.5, 0.5, empty_note, ha="center", va="center", fontsize=14, transform=ax.transAxes)
         ax.set_yticks([])
     for ax, face in zip(axes[:, 0], tracks):
-        part = timeline[timeline["face"] == face].sort_values("bin")
-        # Step-shaped areas: each bin's share holds over its whole width.
-        t = np.repeat(np.r_[part["start_s"].to_numpy(), part["end_s"].to_numpy()[-1:]], 2)[1:-1]
-        ys = [np.repeat(part[f"smooth_{c}"].to_numpy(), 2) for c in classes]
-        ax.stackplot(t, ys, colors=[_rgb(c) for c in classes], labels=classes, alpha=0.9, edgecolor="none")
+        for t, ys in step_areas(timeline[timeline["face"] == face], classes):
+            ax.stackplot(t, ys, colors=[_rgb(c) for c in classes], alpha=0.9, edgecolor="none")
         row = per_track[per_track["face"] == face].iloc[0]
         ax.set_title(f"face #{face}: {row['seconds_on_screen']:.1f} s on screen, mostly {row['dominant']}",
                      loc="left", fontsize=10)

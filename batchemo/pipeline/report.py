@@ -405,27 +405,37 @@ def timeline_table(frames: pd.DataFrame, classes: list[str], bin_s: float, sourc
 
 
 def track_summary(frames: pd.DataFrame, classes: list[str], frame_interval_s: float,
-                  source: str = "") -> pd.DataFrame:
+                  source: str = "", end_s: float | None = None) -> pd.DataFrame:
     """Per track (`scope` 'track') and for the whole video (`scope` 'all', `face` <NA>): first/last time seen,
     seconds on screen, dominant emotion (the most frequent top emotion), share of frames with each top emotion,
-    mean probability of each class. `source` and `scope` come last (new columns are appended)."""
+    mean probability of each class. `source` and `scope` come last (new columns are appended). `end_s`: where
+    the video ends (seconds on screen never run past it)."""
     cols = ["face", "first_s", "last_s", "seconds_on_screen", "frames", "dominant"] + \
         [f"share_{c}" for c in classes] + [f"mean_p_{c}" for c in classes] + ["source", "scope"]
     groups = [(int(f), part) for f, part in frames.groupby("face", sort=True)] if len(frames) else []
     groups.append((pd.NA, frames))
-    rows = [_track_row(face, part, classes, frame_interval_s) for face, part in groups]
+    rows = [_track_row(face, part, classes, frame_interval_s, end_s) for face, part in groups]
     df = pd.DataFrame(rows, columns=cols[:-2])
     df["source"] = source
     df["scope"] = ["track"] * (len(df) - 1) + ["all"]
     return TRACK_SUMMARY.apply(df)
 
 
-def _track_row(face, part: pd.DataFrame, classes: list[str], frame_interval_s: float) -> dict:
+def seen_for(times, interval: float, end_s: float | None = None) -> np.ndarray:
+    """How long each analysed frame at `times` stands for: up to the next analysed frame (`interval`), and for a
+    frame near the end only up to the end of the video (with --every 200 a 6 s clip's one analysed frame is not
+    13 s of face)."""
+    t = np.asarray(times, dtype=float)
+    return np.full(t.shape, interval) if end_s is None else np.clip(end_s - t, 0.0, interval)
+
+
+def _track_row(face, part: pd.DataFrame, classes: list[str], frame_interval_s: float,
+               end_s: float | None = None) -> dict:
     n = len(part)
-    frames_seen = part["frame"].nunique() if n else 0
+    seen = part.drop_duplicates("frame")["time_s"] if n else []
     return {"face": face, "first_s": part["time_s"].min() if n else np.nan,
             "last_s": part["time_s"].max() if n else np.nan,
-            "seconds_on_screen": frames_seen * frame_interval_s, "frames": frames_seen,
+            "seconds_on_screen": float(seen_for(seen, frame_interval_s, end_s).sum()), "frames": len(seen),
             **_emotion_columns(part, classes)}
 
 

@@ -22,6 +22,11 @@ from .report import is_report_folder
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+# Formats phones and cameras write that OpenCV cannot decode: an error row naming the format, never passed over
+# as "not an image" (a researcher's iPhone photos would drop out of the numbers unnoticed).
+UNSUPPORTED_IMAGES = {".heic": "HEIC", ".heif": "HEIF", ".avif": "AVIF", ".gif": "GIF", ".jxl": "JPEG XL",
+                      ".dng": "DNG raw", ".cr2": "Canon raw", ".cr3": "Canon raw", ".nef": "Nikon raw",
+                      ".arw": "Sony raw", ".raf": "Fujifilm raw", ".orf": "Olympus raw", ".rw2": "Panasonic raw"}
 FALLBACK_FPS = 25.0  # for a video whose container gives no usable frame rate
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv"}
 
@@ -69,6 +74,31 @@ def walk(root: Path, extensions: set[str], skip: Path | None = None) -> tuple[li
     return matched, others
 
 
+def printable(name: str) -> str:
+    """A file name as one line of text: bytes that are not UTF-8 (a Latin-1 name from an old zip) as \\xNN,
+    control characters (a newline) escaped."""
+    name = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in name)
+
+
+def name_problem(path: str | Path) -> str:
+    """'' for a path that is UTF-8 text; else why it cannot be read (OpenCV crashes on such a path, and its name
+    could reach no CSV)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return "the file name is not valid UTF-8 text; rename it (e.g. `convmv -f latin1 -t utf8`)"
+    return ""
+
+
+def refusal(sf: SourceFile) -> str:
+    """Why a file under the folder cannot be analysed before it is even read ('' when it can be tried)."""
+    if name_problem(sf.path):  # reported, the others analysed
+        return name_problem(sf.path)
+    kind = UNSUPPORTED_IMAGES.get(Path(sf.rel).suffix.lower())
+    return f"{kind} images are not supported; convert it to JPEG or PNG" if kind else ""
+
+
 def is_photo(path: Path) -> bool:
     """Is `path` a still image file (by its extension, or by its first bytes where the extension tells
     neither)? FFmpeg opens a photo as a one-frame video, so the video job asks before opening anything, and the
@@ -77,6 +107,8 @@ def is_photo(path: Path) -> bool:
     suffix = path.suffix.lower()
     if not path.is_file() or suffix in VIDEO_EXTENSIONS or suffix == ".gif":  # a GIF may well be animated
         return False
+    if name_problem(path):  # OpenCV would crash on it; the job reports it
+        return suffix in IMAGE_EXTENSIONS
     return suffix in IMAGE_EXTENSIONS or cv2.haveImageReader(str(path))
 
 
@@ -108,7 +140,12 @@ def jpeg_complete(data: bytes) -> bool:
     i, n = 2, len(data)
     while i + 2 <= n:
         if data[i] != 0xFF:
-            return False  # lost in the structure: not a JPEG libjpeg would decode whole
+            # Stray bytes before a marker: libjpeg skips them to the next 0xFF ("extraneous bytes before
+            # marker") and decodes the whole image, so they are no reason to refuse it.
+            i = data.find(b"\xff", i)
+            if i < 0:
+                return False
+            continue
         marker = data[i + 1]
         if marker == 0xFF:  # fill byte
             i += 1
@@ -235,6 +272,8 @@ def _capture(path: Path) -> cv2.VideoCapture:
         raise BadInput("is a directory")
     if path.stat().st_size == 0:
         raise BadInput("empty file (0 bytes)")
+    if name_problem(path):
+        raise BadInput(name_problem(path))
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise BadInput("not a readable video (OpenCV/FFmpeg cannot open it)")

@@ -222,6 +222,54 @@ def test_batch_index_links_each_video_page(tmp_path, model):
     check_offline_and_links(tmp_path / "out", text, page)
 
 
+def test_the_batch_index_is_this_runs_own(tmp_path, model):
+    """A video that fails this time shows its error, not the report an earlier run left in its folder; a batch
+    that shrank to one video gets an index of that one; `$` in a name is text, not mathtext, in every title."""
+    vids = tmp_path / "vids"
+    vids.mkdir()
+    for name in ("a.mp4", "b.mp4", "c$\\q$.mp4"):
+        shutil.copy(SAMPLES / "video" / "two_faces.mp4", vids / name)
+    opts = VideoOptions(annotate=False)
+    results = batchemo.analyze_videos([vids], out=tmp_path / "out", model=model, options=opts, progress=False)
+    assert [r.status for r in results] == ["complete"] * 3
+    (vids / "b.mp4").write_bytes((SAMPLES / "video" / "two_faces.mp4").read_bytes()[:5000])
+    batchemo.analyze_videos([vids], out=tmp_path / "out", model=model, options=opts, progress=False)
+    text, page = parse(tmp_path / "out" / "index.html")
+    b = next(r for r in rows_of(text, "videos") if "b.mp4" in r)
+    assert "failed" in b and "not a readable video" in b and "180" not in b
+    assert sorted(unquote(a["href"]) for a in page.find("a")) == ["a/report.html", "c$\\q$/report.html"]
+    for name in ("b.mp4", "c$\\q$.mp4"):
+        (vids / name).unlink()
+    batchemo.analyze_videos([vids], out=tmp_path / "out", model=model, options=opts, progress=False)
+    text, page = parse(tmp_path / "out" / "index.html")
+    assert len(rows_of(text, "videos")) == 1 and [a["href"] for a in page.find("a")] == ["a/report.html"]
+
+
+def test_the_video_page_says_whether_short_tracks_are_shown(tmp_path, model):
+    for keep, said in ((True, "2 short, kept"), (False, "2 short, not shown")):
+        out = tmp_path / str(keep)
+        batchemo.analyze_video(SAMPLES / "video" / "two_faces.mp4", out, model,
+                               VideoOptions(annotate=False, min_track_s=10, keep_short_tracks=keep), progress=False)
+        assert said in parse(out / "report.html")[0]
+
+
+def test_batch_links_stay_inside_out_through_a_symlinked_reports_folder(tmp_path, model, monkeypatch):
+    (tmp_path / "real").mkdir()
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "reports").symlink_to(tmp_path / "real")
+    vids = tmp_path / "vids"
+    vids.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        shutil.copy(SAMPLES / "video" / "two_faces.mp4", vids / name)
+    monkeypatch.chdir(work)
+    batchemo.analyze_videos([vids], model=model, options=VideoOptions(annotate=False), progress=False)
+    files = pd.read_csv(work / "reports" / "vids" / "files.csv")
+    assert list(files["report"]) == ["a", "b"]
+    _, page = parse(work / "reports" / "vids" / "index.html")
+    assert sorted(a["href"] for a in page.find("a")) == ["a/report.html", "b/report.html"]
+
+
 def test_saved_faces_map_to_rows_and_read_as_training_folder(folder_report, video_report):
     from batchemo.training.data import list_labelled
 

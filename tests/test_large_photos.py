@@ -10,7 +10,7 @@ import pytest
 from batchemo import read_report
 from batchemo.jobs.folder import analyze_folder
 from batchemo.jobs.options import FolderOptions
-from batchemo.pipeline.sources import jpeg_size, read_photo
+from batchemo.pipeline.sources import BadInput, jpeg_size, read_photo
 
 from .conftest import SAMPLES
 
@@ -143,3 +143,16 @@ def test_the_megapixel_guard_refuses_before_decoding_at_full_size_too(ext, tmp_p
     monkeypatch.setattr(S.cv2, "imdecode", no_decode)
     with pytest.raises(S.BadInput, match="image too large: 300x200"):
         read_photo(path, max_megapixels=0.05, keep_side=0)
+
+
+def test_a_phone_photo_over_the_megapixel_limit_decoded_reduced_is_analysed(tmp_path):
+    """The guard is about memory: a 50 MP JPEG decoded at 1/4 is 3 MP; decoded at full size it is refused."""
+    path = tmp_path / "phone 50mp.jpg"
+    big = np.full((6200, 8200, 3), 128, np.uint8)
+    cv2.imwrite(str(path), big, [cv2.IMWRITE_JPEG_QUALITY, 50])
+    img, size = read_photo(path, max_megapixels=40, keep_side=1920)
+    assert size == (8200, 6200) and img.shape[:2] == (1550, 2050)
+    with pytest.raises(BadInput, match="image too large: 8200x6200"):
+        read_photo(path, max_megapixels=40, keep_side=0)
+    with pytest.raises(BadInput, match="image too large: 2050x1550"):  # the limit still holds, as decoded
+        read_photo(path, max_megapixels=3, keep_side=1920)

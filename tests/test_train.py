@@ -507,3 +507,35 @@ def test_training_resizes_images_as_the_jobs_resize_face_crops(tmp_path):
         want = crop_faces(grey, np.array([[0, 0, grey.shape[1], grey.shape[0]]]), 48)[0].astype(np.float32)
         assert np.abs(image - want).max() <= 1.0 and np.abs(image - want).mean() < 0.2
         assert np.array_equal(D.read_grey(path, 48), want.astype(np.uint8))
+
+
+def test_evaluate_scores_only_what_it_should_and_refuses_nothing_to_score(tmp_path, face_bgr):
+    """Hidden files and folders are no examples (macOS `._x.jpg`, `.ipynb_checkpoints/`); an empty class folder
+    is a class the data lacks; no class the model knows, or crowd votes only for images left out, is an error,
+    not a figure over no image."""
+    from batchemo.pipeline.model import default_model_path
+    from batchemo.training.evaluate import evaluate
+
+    grey = cv2.resize(cv2.cvtColor(face_bgr, cv2.COLOR_BGR2GRAY), (48, 48), interpolation=cv2.INTER_AREA)
+    data = tmp_path / "mine"
+    for name, n in (("happy", 3), ("sad", 2), ("contempt", 1)):
+        (data / name).mkdir(parents=True)
+        for k in range(n):
+            cv2.imwrite(str(data / name / f"{k}.png"), np.roll(grey, k, axis=1))
+    (data / "fear").mkdir()  # made ready, still empty
+    (data / "happy" / ".ipynb_checkpoints").mkdir()
+    cv2.imwrite(str(data / "happy" / ".ipynb_checkpoints" / "0.png"), grey)
+    (data / "happy" / "._0.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    m = evaluate(default_model_path(), data, tmp_path / "ev", progress=False)
+    assert m["images"] == 5
+    assert {"fear", "disgust", "neutral", "angry", "surprise"} == set(m["model_classes_not_in_data"])
+    numeric = tmp_path / "numeric"
+    for name in ("3", "4"):
+        (numeric / name).mkdir(parents=True)
+        cv2.imwrite(str(numeric / name / "0.png"), grey)
+    with pytest.raises(ValueError, match="none of the data's classes"):
+        evaluate(default_model_path(), numeric, tmp_path / "ev2", progress=False)
+    votes = tmp_path / "votes.csv"
+    votes.write_text("file,happy,sad\ncontempt/0.png,5,1\n")  # votes for the one image the model cannot score
+    with pytest.raises(ValueError, match="has a crowd majority"):
+        evaluate(default_model_path(), data, tmp_path / "ev3", progress=False, votes=votes)

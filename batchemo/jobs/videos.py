@@ -109,7 +109,8 @@ def batch_dir(videos: list[VideoInput], outs: list[Path], out: Path | None) -> P
     if out:
         return Path(out)
     tops = [o.parents[len(Path(v.source).parts) - 1] if v.folder else o.parent for v, o in zip(videos, outs)]
-    return Path(os.path.commonpath([str(t.resolve()) for t in tops]))
+    # Not resolved: a symlink on the way (reports -> /data/reports) would make the report links leave OUT.
+    return Path(os.path.commonpath([os.path.abspath(t) for t in tops]))
 
 
 def _run_of(o: Path, r: VideoResult | VideoFailure) -> dict | None:
@@ -192,6 +193,11 @@ def _outcomes(videos: list[VideoInput], outs: list[Path], model, opts: VideoOpti
             yield analyze_video(v.path, o, em, opts, progress=progress, command=command, source=v.source)
         except (BadInput, OutputConflict) as e:
             yield _failure(v.path, o, e)
+        except Exception as e:  # noqa: BLE001 - one video's unforeseen failure must not cost the batch the others
+            if not is_batch(videos):
+                raise
+            why = " ".join(str(e).split())
+            yield VideoFailure(v.path, o, f"unexpected error ({type(e).__name__}: {why})")
 
 
 def _classes_of(model) -> list[str]:
@@ -220,6 +226,6 @@ def analyze_videos(inputs: list[str | Path], out: str | Path | None = None,
     root = batch_dir(videos, outs, Path(out) if out else None)
     if is_batch(videos):
         write_batch_tables(videos, outs, results, root, _classes_of(model))
-    if opts.html and len(videos) > 1:
+    if opts.html and is_batch(videos):  # a batch that shrank to one video too: no old index beside its tables
         _write_index(videos, outs, root, results, command)
     return results

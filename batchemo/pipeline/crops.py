@@ -243,20 +243,26 @@ def _remove_stale_crops(faces: Path, keep: set[str]) -> None:
 
 
 def remove_own_crops(faces: Path) -> None:
-    """A report's faces/ once its rows change without --save-faces: the crops batchemo put there go with their
-    index.csv; a crop moved to another class folder by hand (relabelled, README) is the user's, and stays, as do
-    files batchemo did not write."""
+    """A report's faces/ once its rows change without --save-faces: the crops batchemo put there go; a crop moved
+    to another class folder by hand (relabelled, README) is the user's, and stays, listed in index.csv so that
+    later runs still know it was moved; files batchemo did not write stay too."""
     index = faces / "index.csv"
-    placed = None  # without an index, every crop by batchemo's naming counts as placed
-    if index.is_file():
-        last = pd.read_csv(index, usecols=["file", "emotion"], dtype=str)
-        placed = {f for f, e in zip(last["file"], last["emotion"]) if f.split("/", 1)[0] == e}
-        index.unlink()
+    last = pd.read_csv(index, dtype=str, keep_default_na=False) if index.is_file() else None
+    # Without an index, every crop by batchemo's naming counts as placed.
+    placed = None if last is None else {f for f, e in zip(last["file"], last["emotion"]) if f.split("/", 1)[0] == e}
     for p in faces.glob("*/*.png"):
         if CROP_NAME.fullmatch(p.name) and (placed is None or p.relative_to(faces).as_posix() in placed):
             p.unlink()
-    for d in [faces, *faces.iterdir()]:
-        if d.is_dir() and d != faces and not any(d.iterdir()):
+    if last is not None:  # the crops left, listed where they now are
+        where = {p.name: p.relative_to(faces).as_posix() for p in faces.glob("*/*.png") if CROP_NAME.fullmatch(p.name)}
+        names = last["file"].str.rsplit("/", n=1).str[-1]
+        kept = last[names.isin(where)].assign(file=names[names.isin(where)].map(where))
+        if len(kept):
+            write_csv(kept, index)
+        else:
+            index.unlink()
+    for d in faces.iterdir():
+        if d.is_dir() and not any(d.iterdir()):
             d.rmdir()
     if not any(faces.iterdir()):
         faces.rmdir()

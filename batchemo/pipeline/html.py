@@ -315,7 +315,8 @@ def _video_facts(run: dict, card: dict | None, duration: float, fps: float, deco
                   ("duration", f"{duration:.2f} s at {fps:g} fps, {v.get('width')}x{v.get('height')}"),
                   ("frames analysed", (f"{c.get('frames_analysed')} of {decoded} decoded "
                                        f"(every {v.get('analyse_every')}); {c.get('faces')} faces in "
-                                       f"{c.get('tracks')} tracks ({c.get('short_tracks', 0)} short, not shown)"))]
+                                       f"{c.get('tracks')} tracks ({c.get('short_tracks', 0)} short, "
+                                       f"{'kept' if run.get('options', {}).get('keep_short_tracks') else 'not shown'})"))]
     return facts
 
 
@@ -329,6 +330,9 @@ def write_index_page(index_dir: Path, items: list[dict], command: str | None = N
         o = Path(it["out"])
         row = {"source": it["source"], "status": it.get("status", ""), "duration": "", "tracks": "", "faces": "",
                "dominant": "", "line": it.get("error") or "", "link": None}
+        if row["status"] == "failed":  # a report left in its folder is an earlier run's, not this one's
+            videos.append(row)
+            continue
         page = o / "report.html"
         if page.is_file():
             row["link"] = os.path.relpath(page, index_dir)

@@ -15,6 +15,18 @@ def _rgb(emotion: str) -> tuple[float, float, float]:
     return (r / 255, g / 255, b / 255)
 
 
+def pyplot():
+    """matplotlib's pyplot, drawing to files only, with `$` in text drawn as it is: titles carry file names, and
+    `a$\\q$.mp4` read as mathtext stopped the run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    matplotlib.rcParams["text.parse_math"] = False
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def step_areas(part: pd.DataFrame, classes: list[str]) -> list[tuple[np.ndarray, list[np.ndarray]]]:
     """One track's timeline rows as step-shaped areas (times, smoothed share of each class), each bin's share over
     its own width: one area per run of consecutive bins, so the bins the face is absent from stay blank."""
@@ -27,11 +39,7 @@ def step_areas(part: pd.DataFrame, classes: list[str]) -> list[tuple[np.ndarray,
 def timeline_png(timeline: pd.DataFrame, summary: pd.DataFrame, classes: list[str], path: Path, title: str,
                  duration_s: float, max_tracks: int = 4, empty_note: str = "no faces found in this video") -> None:
     """`empty_note`: what the picture says when no track is shown."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     per_track = summary[summary["scope"] == "track"]  # the all-faces row has no track (face <NA>)
     tracks = per_track.sort_values("frames", ascending=False)["face"].head(max_tracks)
     n = max(1, len(tracks))

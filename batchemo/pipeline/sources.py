@@ -180,14 +180,17 @@ _REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2
 def read_photo(path: Path, max_megapixels: float = 40.0, keep_side: int = 0) -> tuple[np.ndarray, tuple[int, int]]:
     """Like `read_image`, but a JPEG whose long side is over 2 x `keep_side` is decoded at 1/2, 1/4 or 1/8 scale
     (libjpeg's DCT scaling: 2-3x faster than a full decode and a quarter of the memory or less), keeping the
-    long side >= `keep_side`. Returns (image, (width, height) of the full-size image as a viewer shows it)."""
+    long side >= `keep_side`; `max_megapixels` refuses what would be decoded that large. Returns (image, (width,
+    height) of the full-size image as a viewer shows it)."""
     data = _read_bytes(path)
     size = header_size(data)
     factor = 1
     if size is not None and keep_side > 0 and data[:2] == b"\xff\xd8":
         while factor < 8 and max(size) / (2 * factor) >= keep_side:
             factor *= 2
-    img = _decode(data, max_megapixels, size, _REDUCED.get(factor, cv2.IMREAD_COLOR))
+    # The guard is about memory: a 50-megapixel phone JPEG decoded at 1/4 is 3 megapixels, and analysed.
+    decoded = None if size is None else (-(-size[0] // factor), -(-size[1] // factor))
+    img = _decode(data, max_megapixels, decoded, _REDUCED.get(factor, cv2.IMREAD_COLOR))
     if factor == 1:
         return img, (img.shape[1], img.shape[0])
     w, h = size

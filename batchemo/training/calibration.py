@@ -79,10 +79,9 @@ def plot_reliability(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Pat
                      bins: int = BINS) -> None:
     """Reliability diagram: accuracy against mean confidence per bin for each named (probs, y), the diagonal
     being perfect calibration; bar shading shows how many predictions fall in each bin."""
-    import matplotlib
+    from ..pipeline.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (ax, hist) = plt.subplots(2, 1, figsize=(5.5, 6.5), dpi=110, sharex=True,
                                    gridspec_kw={"height_ratios": [3, 1]})

@@ -53,7 +53,9 @@ def list_labelled(data_dir: str | Path, classes: list[str] | None = None) -> Lab
         if not folder.is_dir():
             continue
         for p in sorted(folder.rglob("*")):
-            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS:
+            # Hidden files and folders are not examples: macOS's `._x.jpg` twins, `.ipynb_checkpoints/` copies.
+            hidden = any(part.startswith(".") for part in p.relative_to(folder).parts)
+            if not hidden and p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS:
                 paths.append(str(p))
                 labels.append(i)
     if not paths:

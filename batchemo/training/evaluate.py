@@ -68,10 +68,9 @@ def metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], present:
 
 
 def plot_confusion(cm: np.ndarray, classes: list[str], path: Path, title: str) -> None:
-    import matplotlib
+    from ..pipeline.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = cm.sum(1, keepdims=True)
     norm = np.divide(cm, rows, out=np.zeros(cm.shape, float), where=rows > 0)
@@ -102,8 +101,13 @@ def faces_per_second(em: EmotionModel, crops: np.ndarray, batch_size: int) -> fl
 
 def score(em: EmotionModel, files: D.Labelled, batch_size: int = 64, progress: bool = False) -> dict:
     """Predict every image of `files` and measure; images of classes the model lacks are left out, and said."""
-    mapping, lacking, unused = match_classes(em.classes, files.classes)
+    mapping, lacking, _ = match_classes(em.classes, files.classes)
     keep = np.isin(files.labels, list(mapping))
+    if not keep.any():  # a figure of 0 % over no image would read as a measurement
+        raise ValueError(f"none of the data's classes {files.classes} is one of the model's {em.classes}: nothing "
+                         "to score (is DATA_DIR the folder that holds the class folders?)")
+    shown = {canonical(files.classes[j]) for j in np.unique(files.labels)}  # an empty class folder shows none
+    unused = [c for c in em.classes if canonical(c) not in shown]
     crops = load_crops([p for p, k in zip(files.paths, keep) if k], em.image_size, progress)
     y_true = np.asarray([mapping[int(l)] for l in files.labels[keep]], dtype=np.int64)
     probs = em.predict(crops, batch_size)
@@ -137,7 +141,8 @@ def evaluate(model_path: str | Path | None, data_dir: str | Path, out: str | Pat
         raise ValueError(f"{out}: --out is a file, not a folder")
     files = D.list_labelled(data_dir)
     # The votes are read before the scoring: a votes file that does not fit DATA_DIR is refused at once.
-    crowd_of = dict(zip(files.paths, crowd_majority(files.paths, votes, data_dir, em.classes))) if votes else None
+    scored = [p for p, y in zip(files.paths, files.labels) if y in match_classes(em.classes, files.classes)[0]]
+    crowd_of = dict(zip(scored, crowd_majority(scored, votes, data_dir, em.classes))) if votes else None
     m = score(em, files, batch_size, progress)
     out.mkdir(parents=True, exist_ok=True)
     title = f"{Path(em.path).name} on {Path(data_dir).name}" + (" (mirror-averaged)" if em.flip else "")

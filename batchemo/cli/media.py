@@ -145,8 +145,8 @@ def video(
     every: int = typer.Option(1, help=_ranged("Analyse every N-th frame.", VIDEO_RANGES["every"])),
     fps: Optional[float] = typer.Option(None, help=_ranged("Analyse about F frames per second of video (overrides "
                                                            "--every).", VIDEO_RANGES["fps"])),
-    detect_every: int = typer.Option(30, help=_ranged("Full-frame Haar on every k-th analysed frame (at least every "
-                                                      "1 s); in between, each face is re-found near its last box.",
+    detect_every: int = typer.Option(30, help=_ranged("Full-frame Haar on every k-th analysed frame (and about once "
+                                                      "a second: the first frame past 1 s); in between, each face is re-found near its last box.",
                                                       VIDEO_RANGES["detect_every"])),
     bin: float = typer.Option(1.0, help=_ranged("Timeline bin width in seconds.", VIDEO_RANGES["bin_s"])),
     min_track: float = typer.Option(0.5, help=_ranged(

@@ -48,6 +48,13 @@ def test_smoothing_spans_consecutive_bins_not_neighbouring_rows():
     np.testing.assert_allclose(t1.loc[0, ["smooth_happy", "smooth_sad"]].to_numpy(float), [0.5, 0.5])
 
 
+def test_smoothing_a_long_track_at_a_tiny_bin_holds_only_its_own_bins():
+    # an hour's track at --bin 1e-7 spans 3.6e10 bins; filling them in was a MemoryError (or hours of swapping)
+    tl = R.timeline_table(_frames([(0, 0.0, "happy"), (0, 1e-7, "sad"), (0, 3600.0, "sad")]), CLASSES, 1e-7)
+    assert list(tl["bin"]) == [0, 1, 36_000_000_000]
+    np.testing.assert_allclose(tl[["smooth_happy", "smooth_sad"]].to_numpy(float), [[0.5, 0.5], [0.5, 0.5], [0, 1]])
+
+
 def test_long_source_paths_give_crop_names_within_the_limit_and_distinct():
     deep = "/".join(["a folder of sessions"] * 20)
     names = {C.crop_name(f"{deep}/{tail}", 123456789, 4321) for tail in ("p1.jpg", "p2.jpg")}

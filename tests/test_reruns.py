@@ -109,6 +109,30 @@ def test_a_crop_moved_to_another_class_folder_stays_there(photos, tmp_path, mode
         assert moved in set(again["file"]) and row["file"] not in set(again["file"])
 
 
+def test_crops_copied_by_hand_to_other_class_folders_all_stay(photos, tmp_path, model):
+    # the user copies a crop to two other classes (unsure which) instead of moving it: both copies are theirs
+    out = tmp_path / "o"
+    opts = FolderOptions(save_faces=True, annotate=False, html=False)
+    batchemo.analyze_folder(photos, out, model, opts, progress=False)
+    row = pd.read_csv(out / "faces" / "index.csv").iloc[0]
+    name = row["file"].split("/", 1)[1]
+    copies = [f"{c}/{name}" for c in model.classes if c != row["emotion"]][:2]
+    for c in copies:
+        (out / "faces" / c).parent.mkdir(exist_ok=True)
+        shutil.copy(out / "faces" / row["file"], out / "faces" / c)
+    (out / "faces" / "to_check").mkdir()  # an empty folder of the user's, to sort crops into: stays
+    shutil.copy(SAMPLES / "images" / "astronaut.png", photos / "new.png")  # a change: crops cut again
+    batchemo.analyze_folder(photos, out, model, opts, progress=False)
+    index = pd.read_csv(out / "faces" / "index.csv")
+    assert all((out / "faces" / c).exists() for c in copies) and (out / "faces" / "to_check").is_dir()
+    assert sorted(index.loc[index["file"].str.endswith("/" + name), "file"]) == sorted(copies)
+    assert not (out / "faces" / row["file"]).exists()  # relabelled: batchemo's own copy under its class goes
+    (photos / "new.png").unlink()  # the rows change again, without --save-faces: the copies stay, listed
+    batchemo.analyze_folder(photos, out, model, FolderOptions(annotate=False, html=False), progress=False)
+    assert all((out / "faces" / c).exists() for c in copies) and (out / "faces" / "to_check").is_dir()
+    assert sorted(pd.read_csv(out / "faces" / "index.csv")["file"]) == sorted(copies)
+
+
 def test_a_moved_crop_stays_when_a_later_run_without_save_faces_changes_the_rows(photos, tmp_path, model):
     out = tmp_path / "o"
     batchemo.analyze_folder(photos, out, model, FolderOptions(save_faces=True, annotate=False, html=False),

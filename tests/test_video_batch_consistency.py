@@ -48,6 +48,16 @@ def test_a_skipped_video_keeps_the_batch_row_of_its_own_summary(two_face_clip, t
         np.testing.assert_allclose(row[cols].astype(float), own_all[cols].astype(float), atol=1e-6)
         kept.append(int(row["faces"]))
     assert kept[0] > 0 and kept[1] == 0  # day1 kept its short tracks, day2 left them out
+    # files.csv counts every track of frames.csv and says how many are short, so its figures and summary.csv's
+    # reconcile: day2's summary counts none of its tracks, all of which files.csv lists as short.
+    files = batchemo.read_report(out / "files.csv").set_index("source")
+    for rel in ("day1/p01", "day2/p01"):
+        frames = batchemo.read_report(out / rel)
+        row = files.loc[f"{rel}.avi"]
+        assert (row["faces"], row["tracks"]) == (len(frames), frames["face"].nunique())
+        assert row["short_tracks"] == row["tracks"] > 0
+    assert per_video.loc["day2/p01.avi", "tracks"] == files.loc["day2/p01.avi", "tracks"] - files.loc[
+        "day2/p01.avi", "short_tracks"]
     assert batch[batch["scope"] == "all"]["faces"].iloc[0] == sum(kept)
 
 

@@ -101,6 +101,21 @@ def test_videos_that_differ_only_by_extension_get_a_report_each(two_face_clip, f
         assert run["counts"]["frames_decoded"] == frames
 
 
+def test_names_that_differ_only_by_case_get_a_report_folder_each(two_face_clip, tmp_path):
+    # Clip/ and clip/ are one folder on macOS and Windows disks: two reports would be written into it
+    d = tmp_path / "phone"
+    d.mkdir()
+    shutil.copy(two_face_clip, d / "Clip.avi")
+    shutil.copy(two_face_clip, d / "clip.mkv")
+    outs = output_dirs(expand_inputs([d]), tmp_path / "o")
+    assert sorted(o.name for o in outs) == ["Clip_avi", "clip_mkv"]
+    assert len({str(o).casefold() for o in outs}) == 2
+    (tmp_path / "Day1").mkdir()
+    shutil.copy(two_face_clip, tmp_path / "Day1" / "clip.avi")
+    with pytest.raises(ValueError, match="would share the report folder"):  # the same name, case aside, twice
+        output_dirs(expand_inputs([d / "Clip.avi", tmp_path / "Day1" / "clip.avi"]), tmp_path / "o")
+
+
 def test_videos_that_would_share_a_report_folder_are_refused(two_face_clip, tmp_path):
     for sub in ("a", "b"):
         (tmp_path / sub).mkdir()
@@ -148,7 +163,8 @@ def test_the_packet_timestamps_are_read_once_per_video(vfr_clip, tmp_path, model
     assert len(calls) == 1
 
 
-def test_a_clip_cut_without_reencoding_is_whole_and_timed_from_its_first_shown_frame(vfr_clip, tmp_path, model):
+def test_a_clip_cut_without_reencoding_is_whole_and_timed_from_its_first_shown_frame(vfr_clip, tmp_path, model,
+                                                                                        monkeypatch):
     # `ffmpeg -ss 1 -c copy` keeps the frames from the keyframe before the cut, timestamped before 0: decoded,
     # never shown, yet counted in the container's frame count.
     cut = tmp_path / "cut.mp4"
@@ -159,8 +175,13 @@ def test_a_clip_cut_without_reencoding_is_whole_and_timed_from_its_first_shown_f
     while cap.read()[0]:
         times.append(cap.get(cv2.CAP_PROP_POS_MSEC) / 1000)
     assert counted > len(times) + 2  # the case: more frames counted than shown
+    import batchemo.jobs.video as V
+
+    totals, bar = [], V.tqdm
+    monkeypatch.setattr(V, "tqdm", lambda *a, **k: totals.append(k.get("total")) or bar(*a, **k))
     res = batchemo.analyze_video(cut, tmp_path / "r", model, VideoOptions(**QUIET), progress=False)
     assert res.status == "complete", res.note
+    assert totals == [res.frames_decoded]  # the progress bar counts the frames shown, not the container's count
     t = batchemo.read_report(res.out).groupby("frame")["time_s"].first()
     assert len(t) > 40
     np.testing.assert_allclose(t, np.asarray(times)[t.index] - times[0], atol=1e-3)

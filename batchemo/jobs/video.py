@@ -98,7 +98,9 @@ def analyze_video(path: str | Path, out: str | Path | None = None, model: Emotio
         sched = Schedule.of(info.fps, opts)
         tmp_video = out / f".annotated.{int(time.time())}.tmp.mp4"
         try:
-            with tqdm(total=info.frame_count if info.frame_count > 0 else None, unit="frame",
+            # Pre-roll frames are in the container's count but never decoded: a bar counting them ends short.
+            shown = info.frame_count - preroll_frames(path)
+            with tqdm(total=shown if info.frame_count > 0 else None, unit="frame",
                       desc=path.name[:30], disable=not progress, dynamic_ncols=True) as bar:
                 res = analyse_pass(path, cap, em, opts, sched, annotated=tmp_video if opts.annotate else None,
                                    bar=bar, clock=variable_rate_clock(path, sched.fps))

@@ -54,8 +54,9 @@ def expand_inputs(inputs: list[str | Path]) -> list[VideoInput]:
 def output_dirs(videos: list[VideoInput], out: Path | None) -> list[Path]:
     """OUT for one video file; for several, OUT/<stem>, and a folder's tree mirrored under OUT (OUT/day1/p01 for
     day1/p01.mp4: lab recordings repeat names across session folders). Without OUT: reports/<stem>, or
-    reports/<folder>/<tree> for a folder. Videos that differ only by extension (p01.mp4, p01.avi) get
-    <stem>_<extension>; ValueError where two videos would still share one report folder."""
+    reports/<folder>/<tree> for a folder. Videos that differ only by extension or by the case of their names
+    (p01.mp4, p01.avi; Clip.mp4, clip.mov) get <stem>_<extension>; ValueError where two videos would still share
+    one report folder."""
     def mirrored(v: VideoInput) -> Path:
         return Path(v.source).with_suffix("")
 
@@ -71,10 +72,12 @@ def output_dirs(videos: list[VideoInput], out: Path | None) -> list[Path]:
 def _distinct(videos: list[VideoInput], outs: list[Path]) -> list[Path]:
     """`outs` with no folder shared by two videos: one report folder holds one video's report, and on Ray two
     tasks writing into one folder would mix their files."""
-    def clashes(paths: list[Path]) -> dict[Path, list[int]]:
-        by: dict[Path, list[int]] = {}
+    def clashes(paths: list[Path]) -> dict[str, list[int]]:
+        by: dict[str, list[int]] = {}
         for k, o in enumerate(paths):
-            by.setdefault(o.resolve(), []).append(k)
+            # Case-folded: on macOS and Windows disks (and a report tree copied to one) Clip/ and clip/ are one
+            # folder, so Clip.mp4 and clip.mov beside each other would write into one report.
+            by.setdefault(str(o.resolve()).casefold(), []).append(k)
         return {o: ks for o, ks in by.items() if len(ks) > 1}
 
     seen: dict[Path, VideoInput] = {}
@@ -120,14 +123,15 @@ def _run_of(o: Path, r: VideoResult | VideoFailure) -> dict | None:
 
 def _video_file_row(v: VideoInput, o: Path, r: VideoResult | VideoFailure, run: dict | None, root: Path) -> dict:
     """A batch files.csv row. A video's status, notes and counts come from its run.json, so a re-run that skips
-    it writes the same row as the run that analysed it."""
+    it writes the same row as the run that analysed it. `faces` and `tracks` are every row and track of its
+    frames.csv, short ones included; `short_tracks` says how many of those tracks summary.csv may leave out."""
     row = {"source": v.source, "report": Path(os.path.relpath(o, root)).as_posix(), "status": "failed",
            "error": getattr(r, "error", ""), "note": "", "frames_decoded": 0, "frames_analysed": 0, "faces": 0,
-           "tracks": 0}
+           "tracks": 0, "short_tracks": 0}
     if run is not None:
         row.update(status=run.get("status", r.status), note="; ".join(run.get("notes") or []),
                    **{k: int(run.get("counts", {}).get(k, 0)) for k in
-                      ("frames_decoded", "frames_analysed", "faces", "tracks")})
+                      ("frames_decoded", "frames_analysed", "faces", "tracks", "short_tracks")})
     return row
 
 

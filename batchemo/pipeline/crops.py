@@ -204,41 +204,60 @@ def _save(out: Path, rows: pd.DataFrame, cut_all: Callable[[list[Crops]], None],
     moved = _moved_crops(faces, rows)
     saved = Crops(rows[~rows.index.isin(list(moved))], lambda label, r, crop: write_image(crop, faces / _file(r)))
     cut_all([saved, *also])
-    table = pd.DataFrame([{"file": moved.get(i, _file(r)), "source": r["source"], "frame": int(r["frame"]),
+    table = pd.DataFrame([{"file": file, "source": r["source"], "frame": int(r["frame"]),
                            "face": int(r["face"]), "emotion": r["emotion"], "confidence": float(r["confidence"]),
                            "time_s": float(r["time_s"])}
-                          for i, r in rows.iterrows() if i in saved.done or i in moved], columns=INDEX_COLUMNS)
+                          for i, r in rows.iterrows() if i in saved.done or i in moved
+                          for file in moved.get(i, [_file(r)])], columns=INDEX_COLUMNS)
     write_csv(table, faces / "index.csv")
     _remove_stale_crops(faces, set(table["file"]))
     return table
 
 
-def _moved_crops(faces: Path, rows: pd.DataFrame) -> dict:
-    """Row label -> the crop's file under `faces`, for rows whose crop lies elsewhere than the row's emotion
-    folder and than where batchemo last put it (index.csv: under the emotion then given): moved there by hand.
-    A crop batchemo put under a class the model no longer gives is its own, and stale."""
+def _crop_places(faces: Path) -> dict[str, list[str]]:
+    """A crop's file name -> every class folder file of that name under `faces` (relative, sorted): a crop the user
+    copied to another class instead of moving it lies in two."""
+    places: dict[str, list[str]] = {}
+    for p in sorted(faces.glob("*/*.png")):
+        if CROP_NAME.fullmatch(p.name):
+            places.setdefault(p.name, []).append(p.relative_to(faces).as_posix())
+    return places
+
+
+def _moved_crops(faces: Path, rows: pd.DataFrame) -> dict[Hashable, list[str]]:
+    """Row label -> the crop's files under `faces`, for rows with a crop elsewhere than the row's emotion folder
+    and than where batchemo last put it (index.csv: under the emotion then given): moved or copied there by hand,
+    so the user's, and the face relabelled (batchemo's own copy under the model's class then goes, as for a
+    move). A crop batchemo put under a class the model no longer gives is its own, and stale."""
     index = faces / "index.csv"
     if not index.is_file():  # no record of where batchemo put them: none counts as moved
         return {}
     last = pd.read_csv(index, usecols=["file", "emotion"], dtype=str)
     placed = set(last["file"][[f.split("/", 1)[0] == e for f, e in zip(last["file"], last["emotion"])]])
-    where = {p.name: p.relative_to(faces).as_posix() for p in faces.glob("*/*.png") if CROP_NAME.fullmatch(p.name)}
+    places = _crop_places(faces)
     moved = {}
     for i, r in rows.iterrows():
-        file = where.get(crop_name(r["source"], r["frame"], r["face"]))
-        if file is not None and file != _file(r) and file not in placed:
-            moved[i] = file
+        mine = [f for f in places.get(crop_name(r["source"], r["frame"], r["face"]), [])
+                if f != _file(r) and f not in placed]
+        if mine:
+            moved[i] = mine
     return moved
 
 
 def _remove_stale_crops(faces: Path, keep: set[str]) -> None:
     """Crops of rows this report no longer has (a --redo that relabelled a face, a photo since removed) go:
     `batchemo train OUT/faces` reads the class folders, so a stale crop would train the face under two labels."""
-    for p in faces.glob("*/*.png"):
-        if CROP_NAME.fullmatch(p.name) and p.relative_to(faces).as_posix() not in keep:
-            p.unlink()
-    for d in faces.iterdir():
-        if d.is_dir() and not any(d.iterdir()):
+    _unlink_crops([p for p in faces.glob("*/*.png")
+                   if CROP_NAME.fullmatch(p.name) and p.relative_to(faces).as_posix() not in keep])
+
+
+def _unlink_crops(crops: list[Path]) -> None:
+    """Delete these crops, and the class folders they leave empty; an empty folder the user made (a class to move
+    crops into) stays."""
+    for p in crops:
+        p.unlink()
+    for d in {p.parent for p in crops}:
+        if not any(d.iterdir()):
             d.rmdir()
 
 
@@ -250,20 +269,17 @@ def remove_own_crops(faces: Path) -> None:
     last = pd.read_csv(index, dtype=str, keep_default_na=False) if index.is_file() else None
     # Without an index, every crop by batchemo's naming counts as placed.
     placed = None if last is None else {f for f, e in zip(last["file"], last["emotion"]) if f.split("/", 1)[0] == e}
-    for p in faces.glob("*/*.png"):
-        if CROP_NAME.fullmatch(p.name) and (placed is None or p.relative_to(faces).as_posix() in placed):
-            p.unlink()
-    if last is not None:  # the crops left, listed where they now are
-        where = {p.name: p.relative_to(faces).as_posix() for p in faces.glob("*/*.png") if CROP_NAME.fullmatch(p.name)}
+    _unlink_crops([p for p in faces.glob("*/*.png")
+                   if CROP_NAME.fullmatch(p.name) and (placed is None or p.relative_to(faces).as_posix() in placed)])
+    if last is not None:  # the crops left, listed where they now are (a copy in two class folders: both)
+        places = _crop_places(faces)
         names = last["file"].str.rsplit("/", n=1).str[-1]
-        kept = last[names.isin(where)].assign(file=names[names.isin(where)].map(where))
+        kept = last[names.isin(places)].assign(file=names[names.isin(places)].map(places)).explode("file")
+        kept = kept.drop_duplicates(subset="file")
         if len(kept):
             write_csv(kept, index)
         else:
             index.unlink()
-    for d in faces.iterdir():
-        if d.is_dir() and not any(d.iterdir()):
-            d.rmdir()
     if not any(faces.iterdir()):
         faces.rmdir()
 

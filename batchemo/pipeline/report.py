@@ -60,7 +60,7 @@ FILES = Schema("files.csv (photos)", FILE_DTYPES, key=frozenset(FILE_DTYPES) - {
 VIDEO_FILES = Schema("files.csv (batch of videos)",
                      {"source": "string", "report": "string", "status": "string", "error": "string",
                       "note": "string", "frames_decoded": "int64", "frames_analysed": "int64", "faces": "int64",
-                      "tracks": "int64"},
+                      "tracks": "int64", "short_tracks": "int64"},
                      key=frozenset({"source", "report", "status", "frames_decoded"}), empty_is_blank=("error", "note"))
 # The all-faces row of a video summary has no track id: `face` is <NA> there (nullable Int64, so track ids stay
 # integers and `sm[sm.face == 0]` finds track 0) and `scope` says 'all' ('track' on the others).
@@ -368,12 +368,16 @@ def _smooth_over_bins(tl: pd.DataFrame, probs: list[str]) -> pd.DataFrame:
     """Each track's centred mean over SMOOTH_BINS consecutive bins. Bins the track has no frame in are missing,
     not skipped, so a gap in a track, or fewer analysed frames than bins (--fps 0.5 with 1 s bins), never
     stretches the window past SMOOTH_BINS x --bin seconds."""
+    half = SMOOTH_BINS // 2  # odd: the window is the bin itself and `half` bins either side
     parts = []
     for _, part in tl.groupby("face", sort=False):
         means = part.set_index("bin")[probs]
-        every_bin = means.reindex(range(int(means.index.min()), int(means.index.max()) + 1))
-        rolled = every_bin.rolling(SMOOTH_BINS, center=True, min_periods=1).mean()
-        parts.append(rolled.loc[means.index].set_axis(part.index))
+        # Neighbours looked up by bin number rather than by filling in every bin of the track's span: an hour's
+        # track at --bin 0.0001 spans 36 million bins, which took gigabytes to hold as empty rows.
+        near = [means.reindex(means.index + d).set_axis(means.index) for d in range(-half, half + 1)]
+        total = sum(n.fillna(0.0) for n in near)
+        seen = sum(n.notna().astype(int) for n in near)
+        parts.append((total / seen).set_axis(part.index))
     return pd.concat(parts).loc[tl.index]
 
 

@@ -226,6 +226,8 @@ def test_names_that_are_not_text_are_reported_and_the_rest_analysed(tmp_path, fa
     (root / os.fsdecode(b"caf\xe9.jpg")).write_bytes(_jpeg(face_bgr))  # a Latin-1 name from an old zip
     (root / "new\nline.jpg").write_bytes(_jpeg(face_bgr)[:300])
     (root / "ok.jpg").write_bytes(_jpeg(face_bgr))
+    (root / "Screen 10.00\u202fAM.jpg").write_bytes(_jpeg(face_bgr))  # macOS puts U+202F before AM: a fine name
+    (root / os.fsdecode(b"r\xe9sum\xe9.txt")).write_bytes(b"notes")  # not a photo, whatever its name: skipped
     out = tmp_path / "report"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     r = subprocess.run([sys.executable, "-m", "batchemo", "folder", str(root), "--out", str(out), "--no-progress"],
@@ -235,6 +237,10 @@ def test_names_that_are_not_text_are_reported_and_the_rest_analysed(tmp_path, fa
     assert files.loc["ok.jpg", "status"] == "ok" and files.loc["ok.jpg", "faces"] == 1
     assert files.loc["new\nline.jpg", "status"] == "error"  # the name as it is in the table
     assert "not valid UTF-8" in files.loc["caf\\xe9.jpg", "error"]
+    assert files.loc["Screen 10.00\u202fAM.jpg", "status"] == "ok"  # the name as it is, to join on
+    assert files.loc["r\\xe9sum\\xe9.txt", "status"] == "skipped"
+    assert list(files["status"]).count("error") == 2
+    assert "4 files (0 already done), 2 faces, 2 errors, 1 non-image file skipped" in r.stdout + r.stderr
     lines = r.stderr.splitlines()
     assert any(line.startswith("caf\\xe9.jpg: the file name is not valid UTF-8") for line in lines)
     assert any(line.startswith("new\\nline.jpg: truncated JPEG") for line in lines)  # one line, escaped

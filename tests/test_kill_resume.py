@@ -1,6 +1,7 @@
 """Kill -9 in the middle of folder and video runs, re-run: the reports equal an uninterrupted run's."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -120,10 +121,18 @@ def test_video_killed_and_redone(clip, tmp_path, when):
     else:
         ready = lambda: any(p.stat().st_size > 20_000 for p in out.glob(".annotated.*.tmp.mp4"))  # noqa: E731
     assert kill_when(args, ready)
-    for name in ("frames.csv", "timeline.csv", "summary.csv", "annotated.mp4", "run.json"):
+    for name in ("frames.csv", "timeline.csv", "summary.csv", "annotated.mp4"):
         assert not (out / name).exists(), name  # never half-written under a final name
+    # The record is written first, and says the run is not done, so the next run neither skips the video nor
+    # takes what is there for files it did not write.
+    if when == "while-encoding":
+        assert json.loads((out / "run.json").read_text())["status"] == "unfinished"
+    else:  # killed as OUT appeared: before the record, or with it
+        assert not (out / "run.json").exists() or \
+            json.loads((out / "run.json").read_text())["status"] == "unfinished"
     r = subprocess.run(args, env=ENV, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+    assert json.loads((out / "run.json").read_text())["status"] != "unfinished"
     assert not list(out.glob(".*tmp*"))
     same_report(read_report(ref), read_report(out))
     pd.testing.assert_frame_equal(pd.read_csv(ref / "summary.csv"), pd.read_csv(out / "summary.csv"), atol=1e-4)

@@ -156,3 +156,19 @@ def test_a_phone_photo_over_the_megapixel_limit_decoded_reduced_is_analysed(tmp_
         read_photo(path, max_megapixels=40, keep_side=0)
     with pytest.raises(BadInput, match="image too large: 2050x1550"):  # the limit still holds, as decoded
         read_photo(path, max_megapixels=3, keep_side=1920)
+
+
+def test_a_progressive_jpeg_is_weighed_at_full_size_even_decoded_reduced(tmp_path, monkeypatch):
+    """libjpeg holds a progressive JPEG's coefficients for the whole image at any decode scale."""
+    import batchemo.pipeline.sources as S
+
+    small = np.full((800, 1200, 3), 128, np.uint8)
+    for progressive in (0, 1):
+        path = tmp_path / f"p{progressive}.jpg"
+        cv2.imwrite(str(path), small, [cv2.IMWRITE_JPEG_PROGRESSIVE, progressive])
+        if progressive:
+            monkeypatch.setattr(S.cv2, "imdecode", lambda *a, **k: pytest.fail("decoded before the guard"))
+            with pytest.raises(BadInput, match="image too large: 1200x800 = 1.0 megapixels as a progressive JPEG"):
+                read_photo(path, max_megapixels=0.5, keep_side=150)
+        else:
+            assert read_photo(path, max_megapixels=0.5, keep_side=150)[0].shape[:2] == (100, 150)  # 1/8: 0.015 MP

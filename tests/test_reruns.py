@@ -109,6 +109,24 @@ def test_a_crop_moved_to_another_class_folder_stays_there(photos, tmp_path, mode
         assert moved in set(again["file"]) and row["file"] not in set(again["file"])
 
 
+def test_a_relabelled_crop_stays_when_its_photo_is_renamed(photos, tmp_path, model):
+    out = tmp_path / "o"
+    opts = FolderOptions(save_faces=True, annotate=False, html=False)
+    batchemo.analyze_folder(photos, out, model, opts, progress=False)
+    row = pd.read_csv(out / "faces" / "index.csv").iloc[0]
+    other = next(c for c in model.classes if c != row["emotion"])
+    moved = f"{other}/{row['file'].split('/', 1)[1]}"
+    (out / "faces" / other).mkdir(exist_ok=True)
+    (out / "faces" / row["file"]).rename(out / "faces" / moved)
+    (photos / row["source"]).rename(photos / f"renamed_{row['source']}")
+    batchemo.analyze_folder(photos, out, model, opts, progress=False)
+    assert (out / "faces" / moved).exists()  # the user's label, not deleted as a stale crop
+    index = pd.read_csv(out / "faces" / "index.csv").set_index("file")
+    assert index.loc[moved, "source"] == row["source"]  # listed with the row it had
+    assert sorted(index.index) == sorted(p.relative_to(out / "faces").as_posix()
+                                         for p in (out / "faces").glob("*/*.png"))
+
+
 def test_crops_copied_by_hand_to_other_class_folders_all_stay(photos, tmp_path, model):
     # the user copies a crop to two other classes (unsure which) instead of moving it: both copies are theirs
     out = tmp_path / "o"
@@ -170,6 +188,32 @@ def test_a_folder_batchemo_did_not_write_is_not_written_over(photos, tmp_path, m
                             progress=False)
     batchemo.analyze_folder(photos, out, model, FolderOptions(annotate=False, html=False, force=True),
                             progress=False)  # asked for
+
+
+def test_a_batch_of_videos_does_not_write_its_tables_over_ones_it_did_not_write(tmp_path, model):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        shutil.copy(SAMPLES / "video" / "two_faces.mp4", videos / name)
+    opts = VideoOptions(annotate=False, html=False)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "summary.csv").write_text("participant,score\np1,7\n")
+    with pytest.raises(OutputConflict, match="not the folder of a batch.*summary.csv"):
+        batchemo.analyze_videos([videos], mine, model, opts, progress=False)
+    assert (mine / "summary.csv").read_text() == "participant,score\np1,7\n" and sorted(mine.iterdir()) == [
+        mine / "summary.csv"]  # refused before any video was analysed
+    single = tmp_path / "single"  # one video's report: the batch's summary.csv would replace its own
+    batchemo.analyze_video(videos / "a.mp4", single, model, opts, progress=False)
+    r = runner.invoke(app, ["video", str(videos), "--out", str(single), "--no-progress"])
+    assert r.exit_code == 2 and "not the folder of a batch" in r.output
+    out = tmp_path / "batch"  # a batch's own folder is updated by the next batch
+    for _ in range(2):
+        assert all(r.status in ("complete", "skipped") for r in
+                   batchemo.analyze_videos([videos], out, model, opts, progress=False))
+    batchemo.analyze_videos([videos], mine, model, VideoOptions(annotate=False, html=False, force=True),
+                            progress=False)  # asked for
+    assert "participant" not in (mine / "summary.csv").read_text()
 
 
 def test_a_finished_video_makes_the_extras_asked_for_later(tmp_path, model):

@@ -75,6 +75,24 @@ def test_an_interrupted_redo_leaves_no_record_vouching_for_the_files(two_face_cl
     assert json.loads((out / "run.json").read_text())["status"] == "complete"
 
 
+def test_a_first_run_killed_after_its_tables_is_run_again_without_force(two_face_clip, tmp_path, model,
+                                                                         monkeypatch):
+    # killed while muxing the annotated video: frames.csv and the others written, run.json not yet
+    out = tmp_path / "v"
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(V, "_finish_annotated", killed)
+        with pytest.raises(KeyboardInterrupt):
+            batchemo.analyze_video(two_face_clip, out, model, VideoOptions(**QUIET), progress=False)
+    assert (out / "frames.csv").exists()
+    assert json.loads((out / "run.json").read_text())["status"] == "unfinished"
+    again = batchemo.analyze_video(two_face_clip, out, model, VideoOptions(**QUIET), progress=False)
+    assert again.status == "complete"
+
+
 def test_a_changed_input_reanalysed_without_redo_drops_the_old_extras(two_face_clip, tmp_path, model):
     clip = tmp_path / "clip.avi"
     shutil.copy(two_face_clip, clip)
@@ -110,10 +128,15 @@ def test_names_that_differ_only_by_case_get_a_report_folder_each(two_face_clip, 
     outs = output_dirs(expand_inputs([d]), tmp_path / "o")
     assert sorted(o.name for o in outs) == ["Clip_avi", "clip_mkv"]
     assert len({str(o).casefold() for o in outs}) == 2
+    shutil.copy(two_face_clip, d / "CLIP.AVI")  # apart from Clip.avi only by case: a mark from each name
+    outs = output_dirs(expand_inputs([d]), tmp_path / "o")
+    assert len({str(o).casefold() for o in outs}) == 3
+    assert [o.name for o in outs if o.name.startswith("clip_mkv")] == ["clip_mkv"]  # the others keep their names
+    assert outs == output_dirs(expand_inputs([d]), tmp_path / "o")  # the same folders on every run
     (tmp_path / "Day1").mkdir()
     shutil.copy(two_face_clip, tmp_path / "Day1" / "clip.avi")
-    with pytest.raises(ValueError, match="would share the report folder"):  # the same name, case aside, twice
-        output_dirs(expand_inputs([d / "Clip.avi", tmp_path / "Day1" / "clip.avi"]), tmp_path / "o")
+    given = output_dirs(expand_inputs([d / "Clip.avi", tmp_path / "Day1" / "clip.avi"]), tmp_path / "o")
+    assert len({str(o).casefold() for o in given}) == 2  # given by name from two folders, apart only by case
 
 
 def test_videos_that_would_share_a_report_folder_are_refused(two_face_clip, tmp_path):
@@ -228,9 +251,13 @@ def test_a_video_whose_name_is_not_text_is_one_failure_and_the_rest_analysed(two
     tree.mkdir()
     shutil.copy(two_face_clip, tree / os.fsdecode(b"caf\xe9.avi"))  # OpenCV crashed the process on its name
     shutil.copy(two_face_clip, tree / "ok.avi")
+    shutil.copy(two_face_clip, tree / "Screen Recording 10.00\u202fAM.mov")  # macOS's own name: kept as it is
     r = subprocess.run([sys.executable, "-m", "batchemo", "video", str(tree), "--out", str(tmp_path / "r"),
                         "--no-progress", "--no-annotate", "--no-html"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 1, r.stderr
     assert "caf\\xe9.avi: the file name is not valid UTF-8 text" in r.stderr
     files = batchemo.read_report(tmp_path / "r" / "files.csv").set_index("source")
     assert files.loc["ok.avi", "status"] == "complete" and files.loc["caf\\xe9.avi", "status"] == "failed"
+    screen = "Screen Recording 10.00\u202fAM.mov"
+    assert files.loc[screen, "status"] == "complete" and files.loc[screen, "report"] == screen[:-4]
+    assert set(batchemo.read_report(tmp_path / "r")["source"]) == {"ok.avi", screen}

@@ -180,6 +180,7 @@ def video(
     Exit code: 0 all videos ok, 1 some failed or were cut short, 2 usage error.
     """
     from ..jobs.options import VideoOptions
+    from ..jobs.runtime import OutputConflict
     from ..jobs.videos import VideoFailure, analyze_videos
 
     try:
@@ -191,7 +192,7 @@ def video(
         results = analyze_videos(inputs, out, model, opts, progress, command_line(ctx), ray, on_result=_print_video)
     except KeyboardInterrupt:
         _interrupted("the videos finished so far are kept; the one under way starts over")
-    except (FileNotFoundError, ValueError, RuntimeError) as e:
+    except (FileNotFoundError, ValueError, RuntimeError, OutputConflict) as e:
         fail(str(e))
     # A video cut short stays a failure on every re-run that skips it, as its files.csv row stays `partial`.
     failures = [r for r in results if isinstance(r, VideoFailure) or "partial" in (r.status, r.previous_status)]

@@ -19,7 +19,8 @@ from tqdm import tqdm
 
 from ..pipeline import report as R
 from ..pipeline.model import EmotionModel
-from ..pipeline.sources import IMAGE_EXTENSIONS, SourceFile, is_photo, name_problem, printable, refusal, walk
+from ..pipeline.sources import (IMAGE_EXTENSIONS, UNSUPPORTED_IMAGES, SourceFile, is_photo, name_problem, printable,
+                                refusal, source_text, walk)
 from .options import FolderOptions
 from .photos import Chunk, Photo, detect_photo, file_row, finish_batch
 from .runtime import (analysis_settings, check_settings, claim_output, prefetch_map, recorded_settings,
@@ -79,8 +80,10 @@ def _list_inputs(root: Path, out: Path) -> tuple[Path, list[SourceFile], list[So
         raise ValueError(f"{out}: --out is the folder analysed; choose a folder beside it or inside it")
     inside = out.resolve().is_relative_to(root.resolve())
     images, others = walk(root, IMAGE_EXTENSIONS, skip=out if inside else None)
-    refused = [s for s in images + others if refusal(s)]
-    images, others = [s for s in images if not refusal(s)], [s for s in others if not refusal(s)]
+    # A photo that cannot be read gets an error row; any other file (a notes.txt, whatever its name) is skipped.
+    unsupported = [s for s in others if Path(s.rel).suffix.lower() in UNSUPPORTED_IMAGES]
+    refused = [s for s in images if refusal(s)] + unsupported
+    images, others = [s for s in images if not refusal(s)], [s for s in others if s not in unsupported]
     if not images:
         why = f"; {printable(refused[0].rel)}: {refusal(refused[0])}" if refused else ""
         raise ValueError(f"{root}: no images found ({', '.join(sorted(IMAGE_EXTENSIONS))}){why}")
@@ -125,9 +128,10 @@ def _final_tables(journal: R.Journal, out: Path, images: list[SourceFile], other
     then the files refused (an error row each) and those skipped."""
     files, faces = journal.load(out, "files.csv", "faces.csv", classes)
     order = {s.rel: i for i, s in enumerate(images)}
-    skipped = [file_row(Photo(replace(s, rel=printable(s.rel)), error=refusal(s)), status="error")
+    skipped = [file_row(Photo(replace(s, rel=source_text(s.rel)), error=refusal(s)), status="error")
                for s in refused]
-    skipped += [file_row(Photo(s, error=f"not an image file ({Path(s.rel).suffix or 'no extension'})"),
+    skipped += [file_row(Photo(replace(s, rel=source_text(s.rel)),
+                               error=f"not an image file ({printable(Path(s.rel).suffix) or 'no extension'})"),
                          status="skipped") for s in others]
     files = pd.concat([files[files["source"].isin(order)], R.files_frame(skipped)], ignore_index=True)
     files = files.iloc[np.argsort([order.get(s, len(order) + i) for i, s in enumerate(files["source"])],
@@ -225,4 +229,4 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
         save_photo_faces(out, base, faces, keep_side=opts.keep_side, also=[thumbs] if thumbs else [])
     if opts.html:
         write_folder_page(out, base, files, faces, summary, record, em.classes, em.card, thumbs=thumbs)
-    return FolderResult(out, len(images), len(faces), errors, len(done), summary, seconds, len(others))
+    return FolderResult(out, len(images) + len(refused), len(faces), errors, len(done), summary, seconds, len(others))

@@ -69,11 +69,11 @@ def prepare_out(path: Path, out: Path, opts: VideoOptions, t0: float, model) -> 
     R.remove_atomic_temps(out)  # leftovers of a killed run, never under the final names
     for stale in out.glob(".annotated.*.tmp.mp4"):
         stale.unlink()
-    if (out / "run.json").exists():
-        # The files beside it are about to be replaced one by one: a run killed half way must not leave the old
-        # record vouching for a mix of two analyses (the next run would skip it as complete).
-        R.write_json({"job": "video", "input": str(path.resolve()), "out": str(out.resolve()), "status": "unfinished",
-                      "notes": ["a re-analysis started here and did not finish: run it again"]}, out / "run.json")
+    # Written before any report file, on a first run too: a run killed half way must not leave an old record
+    # vouching for a mix of two analyses (the next run would skip it as complete), nor CSVs without a record,
+    # which the next run would take for files batchemo did not write and refuse to replace without --force.
+    R.write_json({"job": "video", "input": str(path.resolve()), "out": str(out.resolve()), "status": "unfinished",
+                  "notes": ["an analysis started here and did not finish: run it again"]}, out / "run.json")
     return None
 
 

@@ -2,6 +2,7 @@
 here one after another or on Ray; one video's failure is reported with it and never stops the others."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ import pandas as pd
 
 from ..pipeline import report as R
 from ..pipeline.model import EmotionModel, default_model_path, read_card
-from ..pipeline.sources import VIDEO_EXTENSIONS, BadInput, is_photo, printable, walk
+from ..pipeline.sources import VIDEO_EXTENSIONS, BadInput, is_photo, source_text, walk
 from .options import VideoOptions
 from .folder import default_out as folder_out
 from .runtime import OutputConflict
@@ -43,11 +44,11 @@ def expand_inputs(inputs: list[str | Path]) -> list[VideoInput]:
             found = walk(p, VIDEO_EXTENSIONS)[0]
             if not found:
                 raise ValueError(f"{p}: no videos found ({', '.join(sorted(VIDEO_EXTENSIONS))})")
-            videos += [VideoInput(s.path, printable(s.rel), p) for s in found]
+            videos += [VideoInput(s.path, source_text(s.rel), p) for s in found]
         elif is_photo(p):
             raise ValueError(f"{p}: a photo, not a video (for photos use `batchemo folder {p}`)")
         else:
-            videos.append(VideoInput(p, printable(p.name)))
+            videos.append(VideoInput(p, source_text(p.name)))
     return videos
 
 
@@ -55,8 +56,9 @@ def output_dirs(videos: list[VideoInput], out: Path | None) -> list[Path]:
     """OUT for one video file; for several, OUT/<stem>, and a folder's tree mirrored under OUT (OUT/day1/p01 for
     day1/p01.mp4: lab recordings repeat names across session folders). Without OUT: reports/<stem>, or
     reports/<folder>/<tree> for a folder. Videos that differ only by extension or by the case of their names
-    (p01.mp4, p01.avi; Clip.mp4, clip.mov) get <stem>_<extension>; ValueError where two videos would still share
-    one report folder."""
+    (p01.mp4, p01.avi; Clip.mp4, clip.mov) get <stem>_<extension>, and those still apart only by case
+    (IMG_1.MOV, img_1.mov) a mark of six hex digits from their name as well; ValueError where two videos would
+    still share one report folder."""
     def mirrored(v: VideoInput) -> Path:
         return Path(v.source).with_suffix("")
 
@@ -90,6 +92,11 @@ def _distinct(videos: list[VideoInput], outs: list[Path]) -> list[Path]:
         for k in ks:
             outs[k] = outs[k].with_name(f"{outs[k].name}_{videos[k].path.suffix.lstrip('.').lower()}")
     for ks in clashes(outs).values():
+        if len({str(outs[k].resolve()) for k in ks}) == len(ks):  # apart only by case (IMG_1.MOV, img_1.mov)
+            for k in ks:  # a mark from the name itself, so that it stays when other videos come and go
+                mark = hashlib.sha1(videos[k].source.encode("utf-8", "surrogateescape")).hexdigest()[:6]
+                outs[k] = outs[k].with_name(f"{outs[k].name}_{mark}")
+    for ks in clashes(outs).values():
         names = " and ".join(str(videos[k].path) for k in ks)
         raise ValueError(f"{names} would share the report folder {outs[ks[0]]}: give the folder that holds them "
                          "(its tree is mirrored), or analyse them with separate --out")
@@ -114,6 +121,26 @@ def batch_dir(videos: list[VideoInput], outs: list[Path], out: Path | None) -> P
     tops = [o.parents[len(Path(v.source).parts) - 1] if v.folder else o.parent for v, o in zip(videos, outs)]
     # Not resolved: a symlink on the way (reports -> /data/reports) would make the report links leave OUT.
     return Path(os.path.commonpath([os.path.abspath(t) for t in tops]))
+
+
+BATCH_NAMES = ("files.csv", "summary.csv", "index.html")  # a batch's own files, in its folder
+
+
+def claim_batch_dir(root: Path, force: bool) -> None:
+    """Refuse a batch folder that holds files.csv, summary.csv or index.html that no batch of videos wrote (the
+    user's own tables, a photo folder's report, one video's report): the batch's would replace them. Unless
+    forced; a previous batch's folder is this batch's to update."""
+    if force or not root.is_dir():
+        return
+    try:
+        if R.read_table(root / "files.csv")[0] is R.VIDEO_FILES:
+            return
+    except (OSError, ValueError):  # no files.csv, or not a batch's
+        pass
+    theirs = [n for n in BATCH_NAMES if (root / n).exists()]
+    if theirs:
+        raise OutputConflict(f"{root} is not the folder of a batch of videos, and the batch's tables would replace "
+                             f"its {', '.join(theirs)}; choose another --out or pass --force")
 
 
 def _run_of(o: Path, r: VideoResult | VideoFailure) -> dict | None:
@@ -222,12 +249,14 @@ def analyze_videos(inputs: list[str | Path], out: str | Path | None = None,
     opts = options or VideoOptions()
     videos = expand_inputs(inputs)
     outs = output_dirs(videos, Path(out) if out else None)
+    root = batch_dir(videos, outs, Path(out) if out else None)
+    if is_batch(videos):
+        claim_batch_dir(root, opts.force)
     results = []
     for r in _outcomes(videos, outs, model, opts, progress, command, ray):
         results.append(r)
         if on_result is not None:
             on_result(r)
-    root = batch_dir(videos, outs, Path(out) if out else None)
     if is_batch(videos):
         write_batch_tables(videos, outs, results, root, _classes_of(model))
     if opts.html and is_batch(videos):  # a batch that shrank to one video too: no old index beside its tables

@@ -201,7 +201,8 @@ def _save(out: Path, rows: pd.DataFrame, cut_all: Callable[[list[Crops]], None],
     faces.mkdir(parents=True, exist_ok=True)
     # A crop the user moved to another class folder (README: relabel by moving) is theirs: kept where it is, listed
     # there, and not cut again under the model's class.
-    moved = _moved_crops(faces, rows)
+    user = _user_crops(faces)
+    moved = _moved_crops(user, rows)
     saved = Crops(rows[~rows.index.isin(list(moved))], lambda label, r, crop: write_image(crop, faces / _file(r)))
     cut_all([saved, *also])
     table = pd.DataFrame([{"file": file, "source": r["source"], "frame": int(r["frame"]),
@@ -209,14 +210,31 @@ def _save(out: Path, rows: pd.DataFrame, cut_all: Callable[[list[Crops]], None],
                            "time_s": float(r["time_s"])}
                           for i, r in rows.iterrows() if i in saved.done or i in moved
                           for file in moved.get(i, [_file(r)])], columns=INDEX_COLUMNS)
+    # A relabelled crop whose face left the report (its photo renamed or removed) is still the user's label: kept,
+    # and listed with the row it had.
+    table = pd.concat([table, user[~user["file"].isin(table["file"])]], ignore_index=True)
     write_csv(table, faces / "index.csv")
     _remove_stale_crops(faces, set(table["file"]))
     return table
 
 
+def _user_crops(faces: Path) -> pd.DataFrame:
+    """faces/index.csv's rows of the crops the user placed by hand, each listed where it now is: a crop found
+    elsewhere than where batchemo last put it (under the emotion index.csv gave it), moved or copied there (a copy
+    in two class folders: a row for each). Empty without an index: no record of where batchemo put them."""
+    index = faces / "index.csv"
+    if not index.is_file():
+        return pd.DataFrame(columns=INDEX_COLUMNS)
+    last = pd.read_csv(index, dtype=str, keep_default_na=False)
+    placed = {f for f, e in zip(last["file"], last["emotion"]) if f.split("/", 1)[0] == e}
+    places = _crop_places(faces)
+    names = last["file"].str.rsplit("/", n=1).str[-1]
+    mine = last.assign(file=[[f for f in places.get(n, []) if f not in placed] for n in names]).explode("file")
+    return mine.dropna(subset=["file"]).drop_duplicates(subset="file").reset_index(drop=True)[INDEX_COLUMNS]
+
+
 def _crop_places(faces: Path) -> dict[str, list[str]]:
-    """A crop's file name -> every class folder file of that name under `faces` (relative, sorted): a crop the user
-    copied to another class instead of moving it lies in two."""
+    """A crop's file name -> every class folder file of that name under `faces` (relative, sorted)."""
     places: dict[str, list[str]] = {}
     for p in sorted(faces.glob("*/*.png")):
         if CROP_NAME.fullmatch(p.name):
@@ -224,21 +242,16 @@ def _crop_places(faces: Path) -> dict[str, list[str]]:
     return places
 
 
-def _moved_crops(faces: Path, rows: pd.DataFrame) -> dict[Hashable, list[str]]:
-    """Row label -> the crop's files under `faces`, for rows with a crop elsewhere than the row's emotion folder
-    and than where batchemo last put it (index.csv: under the emotion then given): moved or copied there by hand,
-    so the user's, and the face relabelled (batchemo's own copy under the model's class then goes, as for a
-    move). A crop batchemo put under a class the model no longer gives is its own, and stale."""
-    index = faces / "index.csv"
-    if not index.is_file():  # no record of where batchemo put them: none counts as moved
-        return {}
-    last = pd.read_csv(index, usecols=["file", "emotion"], dtype=str)
-    placed = set(last["file"][[f.split("/", 1)[0] == e for f, e in zip(last["file"], last["emotion"])]])
-    places = _crop_places(faces)
+def _moved_crops(user: pd.DataFrame, rows: pd.DataFrame) -> dict[Hashable, list[str]]:
+    """Row label -> the user's crops of that row (`_user_crops`) outside the row's emotion folder: the face
+    relabelled, so batchemo's own copy under the model's class goes, as for a move. A crop batchemo put under a
+    class the model no longer gives is its own, and stale."""
+    by_name: dict[str, list[str]] = {}
+    for f in user["file"]:
+        by_name.setdefault(f.rsplit("/", 1)[-1], []).append(f)
     moved = {}
     for i, r in rows.iterrows():
-        mine = [f for f in places.get(crop_name(r["source"], r["frame"], r["face"]), [])
-                if f != _file(r) and f not in placed]
+        mine = [f for f in by_name.get(crop_name(r["source"], r["frame"], r["face"]), []) if f != _file(r)]
         if mine:
             moved[i] = mine
     return moved
@@ -263,23 +276,14 @@ def _unlink_crops(crops: list[Path]) -> None:
 
 def remove_own_crops(faces: Path) -> None:
     """A report's faces/ once its rows change without --save-faces: the crops batchemo put there go; a crop moved
-    to another class folder by hand (relabelled, README) is the user's, and stays, listed in index.csv so that
-    later runs still know it was moved; files batchemo did not write stay too."""
-    index = faces / "index.csv"
-    last = pd.read_csv(index, dtype=str, keep_default_na=False) if index.is_file() else None
-    # Without an index, every crop by batchemo's naming counts as placed.
-    placed = None if last is None else {f for f, e in zip(last["file"], last["emotion"]) if f.split("/", 1)[0] == e}
-    _unlink_crops([p for p in faces.glob("*/*.png")
-                   if CROP_NAME.fullmatch(p.name) and (placed is None or p.relative_to(faces).as_posix() in placed)])
-    if last is not None:  # the crops left, listed where they now are (a copy in two class folders: both)
-        places = _crop_places(faces)
-        names = last["file"].str.rsplit("/", n=1).str[-1]
-        kept = last[names.isin(places)].assign(file=names[names.isin(places)].map(places)).explode("file")
-        kept = kept.drop_duplicates(subset="file")
-        if len(kept):
-            write_csv(kept, index)
-        else:
-            index.unlink()
+    or copied to another class folder by hand (relabelled, README) is the user's, and stays, listed in index.csv
+    so that later runs still know it was moved; files batchemo did not write stay too."""
+    user = _user_crops(faces)
+    _remove_stale_crops(faces, set(user["file"]))
+    if len(user):
+        write_csv(user, faces / "index.csv")
+    else:
+        (faces / "index.csv").unlink(missing_ok=True)
     if not any(faces.iterdir()):
         faces.rmdir()
 

@@ -81,6 +81,12 @@ def printable(name: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in name)
 
 
+def source_text(name: str) -> str:
+    """A file name as the `source` column holds it: as it is (spaces, U+202F of a macOS screen recording, even a
+    newline: CSV quotes it), except a name that is not UTF-8 text, which no CSV can hold: `printable`."""
+    return printable(name) if name_problem(name) else name
+
+
 def name_problem(path: str | Path) -> str:
     """'' for a path that is UTF-8 text; else why it cannot be read (OpenCV crashes on such a path, and its name
     could reach no CSV)."""
@@ -120,6 +126,12 @@ def _first_bytes(data: bytes) -> str:
 
 def jpeg_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from a JPEG's frame header, before EXIF rotation, without decoding; None if not found."""
+    frame = _jpeg_frame(data)
+    return None if frame is None else frame[1:]
+
+
+def _jpeg_frame(data: bytes) -> tuple[int, int, int] | None:
+    """(start-of-frame marker, width, height) of a JPEG, None if not found."""
     i, n = 2, len(data)
     while i + 9 < n and data[i] == 0xFF:
         marker = data[i + 1]
@@ -128,9 +140,12 @@ def jpeg_size(data: bytes) -> tuple[int, int] | None:
             continue
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame
             h, w = int.from_bytes(data[i + 5:i + 7], "big"), int.from_bytes(data[i + 7:i + 9], "big")
-            return (w, h) if w and h else None
+            return (marker, w, h) if w and h else None
         i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
     return None
+
+
+PROGRESSIVE_FRAMES = (0xC2, 0xC6, 0xCA, 0xCE)  # SOF2, 6, 10, 14
 
 
 def jpeg_complete(data: bytes) -> bool:
@@ -188,9 +203,13 @@ def read_photo(path: Path, max_megapixels: float = 40.0, keep_side: int = 0) -> 
     if size is not None and keep_side > 0 and data[:2] == b"\xff\xd8":
         while factor < 8 and max(size) / (2 * factor) >= keep_side:
             factor *= 2
-    # The guard is about memory: a 50-megapixel phone JPEG decoded at 1/4 is 3 megapixels, and analysed.
-    decoded = None if size is None else (-(-size[0] // factor), -(-size[1] // factor))
-    img = _decode(data, max_megapixels, decoded, _REDUCED.get(factor, cv2.IMREAD_COLOR))
+    # The guard is about memory: a 50-megapixel phone JPEG decoded at 1/4 is 3 megapixels, and analysed. Not so
+    # a progressive JPEG: libjpeg holds every DCT coefficient of the full image to decode one at any scale (16 bits
+    # per sample, about what the full-size picture takes), so its full size is what the guard weighs.
+    progressive = factor > 1 and (_jpeg_frame(data) or (0,))[0] in PROGRESSIVE_FRAMES
+    decoded = None if size is None else (size if progressive else (-(-size[0] // factor), -(-size[1] // factor)))
+    why = " as a progressive JPEG, which needs its full size's memory to decode at any scale" if progressive else ""
+    img = _decode(data, max_megapixels, decoded, _REDUCED.get(factor, cv2.IMREAD_COLOR), why)
     if factor == 1:
         return img, (img.shape[1], img.shape[0])
     w, h = size
@@ -233,12 +252,12 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _decode(data: bytes, max_megapixels: float, size: tuple[int, int] | None = None,
-            flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+            flags: int = cv2.IMREAD_COLOR, why: str = "") -> np.ndarray:
     if data[:2] == b"\xff\xd8" and not jpeg_complete(data):
         # libjpeg decodes a truncated JPEG without complaint, filling the rest grey: refuse it instead.
         raise BadInput("truncated JPEG (the image data ends before its end-of-image marker)")
     if size is not None:  # refused before decoding where the header tells: the guard is about memory
-        _check_megapixels(*size, max_megapixels)
+        _check_megapixels(*size, max_megapixels, why)
     # IMREAD_COLOR applies EXIF orientation and turns grey, 16-bit, alpha and CMYK into 8-bit BGR.
     img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if img is None:
@@ -247,9 +266,9 @@ def _decode(data: bytes, max_megapixels: float, size: tuple[int, int] | None = N
     return img
 
 
-def _check_megapixels(w: int, h: int, max_megapixels: float) -> None:
+def _check_megapixels(w: int, h: int, max_megapixels: float, why: str = "") -> None:
     if h * w / 1e6 >= max_megapixels:
-        raise BadInput(f"image too large: {w}x{h} = {h * w / 1e6:.1f} megapixels (limit --max-megapixels "
+        raise BadInput(f"image too large: {w}x{h} = {h * w / 1e6:.1f} megapixels{why} (limit --max-megapixels "
                        f"{max_megapixels:g})")
 
 

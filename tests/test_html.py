@@ -253,6 +253,23 @@ def test_the_video_page_says_whether_short_tracks_are_shown(tmp_path, model):
         assert said in parse(out / "report.html")[0]
 
 
+def test_the_batch_index_names_the_short_tracks_files_csv_counts(tmp_path, model):
+    """files.csv counts every track, the index (like summary.csv) those shown: the index says how many are short."""
+    vids = tmp_path / "vids"
+    vids.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        shutil.copy(SAMPLES / "video" / "two_faces.mp4", vids / name)
+    for keep, said in ((True, "2, kept"), (False, "2, not shown")):
+        out = tmp_path / str(keep)
+        opts = VideoOptions(annotate=False, min_track_s=10, keep_short_tracks=keep)
+        batchemo.analyze_videos([vids], out=out, model=model, options=opts, progress=False)
+        files = pd.read_csv(out / "files.csv")
+        assert list(files["short_tracks"]) == [2, 2] and list(files["tracks"]) == [2, 2]
+        rows = rows_of(parse(out / "index.html")[0], "videos")
+        cells = [re.findall(r'<td class="n">([^<]*)</td><td>([^<]*)</td>', r)[0] for r in rows]
+        assert cells == [("2" if keep else "0", said)] * 2, cells
+
+
 def test_batch_links_stay_inside_out_through_a_symlinked_reports_folder(tmp_path, model, monkeypatch):
     (tmp_path / "real").mkdir()
     work = tmp_path / "work"

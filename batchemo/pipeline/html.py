@@ -328,8 +328,8 @@ def write_index_page(index_dir: Path, items: list[dict], command: str | None = N
     videos = []
     for it in items:
         o = Path(it["out"])
-        row = {"source": it["source"], "status": it.get("status", ""), "duration": "", "tracks": "", "faces": "",
-               "dominant": "", "line": it.get("error") or "", "link": None}
+        row = {"source": it["source"], "status": it.get("status", ""), "duration": "", "tracks": "", "short": "",
+               "faces": "", "dominant": "", "line": it.get("error") or "", "link": None}
         if row["status"] == "failed":  # a report left in its folder is an earlier run's, not this one's
             videos.append(row)
             continue
@@ -343,7 +343,11 @@ def write_index_page(index_dir: Path, items: list[dict], command: str | None = N
             videos.append(row)
             continue
         tracks = s[s["scope"] == "track"]  # what the video's summary counts (short tracks left out by default)
+        # files.csv counts every track: the short ones are named, so the two tables can be told apart.
+        short = run.get("counts", {}).get("short_tracks", 0)
+        kept = run.get("options", {}).get("keep_short_tracks", True)
         row.update(duration=_num(_run_duration(run), "{:.1f}"), tracks=len(tracks),
+                   short=f"{short}, {'kept' if kept else 'not shown'}" if short else "0",
                    faces=int(tracks["frames"].sum()), status=run.get("status") or it.get("status", ""))
         allrow = s[s["scope"] == "all"]
         if len(allrow) and int(allrow.iloc[0]["frames"]) > 0:

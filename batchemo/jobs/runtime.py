@@ -210,6 +210,15 @@ REPORT_NAMES = ("faces.csv", "files.csv", "summary.csv", "frames.csv", "timeline
                 "report.html", "annotated", "annotated.mp4", "faces", "thumbs")
 
 
+def refuse_replacing(folder: Path, names: tuple[str, ...], what: str, writer: str) -> None:
+    """OutputConflict where `folder`, known not to be `what`, holds any of `names`: `writer` would replace files
+    batchemo did not write."""
+    theirs = [n for n in names if (folder / n).exists()]
+    if theirs:
+        raise OutputConflict(f"{folder} is not {what}, and {writer} would replace its {', '.join(theirs)}; "
+                             "choose another --out or pass --force")
+
+
 def claim_output(out: Path, input_path: Path, force: bool) -> None:
     """Refuse to mix two inputs' reports in one folder, or to write one over files batchemo did not write
     (a folder of the user's own `faces/` or `summary.csv`), unless forced; create the folder (clear errors)."""
@@ -217,10 +226,8 @@ def claim_output(out: Path, input_path: Path, force: bool) -> None:
         previous = (read_record(out / "run.json") or {}).get("input")
         if previous and Path(previous).resolve() != input_path.resolve():
             raise OutputConflict(f"{out} holds the report of {previous}; choose another --out or pass --force")
-        theirs = [] if is_report_folder(out) else [n for n in REPORT_NAMES if (out / n).exists()]
-        if theirs:
-            raise OutputConflict(f"{out} is not a batchemo report, and a report there would replace its "
-                                 f"{', '.join(theirs)}; choose another --out or pass --force")
+        if not is_report_folder(out):
+            refuse_replacing(out, REPORT_NAMES, "a batchemo report", "a report there")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"

@@ -16,7 +16,7 @@ from ..pipeline.model import EmotionModel, default_model_path, read_card
 from ..pipeline.sources import VIDEO_EXTENSIONS, BadInput, is_photo, source_text, walk
 from .options import VideoOptions
 from .folder import default_out as folder_out
-from .runtime import OutputConflict
+from .runtime import OutputConflict, refuse_replacing
 from .video import VideoResult, analyze_video, default_out, shown_rows
 
 
@@ -137,10 +137,7 @@ def claim_batch_dir(root: Path, force: bool) -> None:
             return
     except (OSError, ValueError):  # no files.csv, or not a batch's
         pass
-    theirs = [n for n in BATCH_NAMES if (root / n).exists()]
-    if theirs:
-        raise OutputConflict(f"{root} is not the folder of a batch of videos, and the batch's tables would replace "
-                             f"its {', '.join(theirs)}; choose another --out or pass --force")
+    refuse_replacing(root, BATCH_NAMES, "the folder of a batch of videos", "the batch's tables")
 
 
 def _run_of(o: Path, r: VideoResult | VideoFailure) -> dict | None:

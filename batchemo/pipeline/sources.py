@@ -145,7 +145,10 @@ def _jpeg_frame(data: bytes) -> tuple[int, int, int] | None:
     return None
 
 
-PROGRESSIVE_FRAMES = (0xC2, 0xC6, 0xCA, 0xCE)  # SOF2, 6, 10, 14
+def jpeg_progressive(data: bytes) -> bool:
+    """Is the JPEG progressive (its start-of-frame marker SOF2, 6, 10 or 14)?"""
+    frame = _jpeg_frame(data)
+    return frame is not None and frame[0] in (0xC2, 0xC6, 0xCA, 0xCE)
 
 
 def jpeg_complete(data: bytes) -> bool:
@@ -206,7 +209,7 @@ def read_photo(path: Path, max_megapixels: float = 40.0, keep_side: int = 0) -> 
     # The guard is about memory: a 50-megapixel phone JPEG decoded at 1/4 is 3 megapixels, and analysed. Not so
     # a progressive JPEG: libjpeg holds every DCT coefficient of the full image to decode one at any scale (16 bits
     # per sample, about what the full-size picture takes), so its full size is what the guard weighs.
-    progressive = factor > 1 and (_jpeg_frame(data) or (0,))[0] in PROGRESSIVE_FRAMES
+    progressive = factor > 1 and jpeg_progressive(data)
     decoded = None if size is None else (size if progressive else (-(-size[0] // factor), -(-size[1] // factor)))
     why = " as a progressive JPEG, which needs its full size's memory to decode at any scale" if progressive else ""
     img = _decode(data, max_megapixels, decoded, _REDUCED.get(factor, cv2.IMREAD_COLOR), why)

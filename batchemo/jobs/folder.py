@@ -81,9 +81,9 @@ def _list_inputs(root: Path, out: Path) -> tuple[Path, list[SourceFile], list[So
     inside = out.resolve().is_relative_to(root.resolve())
     images, others = walk(root, IMAGE_EXTENSIONS, skip=out if inside else None)
     # A photo that cannot be read gets an error row; any other file (a notes.txt, whatever its name) is skipped.
-    unsupported = [s for s in others if Path(s.rel).suffix.lower() in UNSUPPORTED_IMAGES]
-    refused = [s for s in images if refusal(s)] + unsupported
-    images, others = [s for s in images if not refusal(s)], [s for s in others if s not in unsupported]
+    is_unsupported = [Path(s.rel).suffix.lower() in UNSUPPORTED_IMAGES for s in others]
+    refused = [s for s in images if refusal(s)] + [s for s, u in zip(others, is_unsupported) if u]
+    images, others = [s for s in images if not refusal(s)], [s for s, u in zip(others, is_unsupported) if not u]
     if not images:
         why = f"; {printable(refused[0].rel)}: {refusal(refused[0])}" if refused else ""
         raise ValueError(f"{root}: no images found ({', '.join(sorted(IMAGE_EXTENSIONS))}){why}")

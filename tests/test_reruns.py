@@ -118,13 +118,22 @@ def test_a_relabelled_crop_stays_when_its_photo_is_renamed(photos, tmp_path, mod
     moved = f"{other}/{row['file'].split('/', 1)[1]}"
     (out / "faces" / other).mkdir(exist_ok=True)
     (out / "faces" / row["file"]).rename(out / "faces" / moved)
-    (photos / row["source"]).rename(photos / f"renamed_{row['source']}")
+    renamed = f"renamed_{row['source']}"
+    (photos / row["source"]).rename(photos / renamed)  # same size and time: the same photo, and its face the user's
+    for _ in range(2):
+        batchemo.analyze_folder(photos, out, model, opts, progress=False)
+        assert (out / "faces" / moved).exists()  # the user's label, not deleted as a stale crop
+        index = pd.read_csv(out / "faces" / "index.csv").set_index("file")
+        assert index.loc[moved, "source"] == renamed  # listed with the renamed photo's row
+        assert sorted(index.index) == sorted(p.relative_to(out / "faces").as_posix()
+                                             for p in (out / "faces").glob("*/*.png"))
+        key = ["source", "frame", "face"]  # one crop per face: none cut again under the model's class
+        faces = pd.read_csv(out / "faces.csv")
+        assert sorted(map(tuple, index[key].values.tolist())) == sorted(map(tuple, faces[key].values.tolist()))
+    (photos / renamed).unlink()  # gone: the label stays, listed with the row it had
     batchemo.analyze_folder(photos, out, model, opts, progress=False)
-    assert (out / "faces" / moved).exists()  # the user's label, not deleted as a stale crop
     index = pd.read_csv(out / "faces" / "index.csv").set_index("file")
-    assert index.loc[moved, "source"] == row["source"]  # listed with the row it had
-    assert sorted(index.index) == sorted(p.relative_to(out / "faces").as_posix()
-                                         for p in (out / "faces").glob("*/*.png"))
+    assert (out / "faces" / moved).exists() and index.loc[moved, "source"] == renamed
 
 
 def test_crops_copied_by_hand_to_other_class_folders_all_stay(photos, tmp_path, model):
@@ -226,3 +235,17 @@ def test_a_finished_video_makes_the_extras_asked_for_later(tmp_path, model):
     assert again.status == "complete" and (out / "faces" / "index.csv").exists()
     pd.testing.assert_frame_equal(pd.read_csv(out / "frames.csv"), frames)
     assert batchemo.analyze_video(clip, out, model, VideoOptions(save_faces=True), progress=False).status == "skipped"
+
+
+def test_a_rename_is_told_by_size_and_time_and_only_when_one_to_one(photos, tmp_path, model):
+    from batchemo.jobs.folder import _renamed
+    from batchemo.pipeline.sources import walk
+
+    out = tmp_path / "o"
+    batchemo.analyze_folder(photos, out, model, FolderOptions(annotate=False, html=False), progress=False)
+    (photos / "a.png").rename(photos / "b.png")
+    (photos / "sub").mkdir()
+    shutil.copy2(photos / "g.jpg", photos / "sub" / "g.jpg")  # a copy, times kept: g.jpg is still there
+    assert _renamed(out, walk(photos, {".png", ".jpg"})[0]) == {"a.png": "b.png"}
+    shutil.copy2(photos / "b.png", photos / "c.png")  # two candidates for a.png: neither is taken for it
+    assert _renamed(out, walk(photos, {".png", ".jpg"})[0]) == {}

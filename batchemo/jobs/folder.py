@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -122,6 +123,28 @@ def _open_journal(out: Path, images: list[SourceFile], em: EmotionModel,
     return journal, done, set(old_files["source"])
 
 
+def _renamed(out: Path, images: list[SourceFile]) -> dict[str, str]:
+    """Old source -> new, for photos the last report (OUT/files.csv) listed that are gone while a photo new to it
+    has the same size and modification time, one to one: renamed or moved (both keep those), so the face crops the
+    user relabelled stay theirs. An ambiguous pair (two copies made with their times kept) is left out."""
+    try:
+        schema, old = R.read_table(out / "files.csv")
+    except (OSError, ValueError):
+        return {}
+    if schema is not R.FILES:
+        return {}
+    gone = old[~old["source"].isin({s.rel for s in images}) & (old["status"] == "ok").fillna(False)]
+    listed = set(old["source"])
+    by_stamp: dict[tuple[int, int], list[str]] = {}
+    for s in images:
+        if s.rel not in listed:
+            by_stamp.setdefault((s.size, s.mtime_ns), []).append(s.rel)
+    stamps = [(int(b), int(m)) for b, m in zip(gone["bytes"], gone["mtime_ns"])]
+    count = Counter(stamps)
+    return {src: by_stamp[stamp][0] for src, stamp in zip(gone["source"], stamps)
+            if count[stamp] == 1 and len(by_stamp.get(stamp, [])) == 1}
+
+
 def _final_tables(journal: R.Journal, out: Path, images: list[SourceFile], others: list[SourceFile],
                   refused: list[SourceFile], classes: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(files, faces, summary) of this folder as it is now, in walk order: photos no longer there drop out;
@@ -177,6 +200,7 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
     out = Path(out) if out else default_out(root)
     base, images, others, refused = _list_inputs(root, out)  # base: `root`, or the folder of a single photo
     claim_output(out, root, opts.force)
+    renamed = _renamed(out, images) if opts.save_faces else {}  # read before files.csv is replaced
     R.remove_atomic_temps(out)
     em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)
     journal, done, reported = _open_journal(out, images, em, opts)
@@ -210,8 +234,8 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
     R.write_csv(summary, out / "summary.csv")
     seconds = time.time() - t0
     errors = int((files["status"] == "error").sum())
-    counts = {"files": len(images) + len(refused), "faces": len(faces), "errors": errors, "skipped_non_images": len(others),
-              "resumed_from_previous": len(done)}
+    counts = {"files": len(images) + len(refused), "faces": len(faces), "errors": errors,
+              "skipped_non_images": len(others), "resumed_from_previous": len(done)}
     record = run_record("folder", command, root, out, opts, em, counts, seconds)
     R.write_json(record, out / "run.json")
     if journal.fresh or todo or reported != set(files["source"]):
@@ -226,7 +250,8 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
     if opts.save_faces:  # the page's thumbnails cut in the same pass: each photo decoded once for both
         from ..pipeline.crops import save_photo_faces
 
-        save_photo_faces(out, base, faces, keep_side=opts.keep_side, also=[thumbs] if thumbs else [])
+        save_photo_faces(out, base, faces, keep_side=opts.keep_side, also=[thumbs] if thumbs else [],
+                         renamed=renamed)
     if opts.html:
         write_folder_page(out, base, files, faces, summary, record, em.classes, em.card, thumbs=thumbs)
     return FolderResult(out, len(images) + len(refused), len(faces), errors, len(done), summary, seconds, len(others))

@@ -194,15 +194,17 @@ def _file(r: pd.Series) -> str:
     return f"{r['emotion']}/{crop_name(r['source'], r['frame'], r['face'])}"
 
 
-def _save(out: Path, rows: pd.DataFrame, cut_all: Callable[[list[Crops]], None], also: Iterable[Crops]) -> pd.DataFrame:
+def _save(out: Path, rows: pd.DataFrame, cut_all: Callable[[list[Crops]], None], also: Iterable[Crops],
+          renamed: dict[str, str] | None = None) -> pd.DataFrame:
     """Writes a crop per row under OUT/faces/<emotion>/ (cut by `cut_all` in one pass with the `also` requests),
-    then faces/index.csv, in the rows' order, of those written."""
+    then faces/index.csv, in the rows' order, of those written. `renamed`: old source -> new, for inputs renamed
+    since the last run."""
     faces = Path(out) / "faces"
     faces.mkdir(parents=True, exist_ok=True)
     # A crop the user moved to another class folder (README: relabel by moving) is theirs: kept where it is, listed
-    # there, and not cut again under the model's class.
+    # there, and not cut again under the model's class (a renamed photo's too: one face, one label).
     user = _user_crops(faces)
-    moved = _moved_crops(user, rows)
+    moved = _moved_crops(user, rows, renamed or {})
     saved = Crops(rows[~rows.index.isin(list(moved))], lambda label, r, crop: write_image(crop, faces / _file(r)))
     cut_all([saved, *also])
     table = pd.DataFrame([{"file": file, "source": r["source"], "frame": int(r["frame"]),
@@ -210,8 +212,8 @@ def _save(out: Path, rows: pd.DataFrame, cut_all: Callable[[list[Crops]], None],
                            "time_s": float(r["time_s"])}
                           for i, r in rows.iterrows() if i in saved.done or i in moved
                           for file in moved.get(i, [_file(r)])], columns=INDEX_COLUMNS)
-    # A relabelled crop whose face left the report (its photo renamed or removed) is still the user's label: kept,
-    # and listed with the row it had.
+    # A relabelled crop whose face left the report (its photo removed, or renamed and edited) is still the user's
+    # label: kept, and listed with the row it had.
     table = pd.concat([table, user[~user["file"].isin(table["file"])]], ignore_index=True)
     write_csv(table, faces / "index.csv")
     _remove_stale_crops(faces, set(table["file"]))
@@ -242,16 +244,17 @@ def _crop_places(faces: Path) -> dict[str, list[str]]:
     return places
 
 
-def _moved_crops(user: pd.DataFrame, rows: pd.DataFrame) -> dict[Hashable, list[str]]:
-    """Row label -> the user's crops of that row (`_user_crops`) outside the row's emotion folder: the face
-    relabelled, so batchemo's own copy under the model's class goes, as for a move. A crop batchemo put under a
-    class the model no longer gives is its own, and stale."""
-    by_name: dict[str, list[str]] = {}
-    for f in user["file"]:
-        by_name.setdefault(f.rsplit("/", 1)[-1], []).append(f)
+def _moved_crops(user: pd.DataFrame, rows: pd.DataFrame, renamed: dict[str, str]) -> dict[Hashable, list[str]]:
+    """Row label -> the user's crops of that row (`_user_crops`, matched by source, frame and face, a source
+    `renamed` by its new name) outside the row's emotion folder: the face relabelled, so batchemo's own copy under
+    the model's class goes, as for a move. A crop batchemo put under a class the model no longer gives is its own,
+    and stale."""
+    by_face: dict[tuple[str, str, str], list[str]] = {}  # as index.csv's text holds them
+    for f, source, frame, face in zip(user["file"], user["source"], user["frame"], user["face"]):
+        by_face.setdefault((renamed.get(source, source), frame, face), []).append(f)
     moved = {}
     for i, r in rows.iterrows():
-        mine = [f for f in by_name.get(crop_name(r["source"], r["frame"], r["face"]), []) if f != _file(r)]
+        mine = [f for f in by_face.get((r["source"], str(int(r["frame"])), str(int(r["face"]))), []) if f != _file(r)]
         if mine:
             moved[i] = mine
     return moved
@@ -289,10 +292,11 @@ def remove_own_crops(faces: Path) -> None:
 
 
 def save_photo_faces(out: Path, root: Path, faces: pd.DataFrame, keep_side: int = 0,
-                     also: Iterable[Crops] = ()) -> pd.DataFrame:
+                     also: Iterable[Crops] = (), renamed: dict[str, str] | None = None) -> pd.DataFrame:
     """One crop per faces.csv row under OUT/faces/<emotion>/; returns faces/index.csv's table. `also`: other crops
-    wanted from the same photos (the report's thumbnails), cut in the same pass."""
-    return _save(out, faces, lambda wanted: cut_photos(root, wanted, keep_side), also)
+    wanted from the same photos (the report's thumbnails), cut in the same pass. `renamed`: old source -> new, for
+    photos renamed since the last run, whose crops the user relabelled by hand stay theirs."""
+    return _save(out, faces, lambda wanted: cut_photos(root, wanted, keep_side), also, renamed)
 
 
 def save_video_faces(out: Path, video: Path, frames: pd.DataFrame, per_s: float = 1.0,

@@ -1,15 +1,17 @@
-"""Two inference-side levers on the held-out slice, at no cost in speed (#17): how a face and its mirror image are
-combined, and a per-class bias on the log-probabilities.
+"""Inference-side levers on the held-out slice (#17): how a face and its mirror image are combined, a per-class
+bias on the log-probabilities (neither costs speed), and ensembles with other models (`--with`).
 
 Scored on the slice of train the card held out (seed as the card says), against the unique crowd majority, each
 face run once as it is and once mirrored at temperature 1. Combinations: one pass, the mean of the two
 probabilities (what the jobs do), their geometric mean (mean of the log-probabilities). The bias: a scale and
 one offset per class on the log of the mean, fitted by gradient descent on the NLL; it is fitted on the slice it
 is scored on, so its figure is cross-fitted (k folds: fitted on k-1, scored on the one left out). The figure to
-beat is the mean's, by the model card's bar (8 images of 2,726).
+beat is the mean's, by the model card's bar (8 images of 2,726). `--with OTHER.keras` (held out on the same
+slice): the model with OTHER's mirrored pass instead of its own (the same two passes a face costs today, if
+OTHER is no bigger), and both models mirror-averaged (twice the work).
 
     python benchmarks/probe_combine.py models/emotion.keras ../shared/datasets/fer2013/train \
-        ../shared/datasets/ferplus/train.csv
+        ../shared/datasets/ferplus/train.csv [--with models/cand/prev/emotion.keras]
 """
 from __future__ import annotations
 
@@ -55,6 +57,7 @@ def main() -> None:
     ap.add_argument("data", type=Path)
     ap.add_argument("votes", type=Path)
     ap.add_argument("--folds", type=int, nargs="+", default=[2, 5, 10])
+    ap.add_argument("--with", dest="others", type=Path, nargs="*", default=[])
     a = ap.parse_args()
     p0, p1, y = held_out(a.model, a.data, a.votes)
     log0, log1 = np.log(np.maximum(p0, 1e-12)), np.log(np.maximum(p1, 1e-12))
@@ -72,6 +75,12 @@ def main() -> None:
             scale, bias = fit_bias(z[fold != f], y[fold != f])
             n += right(scale * z[fold == f] + bias, y[fold == f])
         print(f"per-class bias, {k}-fold cross-fitted: {n}")
+    for other in a.others:
+        q0, q1, y_other = held_out(other, a.data, a.votes)
+        if not np.array_equal(y_other, y):
+            raise SystemExit(f"{other}: held out another slice than {a.model}")
+        print(f"with {other}: its mirrored pass for the model's own {right(p0 + q1)}, "
+              f"both mirror-averaged {right(p0 + p1 + q0 + q1)}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -249,3 +250,23 @@ def test_a_rename_is_told_by_size_and_time_and_only_when_one_to_one(photos, tmp_
     assert _renamed(out, walk(photos, {".png", ".jpg"})[0]) == {"a.png": "b.png"}
     shutil.copy2(photos / "b.png", photos / "c.png")  # two candidates for a.png: neither is taken for it
     assert _renamed(out, walk(photos, {".png", ".jpg"})[0]) == {}
+
+
+def test_a_rename_seen_by_a_run_without_save_faces_is_kept_for_the_next_one(photos, tmp_path, model):
+    out = tmp_path / "o"
+    opts = FolderOptions(save_faces=True, annotate=False, html=False)
+    batchemo.analyze_folder(photos, out, model, opts, progress=False)
+    row = pd.read_csv(out / "faces" / "index.csv").iloc[0]
+    other = next(c for c in model.classes if c != row["emotion"])
+    moved = f"{other}/{row['file'].split('/', 1)[1]}"
+    (out / "faces" / other).mkdir(exist_ok=True)
+    (out / "faces" / row["file"]).rename(out / "faces" / moved)
+    (photos / row["source"]).rename(photos / f"renamed_{row['source']}")
+    batchemo.analyze_folder(photos, out, model, replace(opts, save_faces=False), progress=False)
+    kept = pd.read_csv(out / "faces" / "index.csv")
+    assert kept["file"].tolist() == [moved] and kept["source"].tolist() == [f"renamed_{row['source']}"]
+    batchemo.analyze_folder(photos, out, model, opts, progress=False)
+    index, faces = pd.read_csv(out / "faces" / "index.csv"), pd.read_csv(out / "faces.csv")
+    key = ["source", "frame", "face"]
+    assert sorted(map(tuple, index[key].values.tolist())) == sorted(map(tuple, faces[key].values.tolist()))
+    assert moved in set(index["file"])

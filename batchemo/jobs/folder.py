@@ -200,7 +200,7 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
     out = Path(out) if out else default_out(root)
     base, images, others, refused = _list_inputs(root, out)  # base: `root`, or the folder of a single photo
     claim_output(out, root, opts.force)
-    renamed = _renamed(out, images) if opts.save_faces else {}  # read before files.csv is replaced
+    renamed = _renamed(out, images) if (out / "faces").is_dir() else {}  # read before files.csv is replaced
     R.remove_atomic_temps(out)
     em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)
     journal, done, reported = _open_journal(out, images, em, opts)
@@ -240,7 +240,7 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
     R.write_json(record, out / "run.json")
     if journal.fresh or todo or reported != set(files["source"]):
         # The rows changed: extra outputs this run does not write show the analysis before, and go.
-        remove_unwritten_extras(out, opts, "annotated")
+        remove_unwritten_extras(out, opts, "annotated", renamed)
     journal.clear()
     thumbs = None
     if opts.html:

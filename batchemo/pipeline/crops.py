@@ -277,11 +277,14 @@ def _unlink_crops(crops: list[Path]) -> None:
             d.rmdir()
 
 
-def remove_own_crops(faces: Path) -> None:
+def remove_own_crops(faces: Path, renamed: dict[str, str] | None = None) -> None:
     """A report's faces/ once its rows change without --save-faces: the crops batchemo put there go; a crop moved
     or copied to another class folder by hand (relabelled, README) is the user's, and stays, listed in index.csv
-    so that later runs still know it was moved; files batchemo did not write stay too."""
+    (under its photo's new name where `renamed`: old source -> new) so that later runs still know it was moved;
+    files batchemo did not write stay too."""
     user = _user_crops(faces)
+    if renamed:
+        user["source"] = [renamed.get(s, s) for s in user["source"]]
     _remove_stale_crops(faces, set(user["file"]))
     if len(user):
         write_csv(user, faces / "index.csv")

@@ -19,6 +19,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..pipeline import report as R
+from ..pipeline.crops import follow_renames, save_photo_faces
 from ..pipeline.model import EmotionModel
 from ..pipeline.sources import (IMAGE_EXTENSIONS, UNSUPPORTED_IMAGES, SourceFile, is_photo, name_problem, printable,
                                 refusal, source_text, walk)
@@ -200,10 +201,11 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
     out = Path(out) if out else default_out(root)
     base, images, others, refused = _list_inputs(root, out)  # base: `root`, or the folder of a single photo
     claim_output(out, root, opts.force)
-    renamed = _renamed(out, images) if (out / "faces").is_dir() else {}  # read before files.csv is replaced
     R.remove_atomic_temps(out)
     em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)
     journal, done, reported = _open_journal(out, images, em, opts)
+    if (out / "faces").is_dir():  # after the checks (a refused run changes nothing), before files.csv is replaced
+        follow_renames(out / "faces", _renamed(out, images))
     todo = [s for s in images if s.rel not in done]
 
     if opts.ray is not None:
@@ -240,7 +242,7 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
     R.write_json(record, out / "run.json")
     if journal.fresh or todo or reported != set(files["source"]):
         # The rows changed: extra outputs this run does not write show the analysis before, and go.
-        remove_unwritten_extras(out, opts, "annotated", renamed)
+        remove_unwritten_extras(out, opts, "annotated")
     journal.clear()
     thumbs = None
     if opts.html:
@@ -248,10 +250,7 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
 
         thumbs = folder_thumbs(out, faces)
     if opts.save_faces:  # the page's thumbnails cut in the same pass: each photo decoded once for both
-        from ..pipeline.crops import save_photo_faces
-
-        save_photo_faces(out, base, faces, keep_side=opts.keep_side, also=[thumbs] if thumbs else [],
-                         renamed=renamed)
+        save_photo_faces(out, base, faces, keep_side=opts.keep_side, also=[thumbs] if thumbs else [])
     if opts.html:
         write_folder_page(out, base, files, faces, summary, record, em.classes, em.card, thumbs=thumbs)
     return FolderResult(out, len(images) + len(refused), len(faces), errors, len(done), summary, seconds, len(others))

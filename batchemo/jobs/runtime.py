@@ -158,16 +158,15 @@ def extra_outputs(opts, annotated: str) -> dict[str, bool]:
     return {annotated: opts.annotate, "report.html": opts.html, "thumbs": opts.html, "faces": opts.save_faces}
 
 
-def remove_unwritten_extras(out: Path, opts, annotated: str, renamed: dict[str, str] | None = None) -> None:
+def remove_unwritten_extras(out: Path, opts, annotated: str) -> None:
     """After a run that changed a report's rows (a --redo, a changed input): the extra outputs it did not write
-    belong to the analysis before, and go, so one report folder never shows two analyses. `renamed`: old source
-    -> new, for the crops relabelled by hand that stay."""
+    belong to the analysis before, and go, so one report folder never shows two analyses."""
     from ..pipeline.crops import remove_own_crops
 
     for name, written in extra_outputs(opts, annotated).items():
         p = Path(out) / name
         if not written and name == "faces" and p.is_dir():
-            remove_own_crops(p, renamed)  # crops relabelled by hand are the user's
+            remove_own_crops(p)  # crops relabelled by hand are the user's
         elif not written and p.is_dir():
             shutil.rmtree(p)
         elif not written and p.is_file():

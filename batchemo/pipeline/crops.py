@@ -194,17 +194,15 @@ def _file(r: pd.Series) -> str:
     return f"{r['emotion']}/{crop_name(r['source'], r['frame'], r['face'])}"
 
 
-def _save(out: Path, rows: pd.DataFrame, cut_all: Callable[[list[Crops]], None], also: Iterable[Crops],
-          renamed: dict[str, str] | None = None) -> pd.DataFrame:
+def _save(out: Path, rows: pd.DataFrame, cut_all: Callable[[list[Crops]], None], also: Iterable[Crops]) -> pd.DataFrame:
     """Writes a crop per row under OUT/faces/<emotion>/ (cut by `cut_all` in one pass with the `also` requests),
-    then faces/index.csv, in the rows' order, of those written. `renamed`: old source -> new, for inputs renamed
-    since the last run."""
+    then faces/index.csv, in the rows' order, of those written."""
     faces = Path(out) / "faces"
     faces.mkdir(parents=True, exist_ok=True)
     # A crop the user moved to another class folder (README: relabel by moving) is theirs: kept where it is, listed
-    # there, and not cut again under the model's class (a renamed photo's too: one face, one label).
+    # there, and not cut again under the model's class (a renamed photo's too, `follow_renames`: one face, one label).
     user = _user_crops(faces)
-    moved = _moved_crops(user, rows, renamed or {})
+    moved = _moved_crops(user, rows)
     saved = Crops(rows[~rows.index.isin(list(moved))], lambda label, r, crop: write_image(crop, faces / _file(r)))
     cut_all([saved, *also])
     table = pd.DataFrame([{"file": file, "source": r["source"], "frame": int(r["frame"]),
@@ -244,14 +242,14 @@ def _crop_places(faces: Path) -> dict[str, list[str]]:
     return places
 
 
-def _moved_crops(user: pd.DataFrame, rows: pd.DataFrame, renamed: dict[str, str]) -> dict[Hashable, list[str]]:
-    """Row label -> the user's crops of that row (`_user_crops`, matched by source, frame and face, a source
-    `renamed` by its new name) outside the row's emotion folder: the face relabelled, so batchemo's own copy under
-    the model's class goes, as for a move. A crop batchemo put under a class the model no longer gives is its own,
-    and stale."""
+def _moved_crops(user: pd.DataFrame, rows: pd.DataFrame) -> dict[Hashable, list[str]]:
+    """Row label -> the user's crops of that row (`_user_crops`, matched by the source, frame and face index.csv
+    gives them, not by file name: a renamed photo's crops keep their names) outside the row's emotion folder: the
+    face relabelled, so batchemo's own copy under the model's class goes, as for a move. A crop batchemo put under
+    a class the model no longer gives is its own, and stale."""
     by_face: dict[tuple[str, str, str], list[str]] = {}  # as index.csv's text holds them
     for f, source, frame, face in zip(user["file"], user["source"], user["frame"], user["face"]):
-        by_face.setdefault((renamed.get(source, source), frame, face), []).append(f)
+        by_face.setdefault((source, frame, face), []).append(f)
     moved = {}
     for i, r in rows.iterrows():
         mine = [f for f in by_face.get((r["source"], str(int(r["frame"])), str(int(r["face"]))), []) if f != _file(r)]
@@ -277,14 +275,22 @@ def _unlink_crops(crops: list[Path]) -> None:
             d.rmdir()
 
 
-def remove_own_crops(faces: Path, renamed: dict[str, str] | None = None) -> None:
+def follow_renames(faces: Path, renamed: dict[str, str]) -> None:
+    """faces/index.csv's rows of photos renamed since the last run (old source -> new) under their new names, so
+    that the crops the user relabelled stay matched to their faces."""
+    index = faces / "index.csv"
+    if not renamed or not index.is_file():
+        return
+    table = pd.read_csv(index, dtype=str, keep_default_na=False)
+    if table["source"].isin(list(renamed)).any():
+        write_csv(table.assign(source=[renamed.get(s, s) for s in table["source"]]), index)
+
+
+def remove_own_crops(faces: Path) -> None:
     """A report's faces/ once its rows change without --save-faces: the crops batchemo put there go; a crop moved
     or copied to another class folder by hand (relabelled, README) is the user's, and stays, listed in index.csv
-    (under its photo's new name where `renamed`: old source -> new) so that later runs still know it was moved;
-    files batchemo did not write stay too."""
+    so that later runs still know it was moved; files batchemo did not write stay too."""
     user = _user_crops(faces)
-    if renamed:
-        user["source"] = [renamed.get(s, s) for s in user["source"]]
     _remove_stale_crops(faces, set(user["file"]))
     if len(user):
         write_csv(user, faces / "index.csv")
@@ -295,11 +301,10 @@ def remove_own_crops(faces: Path, renamed: dict[str, str] | None = None) -> None
 
 
 def save_photo_faces(out: Path, root: Path, faces: pd.DataFrame, keep_side: int = 0,
-                     also: Iterable[Crops] = (), renamed: dict[str, str] | None = None) -> pd.DataFrame:
+                     also: Iterable[Crops] = ()) -> pd.DataFrame:
     """One crop per faces.csv row under OUT/faces/<emotion>/; returns faces/index.csv's table. `also`: other crops
-    wanted from the same photos (the report's thumbnails), cut in the same pass. `renamed`: old source -> new, for
-    photos renamed since the last run, whose crops the user relabelled by hand stay theirs."""
-    return _save(out, faces, lambda wanted: cut_photos(root, wanted, keep_side), also, renamed)
+    wanted from the same photos (the report's thumbnails), cut in the same pass."""
+    return _save(out, faces, lambda wanted: cut_photos(root, wanted, keep_side), also)
 
 
 def save_video_faces(out: Path, video: Path, frames: pd.DataFrame, per_s: float = 1.0,

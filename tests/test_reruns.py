@@ -112,7 +112,7 @@ def test_a_crop_moved_to_another_class_folder_stays_there(photos, tmp_path, mode
 
 def _relabel_then_rename(photos, out, model, opts):
     """A --save-faces run, its first crop moved by hand to another class, then that crop's photo renamed (same
-    size and time: the same photo): (index.csv row of the crop, where it was moved, the photo's new name)."""
+    size and time: the same photo): (where the crop was moved, the photo's new name)."""
     batchemo.analyze_folder(photos, out, model, opts, progress=False)
     row = pd.read_csv(out / "faces" / "index.csv").iloc[0]
     other = next(c for c in model.classes if c != row["emotion"])
@@ -121,13 +121,13 @@ def _relabel_then_rename(photos, out, model, opts):
     (out / "faces" / row["file"]).rename(out / "faces" / moved)
     renamed = f"renamed_{row['source']}"
     (photos / row["source"]).rename(photos / renamed)
-    return row, moved, renamed
+    return moved, renamed
 
 
 def test_a_relabelled_crop_stays_when_its_photo_is_renamed(photos, tmp_path, model):
     out = tmp_path / "o"
     opts = FolderOptions(save_faces=True, annotate=False, html=False)
-    row, moved, renamed = _relabel_then_rename(photos, out, model, opts)
+    moved, renamed = _relabel_then_rename(photos, out, model, opts)
     for _ in range(2):
         batchemo.analyze_folder(photos, out, model, opts, progress=False)
         assert (out / "faces" / moved).exists()  # the user's label, not deleted as a stale crop
@@ -262,7 +262,7 @@ def test_a_rename_is_told_by_size_and_time_and_only_when_one_to_one(photos, tmp_
 def test_a_rename_seen_by_a_run_without_save_faces_is_kept_for_the_next_one(photos, tmp_path, model):
     out = tmp_path / "o"
     opts = FolderOptions(save_faces=True, annotate=False, html=False)
-    _, moved, renamed = _relabel_then_rename(photos, out, model, opts)
+    moved, renamed = _relabel_then_rename(photos, out, model, opts)
     batchemo.analyze_folder(photos, out, model, replace(opts, save_faces=False), progress=False)
     kept = pd.read_csv(out / "faces" / "index.csv")
     assert kept["file"].tolist() == [moved] and kept["source"].tolist() == [renamed]

@@ -7,33 +7,48 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .colours import bgr, class_colours, text_on
 from .faces import Faces
 from .report import write_atomic
 
-# One colour per emotion (BGR), so a glance at an annotated frame tells the emotions apart.
-COLOURS = {
-    "angry": (40, 40, 230), "disgust": (40, 140, 40), "fear": (160, 60, 160), "happy": (0, 200, 255),
-    "neutral": (200, 200, 200), "sad": (200, 120, 30), "surprise": (0, 140, 255), "contempt": (120, 120, 0),
-}
+def _label_spot(box, size: tuple[int, int, int], img_w: int, img_h: int,
+                taken: list[tuple[int, int, int, int]]) -> tuple[int, int]:
+    """Where a label's baseline starts (x, y): above its box, else inside the box's top, below it, or further
+    up or down, the first spot clear of the labels already drawn (a crowd's neighbouring labels overlapped); the
+    least covered spot when none is clear."""
+    x, y, bw, bh = (int(v) for v in box)
+    tw, th, base = size
+    tx = min(max(0, x), max(0, img_w - tw))
+    step = th + base + 2
+    spots = [y - 4 - base, y + th + 2, y + bh + th + 4] + [y - 4 - base - k * step for k in (1, 2)] + \
+        [y + bh + th + 4 + k * step for k in (1, 2)]
+    spots = [ty for ty in spots if ty - th >= 0 and ty + base <= img_h] or [min(max(th, y + th + 2), img_h - base)]
+
+    def covered(ty: int) -> int:
+        r = (tx, ty - th - base, tx + tw, ty + base)
+        return sum(max(0, min(r[2], o[2]) - max(r[0], o[0])) * max(0, min(r[3], o[3]) - max(r[1], o[1]))
+                   for o in taken)
+
+    ty = min(spots, key=lambda t: (covered(t) > 0, covered(t)))  # the first clear spot, else the least covered
+    taken.append((tx, ty - th - base - 1, tx + tw, ty + base + 1))
+    return tx, ty
 
 
-def colour(emotion: str) -> tuple[int, int, int]:
-    return COLOURS.get(emotion, (255, 255, 0))
-
-
-def draw_faces(img: np.ndarray, boxes, labels: list[str], emotions: list[str]) -> np.ndarray:
-    """Draw in place a box per face and its label above it (below, when there is no room above)."""
+def draw_faces(img: np.ndarray, boxes, labels: list[str], colours: list[str]) -> np.ndarray:
+    """Draw in place a box per face in its class's colour (hex, `colours.class_colours`) and its label where it
+    stays readable beside its neighbours' (`_label_spot`)."""
     h, w = img.shape[:2]
     scale = max(0.4, min(2.0, max(h, w) / 1000))
     thick = max(1, int(round(2 * scale)))
-    for (x, y, bw, bh), text, emo in zip(boxes, labels, emotions):
-        c = colour(emo)
-        cv2.rectangle(img, (int(x), int(y)), (int(x + bw), int(y + bh)), c, thick)
+    for (x, y, bw, bh), hex_colour in zip(boxes, colours):
+        cv2.rectangle(img, (int(x), int(y)), (int(x + bw), int(y + bh)), bgr(hex_colour), thick)
+    taken: list[tuple[int, int, int, int]] = []
+    for box, text, hex_colour in zip(boxes, labels, colours):
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, thick)
-        ty = int(y) - 4 if y - th - base - 4 >= 0 else int(y + bh) + th + 4
-        tx = int(min(max(0, x), max(0, w - tw)))
-        cv2.rectangle(img, (tx, ty - th - base), (tx + tw, ty + base), c, -1)
-        cv2.putText(img, text, (tx, ty), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (0, 0, 0), thick, cv2.LINE_AA)
+        tx, ty = _label_spot(box, (tw, th, base), w, h, taken)
+        cv2.rectangle(img, (tx, ty - th - base), (tx + tw, ty + base), bgr(hex_colour), -1)
+        cv2.putText(img, text, (tx, ty), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, text_on(hex_colour), thick,
+                    cv2.LINE_AA)
     return img
 
 
@@ -44,7 +59,8 @@ def annotate(img: np.ndarray, faces: Faces, classes: list[str], with_ids: bool =
     boxes = faces.boxes if scale == 1 else np.round(faces.boxes * scale).astype(np.int32)
     shown = faces.labels(classes)
     texts = [label(e, c, int(t) if with_ids else None) for (e, c), t in zip(shown, faces.ids)]
-    return draw_faces(img, boxes, texts, [e for e, _ in shown])
+    palette = class_colours(classes)
+    return draw_faces(img, boxes, texts, [palette[e] for e, _ in shown])
 
 
 def label(emotion: str, confidence: float, track: int | None = None) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .annotate import write_image
-from .report import write_csv
+from .report import CROP_INDEX, write_csv
 from .sources import BadInput, read_photo, variable_rate_clock
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -33,7 +33,7 @@ SEEK_GAP = 90  # frames: a longer gap between wanted frames is seeked over, a sh
 # 160 keeps the whole within the 255 bytes a file name may have (the part is ASCII) for any frame and face.
 MAX_SAFE = 160
 CROP_NAME = re.compile(r".+__f\d+__id\d+\.png")
-INDEX_COLUMNS = ["file", "source", "frame", "face", "emotion", "confidence", "time_s"]
+INDEX_COLUMNS = list(CROP_INDEX.fixed)  # read_report types them
 
 
 def safe_name(source: str) -> str:

@@ -23,14 +23,12 @@ import numpy as np
 import pandas as pd
 
 from . import crops as C
+from .colours import class_colours
 from .report import read_report, write_atomic
 
 GALLERY_CAP = 500  # faces in the folder page's gallery (lowest confidence first)
 LOW_CONFIDENCE = 0.5
 LOW_MOMENTS = 6  # low-confidence moments listed per track
-PALETTE = {"angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd", "happy": "#2ca02c", "neutral": "#7f7f7f",
-           "sad": "#1f77b4", "surprise": "#ff7f0e", "contempt": "#bcbd22"}
-_EXTRA = ["#17becf", "#e377c2", "#aec7e8", "#98df8a"]
 
 # The templates are package data (batchemo/pipeline/templates/, see pyproject.toml), read from beside this module so
 # that an editable checkout and an installed wheel find them alike. Autoescaping is on for every template whatever its
@@ -41,15 +39,15 @@ _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=
 _ENV.filters["urlq"] = lambda p: quote(str(p).replace(os.sep, "/"), safe="/")
 
 
-def colors(classes: list[str]) -> dict[str, str]:
-    extra = iter(_EXTRA * 4)
-    return {c: PALETTE.get(c) or next(extra) for c in classes}
-
-
 def _num(v, fmt="{:g}"):
     if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
         return ""
     return fmt.format(v)
+
+
+def _count(n, thing: str) -> str:
+    """'1 track', '2 tracks'."""
+    return f"{n} {thing}{'' if n == 1 else 's'}"
 
 
 def _model_facts(run: dict, card: dict | None) -> str:
@@ -103,7 +101,7 @@ def write_folder_page(out: Path, root: Path, files: pd.DataFrame, faces: pd.Data
     faces'; its rows then decide the gallery, and `cap` and `keep_side` are not used); without it they are chosen
     here (at most `cap`) and cut (photos decoded with a long side of `keep_side` or more)."""
     out, root = Path(out), Path(root)
-    cols = colors(classes)
+    cols = class_colours(classes)
     if thumbs is None:
         thumbs = folder_thumbs(out, faces, cap)
     if not thumbs.cut:
@@ -249,7 +247,7 @@ def write_video_page(out: Path, video: Path, frames: pd.DataFrame, timeline: pd.
     `thumbs`: the thumbnails from `track_thumbs`, already cut in another pass over the video (the saved faces');
     without it they are cut here."""
     out = Path(out)
-    cols = colors(classes)
+    cols = class_colours(classes)
     v = run.get("video", {})
     fps = v.get("fps_used") or 0
     decoded = run.get("counts", {}).get("frames_decoded", 0)
@@ -296,9 +294,11 @@ def _track_card(s: pd.Series, part: pd.DataFrame, tl: pd.DataFrame, classes: lis
     player to the middle of its frame in annotated.mp4, which plays at `fps` (a variable-rate original's clock
     drifts from it)."""
     low = part[part["confidence"] < LOW_CONFIDENCE]
-    picks = low.iloc[np.unique(np.linspace(0, len(low) - 1, min(LOW_MOMENTS, len(low))).round().astype(int))] \
-        if len(low) else low
-    return {"face": str(s["face"]), "dominant": s["dominant"], "seconds": _num(s["seconds_on_screen"]),
+    # One moment per time the page shows (0.1 s): frames a few hundredths apart read as the same link twice.
+    shown = low.assign(shown_t=low["time_s"].round(1)).drop_duplicates("shown_t")
+    picks = shown.iloc[np.unique(np.linspace(0, len(shown) - 1, min(LOW_MOMENTS, len(shown))).round().astype(int))] \
+        if len(shown) else shown
+    return {"face": str(s["face"]), "dominant": s["dominant"], "seconds": _num(s["seconds_on_screen"], "{:.1f}"),
             "frames": int(s["frames"]), "first": _num(s["first_s"], "{:.1f}"), "last": _num(s["last_s"], "{:.1f}"),
             "bar": _bar(s, classes, cols), "mean_p": {c: float(s[f"mean_p_{c}"]) for c in classes}, "thumb": thumb,
             "low": [{"t": float(m.time_s), "at": (m.frame + 0.5) / fps if fps else float(m.time_s),
@@ -314,8 +314,8 @@ def _video_facts(run: dict, card: dict | None, duration: float, fps: float, deco
     facts[1:1] = [("status", run.get("status")),
                   ("duration", f"{duration:.2f} s at {fps:g} fps, {v.get('width')}x{v.get('height')}"),
                   ("frames analysed", (f"{c.get('frames_analysed')} of {decoded} decoded "
-                                       f"(every {v.get('analyse_every')}); {c.get('faces')} faces in "
-                                       f"{c.get('tracks')} tracks ({c.get('short_tracks', 0)} short, "
+                                       f"(every {v.get('analyse_every')}); {_count(c.get('faces'), 'face')} in "
+                                       f"{_count(c.get('tracks'), 'track')} ({c.get('short_tracks', 0)} short, "
                                        f"{'kept' if run.get('options', {}).get('keep_short_tracks') else 'not shown'})"))]
     return facts
 
@@ -351,13 +351,33 @@ def write_index_page(index_dir: Path, items: list[dict], command: str | None = N
                    faces=int(tracks["frames"].sum()), status=run.get("status") or it.get("status", ""))
         allrow = s[s["scope"] == "all"]
         if len(allrow) and int(allrow.iloc[0]["frames"]) > 0:
-            a = allrow.iloc[0]
-            row["dominant"] = a["dominant"]
-            shares = sorted(((float(a[k]), k[len("share_"):]) for k in s.columns if k.startswith("share_")),
-                            reverse=True)
-            row["line"] = ", ".join(f"{n} {100 * p:.0f} %" for p, n in shares[:3] if p > 0)
+            row["dominant"], row["line"] = allrow.iloc[0]["dominant"], _top_shares(allrow.iloc[0])
         elif not row["line"]:
             row["line"] = "no faces"
         videos.append(row)
     facts = [("written", _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")), ("command", command)]
-    return _write(index_dir, "index.html", "index.html.j2", videos=videos, run_facts=facts)
+    return _write(index_dir, "index.html", "index.html.j2", videos=videos, total=_batch_total(index_dir, videos),
+                  run_facts=facts)
+
+
+def _top_shares(row: pd.Series, n: int = 3) -> str:
+    """'happy 60 %, neutral 30 %, sad 10 %': a summary row's largest shares of faces."""
+    shares = sorted(((float(row[k]), k[len("share_"):]) for k in row.index if k.startswith("share_")), reverse=True)
+    return ", ".join(f"{c} {100 * p:.0f} %" for p, c in shares[:n] if p > 0)
+
+
+def _batch_total(index_dir: Path, videos: list[dict]) -> dict | None:
+    """The index's all-videos row: the batch summary.csv's all row (faces, tracks, dominant, shares) and the
+    listed videos' summed duration; None without a batch summary beside the page."""
+    try:
+        s = read_report(index_dir / "summary.csv")
+    except (OSError, ValueError):
+        return None
+    if "scope" not in s or "tracks" not in s or not (s["scope"] == "all").any():
+        return None
+    a = s[s["scope"] == "all"].iloc[0]
+    durations = [float(v["duration"]) for v in videos if v["duration"] != ""]
+    return {"source": f"all {_count(len(videos), 'video')}", "duration": f"{sum(durations):.1f}" if durations else "",
+            "tracks": int(a["tracks"]), "faces": int(a["faces"]),
+            "dominant": "" if pd.isna(a["dominant"]) else a["dominant"],
+            "line": _top_shares(a) if int(a["faces"]) else "no faces"}

@@ -6,13 +6,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .annotate import colour
+from .colours import class_colours
 from .report import write_atomic
-
-
-def _rgb(emotion: str) -> tuple[float, float, float]:
-    b, g, r = colour(emotion)
-    return (r / 255, g / 255, b / 255)
 
 
 def pyplot():
@@ -48,18 +43,19 @@ def timeline_png(timeline: pd.DataFrame, summary: pd.DataFrame, classes: list[st
         ax = axes[0, 0]
         ax.text(0.5, 0.5, empty_note, ha="center", va="center", fontsize=14, transform=ax.transAxes)
         ax.set_yticks([])
+    palette = class_colours(classes)
     for ax, face in zip(axes[:, 0], tracks):
         for t, ys in step_areas(timeline[timeline["face"] == face], classes):
-            ax.stackplot(t, ys, colors=[_rgb(c) for c in classes], alpha=0.9, edgecolor="none")
+            ax.stackplot(t, ys, colors=[palette[c] for c in classes], alpha=0.9, edgecolor="none")
         row = per_track[per_track["face"] == face].iloc[0]
-        ax.set_title(f"face #{face}: {row['seconds_on_screen']:.1f} s on screen, mostly {row['dominant']}",
+        ax.set_title(f"track {face}: {row['seconds_on_screen']:.1f} s on screen, mostly {row['dominant']}",
                      loc="left", fontsize=10)
         ax.set_ylim(0, 1)
         ax.set_ylabel("probability")
         ax.grid(axis="x", alpha=0.3)
     axes[-1, 0].set_xlabel("time (s)")
     axes[-1, 0].set_xlim(0, max(duration_s, 1e-3))
-    handles = [plt.Rectangle((0, 0), 1, 1, color=_rgb(c)) for c in classes]
+    handles = [plt.Rectangle((0, 0), 1, 1, color=palette[c]) for c in classes]
     fig.suptitle(title, x=0.01, ha="left", fontsize=11)
     fig.tight_layout(rect=(0, 0.06 / n, 1, 0.97))
     fig.legend(handles, classes, loc="lower center", ncol=len(classes), fontsize=9, frameon=False)

@@ -200,6 +200,7 @@ class PassResult:
     decode_error: str  # why decoding stopped early ('' when the stream simply ended)
     annotated: Encoded | None  # the encoded video, when one was asked for
     stream_end_s: float = 0.0  # where the last decoded frame ends, by the stream's own timestamps
+    clock: list[float] | None = None  # a variable-rate video's frame times (`sources.variable_rate_clock`)
 
 
 def analyse_pass(path: Path, cap: cv2.VideoCapture, em: EmotionModel, opts: VideoOptions, sched: Schedule,
@@ -216,7 +217,7 @@ def analyse_pass(path: Path, cap: cv2.VideoCapture, em: EmotionModel, opts: Vide
     finally:
         encoded = writer.close()  # the encoder is closed whatever happened
     return PassResult(writer.frames_table(), decoded, finder.step - sched.analysed_before(first), decode_error,
-                      encoded, end)
+                      encoded, end, clock)
 
 
 def _run_stages(path: Path, cap: cv2.VideoCapture, finder: FaceFinder, writer: FrameWriter, sched: Schedule,

@@ -84,8 +84,13 @@ TIMELINE = Schema("timeline.csv",
                    "dominant": "string", "dominant_smooth": "string", "source": "string"},
                   {"p_": "float64", "smooth_": "float64"},
                   frozenset({"face", "bin", "start_s", "end_s", "dominant_smooth"}))
-SCHEMAS = (FACES, FILES, VIDEO_FILES, TRACK_SUMMARY, GROUP_SUMMARY, BATCH_SUMMARY, TIMELINE)
-READS = "faces.csv, frames.csv, files.csv, summary.csv, timeline.csv, or a report folder"
+# OUT/faces/index.csv (--save-faces): one row per face crop, `file` under faces/, and the face row it was cut from.
+CROP_INDEX = Schema("faces/index.csv",
+                    {"file": "string", "source": "string", "frame": "int64", "face": "int64", "emotion": "string",
+                     "confidence": "float64", "time_s": "float64"},
+                    key=frozenset({"file", "source", "frame", "face", "emotion"}))
+SCHEMAS = (FACES, FILES, VIDEO_FILES, TRACK_SUMMARY, GROUP_SUMMARY, BATCH_SUMMARY, TIMELINE, CROP_INDEX)
+READS = "faces.csv, frames.csv, files.csv, summary.csv, timeline.csv, faces/index.csv, or a report folder"
 
 
 def prob_columns(classes: list[str]) -> list[str]:
@@ -202,11 +207,14 @@ def _typed(df: pd.DataFrame, dtypes: dict) -> pd.DataFrame:
 def read_report(path: str | Path) -> pd.DataFrame:
     """A report table as a DataFrame typed by its declared schema (SCHEMAS; README, "Report files").
 
-    `path` may be any CSV batchemo writes, or a report folder: a folder run's faces.csv, a video's frames.csv, or
-    for a batch of videos every video's frames.csv together (found through the batch's files.csv). ValueError
-    for a file that is not one of these.
+    `path` may be any CSV batchemo writes (faces/index.csv of --save-faces included), or a report folder: a folder
+    run's faces.csv, a video's frames.csv, or for a batch of videos every video's frames.csv together (found
+    through the batch's files.csv). FileNotFoundError where nothing is at `path`; ValueError for a file that is
+    not one of these.
     """
     path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or folder")
     if path.is_dir():
         return _read_folder(path)
     return read_table(path)[1]
@@ -408,17 +416,19 @@ def timeline_table(frames: pd.DataFrame, classes: list[str], bin_s: float, sourc
     return TIMELINE.apply(tl[cols])
 
 
-def track_summary(frames: pd.DataFrame, classes: list[str], frame_interval_s: float,
+def track_summary(frames: pd.DataFrame, classes: list[str], seen: float | pd.Series,
                   source: str = "", end_s: float | None = None) -> pd.DataFrame:
     """Per track (`scope` 'track') and for the whole video (`scope` 'all', `face` <NA>): first/last time seen,
     seconds on screen, dominant emotion (the most frequent top emotion), share of frames with each top emotion,
-    mean probability of each class. `source` and `scope` come last (new columns are appended). `end_s`: where
-    the video ends (seconds on screen never run past it)."""
+    mean probability of each class. `source` and `scope` come last (new columns are appended). `seen`: how long
+    each row's frame stands for (`row_seconds`); `end_s`: where the video ends (seconds on screen never run past
+    it)."""
     cols = ["face", "first_s", "last_s", "seconds_on_screen", "frames", "dominant"] + \
         [f"share_{c}" for c in classes] + [f"mean_p_{c}" for c in classes] + ["source", "scope"]
+    seconds = row_seconds(frames, seen, end_s)
     groups = [(int(f), part) for f, part in frames.groupby("face", sort=True)] if len(frames) else []
     groups.append((pd.NA, frames))
-    rows = [_track_row(face, part, classes, frame_interval_s, end_s) for face, part in groups]
+    rows = [_track_row(face, part, classes, seconds) for face, part in groups]
     df = pd.DataFrame(rows, columns=cols[:-2])
     df["source"] = source
     df["scope"] = ["track"] * (len(df) - 1) + ["all"]
@@ -426,20 +436,28 @@ def track_summary(frames: pd.DataFrame, classes: list[str], frame_interval_s: fl
 
 
 def seen_for(times, interval: float, end_s: float | None = None) -> np.ndarray:
-    """How long each analysed frame at `times` stands for: up to the next analysed frame (`interval`), and for a
-    frame near the end only up to the end of the video (with --every 200 a 6 s clip's one analysed frame is not
-    13 s of face)."""
+    """How long each analysed frame at `times` stands for when analysed frames are `interval` apart: up to the
+    next analysed frame, and for a frame near the end only up to the end of the video (with --every 200 a 6 s
+    clip's one analysed frame is not 13 s of face)."""
     t = np.asarray(times, dtype=float)
     return np.full(t.shape, interval) if end_s is None else np.clip(end_s - t, 0.0, interval)
 
 
-def _track_row(face, part: pd.DataFrame, classes: list[str], frame_interval_s: float,
-               end_s: float | None = None) -> dict:
+def row_seconds(frames: pd.DataFrame, seen: float | pd.Series, end_s: float | None = None) -> pd.Series:
+    """How long each face row's frame stands for: `seen` itself where it is already one figure per row (a
+    variable-rate video's, by its frames' own clock), else `seen` is the steady interval between analysed frames
+    (`seen_for`)."""
+    if isinstance(seen, pd.Series):
+        return seen.reindex(frames.index)
+    return pd.Series(seen_for(frames["time_s"], seen, end_s), index=frames.index, dtype=float)
+
+
+def _track_row(face, part: pd.DataFrame, classes: list[str], seconds: pd.Series) -> dict:
     n = len(part)
-    seen = part.drop_duplicates("frame")["time_s"] if n else []
+    seen = part.drop_duplicates("frame").index if n else part.index
     return {"face": face, "first_s": part["time_s"].min() if n else np.nan,
             "last_s": part["time_s"].max() if n else np.nan,
-            "seconds_on_screen": float(seen_for(seen, frame_interval_s, end_s).sum()), "frames": len(seen),
+            "seconds_on_screen": float(seconds.loc[seen].sum()), "frames": len(seen),
             **_emotion_columns(part, classes)}
 
 

@@ -353,6 +353,13 @@ def variable_rate_clock(path: Path, fps: float) -> list[float] | None:
     return [t - times[0] for t in times]
 
 
+def frame_time(i: int, fps: float, clock: list[float] | None = None) -> float:
+    """Frame `i`'s time (s): by `clock` (`variable_rate_clock`) where given, else i / fps."""
+    if clock:  # a frame past the packets counted (not seen): one frame interval after the last counted
+        return clock[i] if i < len(clock) else clock[-1] + (i - len(clock) + 1) / (fps or FALLBACK_FPS)
+    return i / (fps or FALLBACK_FPS)
+
+
 def read_frames(cap: cv2.VideoCapture, fps: float, first: int = 0, last: int | None = None,
                 clock: list[float] | None = None) -> Iterator[Frame]:
     """Frames `first` (the capture is already there) up to `last` (exclusive) or the end of the stream; `clock`:
@@ -363,10 +370,8 @@ def read_frames(cap: cv2.VideoCapture, fps: float, first: int = 0, last: int | N
         if not ok or image is None:
             return
         ms = cap.get(cv2.CAP_PROP_POS_MSEC)
-        if clock:  # a frame past the packets counted (not seen): one frame interval after the last counted
-            t = clock[i] if i < len(clock) else clock[-1] + (i - len(clock) + 1) / (fps or FALLBACK_FPS)
-        elif fps > 0:
-            t = i / fps
+        if clock or fps > 0:
+            t = frame_time(i, fps, clock)
         else:  # no usable fps in the container: the frame's own timestamp
             t = ms / 1000 if ms > 0 or i == 0 else i / FALLBACK_FPS
         yield Frame(i, t, image, ms / 1000)

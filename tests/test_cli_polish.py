@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -148,20 +149,103 @@ def test_shown_ranges_are_the_checked_ones():
     assert helps["scale_factor"].endswith("(>1)") and helps["detect_size"].endswith("(>=0)")
 
 
-@pytest.mark.parametrize("make,ranges", [(FolderOptions, FOLDER_RANGES), (VideoOptions, VIDEO_RANGES),
-                                         (DetectOptions, DETECT_RANGES)], ids=["folder", "video", "detect"])
-def test_ranges_agree_with_the_checks(make, ranges):
-    """The declared ranges (and so --help) are what the option classes refuse, at both ends."""
-    for name, rng in ranges.items():
-        inside = rng.low + 0.5 if rng.strict else rng.low
-        outside = rng.low if rng.strict else rng.low - 1
-        make(**{name: inside})
-        with pytest.raises(ValueError, match=rng.flag or "--" + name.replace("_", "-")):
-            make(**{name: outside})
-        if rng.high is not None:
-            make(**{name: rng.high})
-            with pytest.raises(ValueError):
-                make(**{name: rng.high + 0.5})
+# Each bound written out here, not read from the range tables: a table that drifts from what the options refuse
+# (or from what --help shows) fails. (options class, field, the last value accepted, the first refused, message)
+EDGES = [
+    (FolderOptions, "decode_side", 0, -1, "decode_side must be at least 0 (got -1)"),
+    (FolderOptions, "batch_size", 1, 0, "batch_size must be at least 1 (got 0)"),
+    (FolderOptions, "max_megapixels", 1e-3, 0, "max_megapixels must be more than 0 (got 0)"),
+    (FolderOptions, "workers", 1, 0, "workers must be at least 1 (got 0)"),
+    (FolderOptions, "pending_megapixels", 1e-3, 0.0, "pending_megapixels must be more than 0 (got 0)"),
+    (VideoOptions, "every", 1, 0, "every must be at least 1 (got 0)"),
+    (VideoOptions, "fps", 1e-3, 0.0, "fps must be more than 0 (got 0)"),
+    (VideoOptions, "detect_every", 1, 0, "detect_every must be at least 1 (got 0)"),
+    (VideoOptions, "max_detect_interval_s", 1e-3, 0, "max_detect_interval_s must be more than 0 (got 0)"),
+    (VideoOptions, "follow_s", 0, -0.1, "follow_s must be at least 0 (got -0.1)"),
+    (VideoOptions, "follow_min_match", -1, -1.01, "follow_min_match must be at least -1 and at most 1 (got -1.01)"),
+    (VideoOptions, "follow_min_match", 1, 1.01, "follow_min_match must be at least -1 and at most 1 (got 1.01)"),
+    (VideoOptions, "coast_s", 0, -0.1, "coast_s must be at least 0 (got -0.1)"),
+    (VideoOptions, "min_new_score", 0, -0.01, "min_new_score must be at least 0 and at most 1 (got -0.01)"),
+    (VideoOptions, "min_new_score", 1, 1.01, "min_new_score must be at least 0 and at most 1 (got 1.01)"),
+    (VideoOptions, "confirm_hits", 1, 0, "confirm_hits must be at least 1 (got 0)"),
+    (VideoOptions, "min_track_s", 0, -0.5, "min_track_s must be at least 0 (got -0.5)"),
+    (VideoOptions, "batch_size", 1, 0, "batch_size must be at least 1 (got 0)"),
+    (VideoOptions, "bin_s", 1e-3, 0, "bin_s must be more than 0 (got 0)"),
+    (VideoOptions, "max_gap_s", 1e-3, 0, "max_gap_s must be more than 0 (got 0)"),
+    (VideoOptions, "iou_threshold", 1e-3, 0, "iou_threshold must be more than 0 and at most 1 (got 0)"),
+    (VideoOptions, "iou_threshold", 1, 1.01, "iou_threshold must be more than 0 and at most 1 (got 1.01)"),
+    (VideoOptions, "max_tracks_plotted", 1, 0, "max_tracks_plotted must be at least 1 (got 0)"),
+    (VideoOptions, "split_frames", 0, -1, "split_frames must be at least 0 (got -1)"),
+    (DetectOptions, "scale_factor", 1.001, 1.0, "scale_factor must be more than 1 (got 1)"),
+    (DetectOptions, "min_neighbors", 0, -1, "min_neighbors must be at least 0 (got -1)"),
+    (DetectOptions, "min_face", 1, 0, "min_face must be at least 1 (got 0)"),
+    (DetectOptions, "detect_window", 0, -1, "detect_window must be at least 0 (got -1)"),
+    (DetectOptions, "max_side", 0, -1, "max_side must be at least 0 (got -1)"),
+    (DetectOptions, "max_side", 24, 23, "max_side must be 0 (no cap) or at least 24"),
+]
+
+
+@pytest.mark.parametrize("make,name,ok,bad,message", EDGES, ids=[f"{m.__name__}.{n}={b}" for m, n, _, b, _ in EDGES])
+def test_option_classes_take_the_edge_and_refuse_past_it(make, name, ok, bad, message):
+    assert getattr(make(**{name: ok}), name) == ok
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make(**{name: bad})
+
+
+def test_every_range_has_its_edges_tested():
+    """A bound added to a table gets a row in EDGES (and an upper bound, a row at that end too)."""
+    tested = {(m, n) for m, n, *_ in EDGES}
+    for make, table in ((FolderOptions, FOLDER_RANGES), (VideoOptions, VIDEO_RANGES), (DetectOptions, DETECT_RANGES)):
+        for name, rng in table.items():
+            assert (make, name) in tested, f"{make.__name__}.{name}"
+            if rng.high is not None:
+                assert any(m is make and n == name and bad > rng.high for m, n, _, bad, _ in EDGES), name
+
+
+# The command line's options with a range: the edge value reaches the job, the value past it is one line naming
+# the option as the command line spells it, exit 2. (command, flag, the options field, accepted, refused, message)
+CLI_EDGES = [
+    ("folder", "--batch-size", "batch_size", "1", "0", "--batch-size must be at least 1 (got 0)"),
+    ("folder", "--scale-factor", "detect.scale_factor", "1.001", "1", "--scale-factor must be more than 1 (got 1)"),
+    ("folder", "--min-neighbors", "detect.min_neighbors", "0", "-1", "--min-neighbors must be at least 0 (got -1)"),
+    ("folder", "--min-face", "detect.min_face", "1", "0", "--min-face must be at least 1 (got 0)"),
+    ("folder", "--detect-size", "detect.max_side", "24", "23", "--detect-size must be 0 (no cap) or at least 24"),
+    ("folder", "--detect-size", "detect.max_side", "0", "-1", "--detect-size must be at least 0 (got -1)"),
+    ("folder", "--decode-side", "decode_side", "0", "-1", "--decode-side must be at least 0 (got -1)"),
+    ("folder", "--max-megapixels", "max_megapixels", "0.001", "0", "--max-megapixels must be more than 0 (got 0)"),
+    ("folder", "--workers", "workers", "1", "0", "--workers must be at least 1 (got 0)"),
+    ("video", "--every", "every", "1", "0", "--every must be at least 1 (got 0)"),
+    ("video", "--fps", "fps", "0.001", "0", "--fps must be more than 0 (got 0)"),
+    ("video", "--detect-every", "detect_every", "1", "0", "--detect-every must be at least 1 (got 0)"),
+    ("video", "--bin", "bin_s", "0.001", "0", "--bin must be more than 0 (got 0)"),
+    ("video", "--min-track", "min_track_s", "0", "-0.5", "--min-track must be at least 0 (got -0.5)"),
+    ("video", "--batch-size", "batch_size", "1", "0", "--batch-size must be at least 1 (got 0)"),
+    ("video", "--split-frames", "split_frames", "0", "-1", "--split-frames must be at least 0 (got -1)"),
+    ("video", "--detect-size", "detect.max_side", "24", "23", "--detect-size must be 0 (no cap) or at least 24"),
+]
+
+
+@pytest.mark.parametrize("command,flag,field,ok,bad,message", CLI_EDGES,
+                         ids=[f"{c} {f} {b}" for c, f, _, _, b, _ in CLI_EDGES])
+def test_cli_takes_the_edge_and_refuses_past_it(command, flag, field, ok, bad, message, monkeypatch, tmp_path):
+    import batchemo.jobs.folder as folder_job
+    import batchemo.jobs.videos as videos_job
+
+    seen = []
+    monkeypatch.setattr(folder_job, "analyze_folder", lambda path, out, model, opts, **kw: seen.append(opts) or _stop())
+    monkeypatch.setattr(videos_job, "analyze_videos", lambda inputs, out, model, opts, *a, **kw: seen.append(opts)
+                        or _stop())
+    target = str(SAMPLES / "images") if command == "folder" else str(SAMPLES / "video" / "two_faces.mp4")
+    out = tmp_path / "out"
+    r = runner.invoke(app, [command, target, "--out", str(out), "--no-progress", flag, ok])
+    assert "stopped by the test" in r.output, r.output
+    value = seen[0]
+    for part in field.split("."):
+        value = getattr(value, part)
+    assert value == float(ok)  # the edge value got through to the job
+    r = runner.invoke(app, [command, target, "--out", str(out), "--no-progress", flag, bad])
+    assert r.exit_code == 2 and r.output.startswith("error: " + message), r.output
+    assert r.output.strip().count("\n") == 0 and len(seen) == 1 and not out.exists()
 
 
 # 7. --ray alone starts a local Ray instance

@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from ..jobs.options import FOLDER_RANGES, VIDEO_RANGES
+from ..jobs.options import FOLDER_RANGES, PHOTO_DETECT_SIDE, VIDEO_DETECT_SIDE, VIDEO_RANGES
+from ..knobs import OptionError
 from ..pipeline.detect import DETECT_RANGES, Range
 from .app import Command, app, command_line, fail, plural
 
@@ -88,7 +89,7 @@ def folder(
     scale_factor: float = typer.Option(1.1, help=SCALE_HELP),
     min_neighbors: int = typer.Option(5, help=NEIGH_HELP),
     min_face: int = typer.Option(30, help=MINFACE_HELP),
-    detect_size: int = typer.Option(640, help=DETECT_SIZE_HELP),
+    detect_size: int = typer.Option(PHOTO_DETECT_SIDE, help=DETECT_SIZE_HELP),
     decode_side: int = typer.Option(1920, help=_ranged(
         "Large JPEGs are decoded at 1/2, 1/4 or 1/8 scale while their long side stays at least this (faster, less "
         "memory; annotated copies are that size; boxes are in full-size pixels). 0: full size.",
@@ -123,6 +124,8 @@ def folder(
         res = analyze_folder(path, out, model, opts, progress=progress, command=command_line(ctx))
     except KeyboardInterrupt:
         _interrupted("the photos finished so far are kept")
+    except OptionError as e:  # named as the command line spells it (--detect-size, not max_side)
+        fail(e.cli)
     except (FileNotFoundError, NotADirectoryError, ValueError, OutputConflict, RuntimeError) as e:
         fail(str(e))
     except OSError as e:  # writing the report failed (disk full, permissions): what was written stays, resumable
@@ -159,7 +162,7 @@ def video(
     scale_factor: float = typer.Option(1.1, help=SCALE_HELP),
     min_neighbors: int = typer.Option(5, help=NEIGH_HELP),
     min_face: int = typer.Option(30, help=MINFACE_HELP),
-    detect_size: int = typer.Option(1280, help=DETECT_SIZE_HELP),
+    detect_size: int = typer.Option(VIDEO_DETECT_SIDE, help=DETECT_SIZE_HELP),
     accurate: bool = typer.Option(False, "--accurate", help="Full-resolution Haar on every analysed frame "
                                   "(slow; the straightforward pipeline)."),
     annotate: bool = typer.Option(True, help="Write annotated.mp4."),
@@ -192,6 +195,8 @@ def video(
         results = analyze_videos(inputs, out, model, opts, progress, command_line(ctx), ray, on_result=_print_video)
     except KeyboardInterrupt:
         _interrupted("the videos finished so far are kept; the one under way starts over")
+    except OptionError as e:
+        fail(e.cli)
     except (FileNotFoundError, ValueError, RuntimeError, OutputConflict) as e:
         fail(str(e))
     # A video cut short stays a failure on every re-run that skips it, as its files.csv row stays `partial`.

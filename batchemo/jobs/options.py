@@ -1,13 +1,17 @@
-"""The options of the two main jobs, with their defaults (the CLI's defaults are these)."""
+"""The options of the two main jobs, with their defaults (the CLI's defaults are these), checked when made."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import difflib
+from dataclasses import dataclass, fields, replace
+from typing import Any, TypeVar
 
-from ..pipeline.detect import DetectOptions, Range, check_ranges
+from ..knobs import check_fields, described, knob
+from ..pipeline.detect import DETECT_RANGES, DetectOptions, Range
 
 # Photos are searched for faces on a copy whose long side is at most 640 px (InsightFace's default detection
 # size; 3x faster than 1280 on a 2 MP photo): faces under about 4 % of the long side need a larger --detect-size.
 PHOTO_DETECT_SIDE = 640
+VIDEO_DETECT_SIDE = 1280
 
 
 FOLDER_RANGES = {"decode_side": Range(0), "batch_size": Range(1), "max_megapixels": Range(0, strict=True),
@@ -20,28 +24,50 @@ VIDEO_RANGES = {
     "max_gap_s": Range(0, strict=True), "iou_threshold": Range(0, strict=True, high=1), "max_tracks_plotted": Range(1),
     "split_frames": Range(0),
 }
+DETECT_DOC = ("Face detection (DetectOptions, or a dict of its fields). What it leaves unset keeps this job's "
+              "defaults: the detection size (max_side) is {side} px unless it says otherwise.")
 
 
-@dataclass
+def job_detect(detect: DetectOptions | dict, side: int) -> DetectOptions:
+    """`detect` as a DetectOptions with the job's detection size where it leaves it to the job: a DetectOptions
+    made for one knob must not bring another job's default for the others."""
+    if isinstance(detect, dict):
+        detect = DetectOptions(**detect)
+    elif not isinstance(detect, DetectOptions):
+        raise TypeError(f"detect must be a DetectOptions or a dict of its fields, e.g. detect={{'min_face': 40}} "
+                        f"(got {type(detect).__name__})")
+    return replace(detect, max_side=side) if detect.max_side is None else detect
+
+
+@described(FOLDER_RANGES)
+@dataclass(frozen=True)
 class FolderOptions:
-    detect: DetectOptions = field(default_factory=lambda: DetectOptions(max_side=PHOTO_DETECT_SIDE))
-    # Large JPEGs are decoded at 1/2, 1/4 or 1/8 scale while their long side stays >= this (0: full size):
-    # detection, crops and annotated copies use that image; boxes are reported in full-size pixels.
-    decode_side: int = 1920
-    batch_size: int = 64
-    annotate: bool = True
-    redo: bool = False
-    force: bool = False
-    max_megapixels: float = 40.0
-    workers: int = 2
-    # Images waiting for their faces to be classified are held in memory: cap them by total pixels.
-    pending_megapixels: float = 60.0
-    ray: str | None = None  # None: local threads; "" : a local Ray instance; else a Ray cluster address
-    html: bool = True  # OUT/report.html (and its thumbnails under OUT/thumbs/)
-    save_faces: bool = False  # one crop per face under OUT/faces/<emotion>/ (+ faces/index.csv)
+    """Options of `analyze_folder` (and `batchemo folder`): how the photos of a folder are analysed.
+
+    Checked when made (a wrong type or a value out of range raises, naming the field) and frozen:
+    `dataclasses.replace(opts, workers=4)` makes a changed copy, checked again.
+    Example: `FolderOptions(detect={"min_face": 20}, annotate=False)`."""
+
+    detect: DetectOptions = knob(factory=DetectOptions, doc=DETECT_DOC.format(side=PHOTO_DETECT_SIDE))
+    decode_side: int = knob(1920, "Large JPEGs are decoded at 1/2, 1/4 or 1/8 scale while their long side stays at "
+                                  "least this many pixels (0: full size). Detection, crops and annotated copies use "
+                                  "that image; boxes are reported in full-size pixels.")
+    batch_size: int = knob(64, "Faces per model call (crops from many photos).")
+    annotate: bool = knob(True, "Write annotated copies under OUT/annotated/.")
+    redo: bool = knob(False, "Start over instead of resuming a previous run in OUT.")
+    force: bool = knob(False, "Write into an OUT that holds another input's report.")
+    max_megapixels: float = knob(40.0, "Refuse photos this large or larger, in megapixels (memory guard).")
+    workers: int = knob(2, "Threads decoding and detecting while the model classifies.")
+    pending_megapixels: float = knob(60.0, "Photos waiting for their faces to be classified are held in memory: "
+                                           "at most this many megapixels of them.")
+    ray: str | None = knob(None, "None: run here, on threads; '' or 'local': a local Ray instance; else the "
+                                 "address of a Ray cluster.")
+    html: bool = knob(True, "Write OUT/report.html (and its thumbnails under OUT/thumbs/).")
+    save_faces: bool = knob(False, "Save one crop per face under OUT/faces/<emotion>/ (and faces/index.csv).")
 
     def __post_init__(self):  # every bad value refused before any work starts, from the CLI or from Python
-        check_ranges(self, FOLDER_RANGES)
+        object.__setattr__(self, "detect", job_detect(self.detect, PHOTO_DETECT_SIDE))
+        check_fields(self, FOLDER_RANGES)
 
     @property
     def keep_side(self) -> int:
@@ -54,38 +80,90 @@ class FolderOptions:
         return max(self.decode_side, self.detect.max_side)
 
 
-@dataclass
+@described(VIDEO_RANGES)
+@dataclass(frozen=True)
 class VideoOptions:
-    detect: DetectOptions = field(default_factory=DetectOptions)
-    every: int = 1  # analyse every N-th frame
-    fps: float | None = None  # or: analyse about this many frames per second of video
-    # Full-frame Haar on every k-th analysed frame (new faces are found there, so at most about a second late:
-    # 25 % faster than every 15th on the benchmark clip, same recall)...
-    detect_every: int = 30
-    max_detect_interval_s: float = 1.0  # ...and at least this often in video time
-    follow: bool = True  # between full-frame detections, re-find each face in a window around its last box
-    # Where the cascades miss a known face, it is followed by its look (template matching) this long after the
-    # last cascade hit, as long as the match stays above `follow_min_match`.
-    follow_s: float = 0.5
-    follow_min_match: float = 0.8
-    coast_s: float = 0.2  # a face neither found nor followed keeps its last box this long (flicker)
-    # A box that matches no track starts a reported one with at least this face score (detect.face_score) or
-    # with an eye found inside it; otherwise once the cascades have found it on `confirm_hits` analysed frames.
-    min_new_score: float = 0.4
-    confirm_hits: int = 2
-    min_track_s: float = 0.5  # shorter tracks are flagged `short_track`: in frames.csv, out of the summaries
-    keep_short_tracks: bool = False  # ...unless this is set
-    batch_size: int = 64
-    bin_s: float = 1.0
-    annotate: bool = True
-    redo: bool = False
-    force: bool = False
-    max_gap_s: float = 1.0  # a track missed by Haar this long is ended
-    iou_threshold: float = 0.3
-    max_tracks_plotted: int = 4
-    split_frames: int = 9000  # with Ray: a longer video is cut into ranges of about this many frames
-    html: bool = True  # OUT/report.html (and track thumbnails under OUT/thumbs/); a batch also writes index.html
-    save_faces: bool = False  # a few crops per track (one per second, the most confident) under OUT/faces/<emotion>/
+    """Options of `analyze_video` and `analyze_videos` (and `batchemo video`): which frames are analysed, how
+    faces are found and followed between detections, and how the report sums them up.
+
+    Checked when made (a wrong type or a value out of range raises, naming the field) and frozen:
+    `dataclasses.replace(opts, every=5)` makes a changed copy, checked again.
+    Example: `VideoOptions(fps=5, detect={"min_face": 40}, annotate=False)`."""
+
+    detect: DetectOptions = knob(factory=DetectOptions, doc=DETECT_DOC.format(side=VIDEO_DETECT_SIDE))
+    every: int = knob(1, "Analyse every N-th frame.")
+    fps: float | None = knob(None, "Analyse about this many frames per second of video instead (overrides `every`; "
+                                   "None: `every` decides).")
+    # 25 % faster than every 15th on the benchmark clip, same recall: new faces are found there, so at most
+    # about a second late.
+    detect_every: int = knob(30, "Full-frame detection on every k-th analysed frame; in between, each face is "
+                                 "re-found in a window around its last box.")
+    max_detect_interval_s: float = knob(1.0, "...and a full-frame detection at least this often, in seconds of "
+                                             "video.")
+    follow: bool = knob(True, "Between full-frame detections, re-find each face in a window around its last box.")
+    follow_s: float = knob(0.5, "Seconds a known face the cascades miss is followed by its look (template "
+                                "matching) after the last cascade hit...")
+    follow_min_match: float = knob(0.8, "...as long as the template match (normalised correlation, -1 to 1) stays "
+                                          "at least this.")
+    coast_s: float = knob(0.2, "Seconds a face neither found nor followed keeps its last box (flicker).")
+    min_new_score: float = knob(0.4, "A box that matches no track starts a reported one with at least this face "
+                                     "score (or with an eye found inside it)...")
+    confirm_hits: int = knob(2, "...or once the cascades have found it on this many analysed frames.")
+    min_track_s: float = knob(0.5, "Tracks shorter than this many seconds are flagged `short_track` in frames.csv "
+                                   "and left out of the timeline and summary.")
+    keep_short_tracks: bool = knob(False, "Keep short tracks in the timeline and summary.")
+    batch_size: int = knob(64, "Faces per model call (crops span frames).")
+    bin_s: float = knob(1.0, "Timeline bin width, in seconds.")
+    annotate: bool = knob(True, "Write annotated.mp4.")
+    redo: bool = knob(False, "Analyse again even if a complete report exists.")
+    force: bool = knob(False, "Write into an OUT that holds another input's report.")
+    max_gap_s: float = knob(1.0, "A track missed by the cascades this many seconds is ended.")
+    iou_threshold: float = knob(0.3, "A detected box continues the track whose last box it overlaps at least this "
+                                     "much (intersection over union), or whose centre is within one box side.")
+    max_tracks_plotted: int = knob(4, "Tracks drawn in timeline.png (those on the most frames).")
+    split_frames: int = knob(9000, "With Ray: a video longer than 1.5x this many frames is cut into ranges of about "
+                                   "this many frames, analysed side by side (0: never).")
+    html: bool = knob(True, "Write OUT/report.html (and track thumbnails under OUT/thumbs/); a batch also writes "
+                            "index.html.")
+    save_faces: bool = knob(False, "Save a few crops per track (one per second, the most confident) under "
+                                   "OUT/faces/<emotion>/.")
 
     def __post_init__(self):  # every bad value refused before any work starts, from the CLI or from Python
-        check_ranges(self, VIDEO_RANGES)
+        object.__setattr__(self, "detect", job_detect(self.detect, VIDEO_DETECT_SIDE))
+        check_fields(self, VIDEO_RANGES)
+
+
+Options = TypeVar("Options", FolderOptions, VideoOptions)
+
+
+def job_options(cls: type[Options], options: Options | dict | None, knobs: dict[str, Any], caller: str) -> Options:
+    """The options a job runs with: `options` (an instance of `cls`, a dict of its fields, or None for the
+    defaults) with `knobs` on top, each given to the options class it belongs to (`min_face=40` to `detect`), as
+    `analyze_folder(path, min_face=40)` reads. Options of another job, or a knob neither class has, are refused
+    with what to pass."""
+    if options is None:
+        options = cls()
+    elif isinstance(options, dict):
+        options = cls(**options)
+    elif not isinstance(options, cls):
+        raise TypeError(f"{caller}: options must be a {cls.__name__} (or a dict of its fields), not "
+                        f"{type(options).__name__}; e.g. {caller}(..., options=batchemo.{cls.__name__}(...))")
+    own = {f.name for f in fields(cls)} - {"detect"}
+    detect = {f.name for f in fields(DetectOptions)}
+    unknown = sorted(set(knobs) - own - detect)
+    if unknown:
+        close = _cli_names().get(unknown[0]) or next(iter(difflib.get_close_matches(unknown[0], own | detect, 1)), "")
+        hint = f" (did you mean {close}?)" if close else ""
+        raise TypeError(f"{caller}() got an unexpected keyword argument {unknown[0]!r}{hint}; it takes the fields "
+                        f"of {cls.__name__} and DetectOptions as keywords (help(batchemo.{cls.__name__}))")
+    if not knobs:
+        return options
+    new_detect = replace(options.detect, **{k: v for k, v in knobs.items() if k in detect})
+    return replace(options, detect=new_detect, **{k: v for k, v in knobs.items() if k in own})
+
+
+def _cli_names() -> dict[str, str]:
+    """Field names by the command line's name where the two differ (detect_size -> max_side): the first name a
+    user of the CLI tries."""
+    tables = (FOLDER_RANGES, VIDEO_RANGES, DETECT_RANGES)
+    return {rng.flag.lstrip("-").replace("-", "_"): name for t in tables for name, rng in t.items() if rng.flag}

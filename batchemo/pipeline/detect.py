@@ -3,37 +3,56 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
+
+from ..knobs import OptionError, check_fields, described, knob
 
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
 PROFILE_FILE = "haarcascade_profileface.xml"  # faces turned to one side; the other side is found on a mirror
 EYE_FILE = "haarcascade_eye.xml"
 HAAR_WINDOW = 24  # the cascade's own training window: faces smaller than this at detection scale are not found
+STANDALONE_SIDE = 1280  # DetectOptions.max_side left to the job, where no job fills it in
 
 
 @dataclass(frozen=True)
 class DetectOptions:
-    scale_factor: float = 1.1
-    min_neighbors: int = 5
-    min_face: int = 30  # smallest face side in pixels of the original image
+    """How faces are searched for: OpenCV's Haar cascade on a grey, downscaled copy of each image or frame.
+
+    Nested in FolderOptions and VideoOptions (`detect=`), which fill in their own detection size where
+    `max_side` is left at None; a dict of these fields is taken there too. Frozen: `dataclasses.replace(d,
+    min_face=20)` makes a changed copy, checked as this one was."""
+
+    scale_factor: float = knob(1.1, "Haar scaleFactor: step between the detection scales (smaller finds more, "
+                                     "slower).")
+    min_neighbors: int = knob(5, "Haar minNeighbors: overlapping hits a face needs (higher: fewer false faces).")
+    min_face: int = knob(30, "Smallest face side, in pixels of the original image.")
     # Detection runs on the grey image shrunk so that `min_face` maps to `detect_window` pixels (never below
     # the cascade's 24 px window) and its long side is at most `max_side`. Full resolution: --accurate.
-    detect_window: int = 24
-    max_side: int = 1280
-    pad_small: bool = True  # pad small images, so tight face crops (no margin) are still found
+    detect_window: int = knob(24, "Pixels `min_face` is shrunk to before detection (never below the cascade's "
+                                  "24 px window; 0: no such shrinking).")
+    max_side: int | None = knob(None, "Long side, in pixels, of the copy the cascade searches (0: no cap; faces "
+                                      "under 24 px on that copy are not found). None: the job's own size, 640 for "
+                                      "photos (FolderOptions) and 1280 for video frames (VideoOptions, and "
+                                      "detection used on its own).")
+    pad_small: bool = knob(True, "Pad small images, so that tight face crops (no margin) are still found.")
 
     def __post_init__(self):
-        check_ranges(self, DETECT_RANGES)
-        if 0 < self.max_side < HAAR_WINDOW:  # a copy smaller than the cascade's window holds no face
-            raise ValueError(f"--detect-size must be 0 (no cap) or at least {HAAR_WINDOW}, the cascade's window "
-                             f"(got {self.max_side})")
+        check_fields(self, DETECT_RANGES)
+        if self.max_side is not None and 0 < self.max_side < HAAR_WINDOW:  # a copy that small holds no face
+            raise OptionError("max_side", f"must be 0 (no cap) or at least {HAAR_WINDOW}, the cascade's window "
+                              f"(got {self.max_side})", DETECT_RANGES["max_side"].flag)
+
+    @property
+    def side(self) -> int:
+        """`max_side`, with None (left to the job) read as the video frames' 1280 where detection runs alone."""
+        return STANDALONE_SIDE if self.max_side is None else self.max_side
 
     @property
     def accurate(self) -> "DetectOptions":
-        return DetectOptions(self.scale_factor, self.min_neighbors, self.min_face, 0, 0, self.pad_small)
+        return replace(self, detect_window=0, max_side=0)
 
 
 def check(name: str, value, low: float, strict: bool = False, high: float | None = None, flag: str = "") -> None:
@@ -76,7 +95,9 @@ def check_ranges(options, ranges: dict[str, Range]) -> None:
 
 
 DETECT_RANGES = {"scale_factor": Range(1.0, strict=True), "min_neighbors": Range(0), "min_face": Range(1),
+                 "detect_window": Range(0),
                  "max_side": Range(0, flag="--detect-size")}  # and 0 or >= HAAR_WINDOW: DetectOptions
+described(DETECT_RANGES, {"max_side": f"0, or >={HAAR_WINDOW}"})(DetectOptions)  # the ranges are defined below it
 
 _local = threading.local()
 
@@ -147,8 +168,8 @@ def detection_scale(height: int, width: int, opts: DetectOptions) -> float:
     s = 1.0
     if opts.detect_window > 0 and opts.min_face > opts.detect_window:
         s = max(opts.detect_window, HAAR_WINDOW) / opts.min_face
-    if opts.max_side > 0:
-        s = min(s, opts.max_side / max(height, width))
+    if opts.side > 0:
+        s = min(s, opts.side / max(height, width))
     return min(s, 1.0)
 
 

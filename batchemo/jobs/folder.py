@@ -12,33 +12,50 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
+from ..knobs import described, knob
 from ..pipeline import report as R
 from ..pipeline.crops import follow_renames, save_photo_faces
 from ..pipeline.model import EmotionModel
 from ..pipeline.sources import (IMAGE_EXTENSIONS, UNSUPPORTED_IMAGES, SourceFile, is_photo, name_problem, printable,
                                 refusal, source_text, walk)
-from .options import FolderOptions
+from ..progress import bar_options, tqdm
+from .options import FolderOptions, job_options
 from .photos import Chunk, Photo, detect_photo, file_row, finish_batch
 from .runtime import (analysis_settings, check_settings, claim_output, prefetch_map, recorded_settings,
                       remove_unwritten_extras, run_record)
 
 
+@described()
 @dataclass
 class FolderResult:
-    out: Path
-    files: int
-    faces: int
-    errors: int
-    skipped_done: int
-    summary: pd.DataFrame
-    seconds: float
-    skipped_non_images: int = 0  # files under PATH that are not images (files.csv status `skipped`)
+    """What `analyze_folder` did; the report itself is in the folder `out`.
+
+    `table()` reads its faces.csv (one row per face, typed), `table("files")` its files.csv (one row per file)."""
+
+    out: Path = knob(doc="The report folder.")
+    files: int = knob(doc="Photo files under the folder, those refused included (HEIC, raw, a name OpenCV cannot "
+                          "open).")
+    faces: int = knob(doc="Faces found, over all photos (the rows of faces.csv; `table()` gives them).")
+    errors: int = knob(doc="Photos that could not be analysed (files.csv rows with status `error`).")
+    skipped_done: int = knob(doc="Photos a previous run in `out` had finished, taken from it (a resumed run).")
+    summary: pd.DataFrame = knob(doc="summary.csv: count and share of each emotion, over all faces and per "
+                                     "sub-folder.")
+    seconds: float = knob(doc="Wall time of the run, in seconds.")
+    skipped_non_images: int = knob(0, "Files under the folder that are not images (files.csv status `skipped`).")
+
+    def table(self, name: str = "faces") -> pd.DataFrame:
+        """A table of the report as a typed DataFrame: 'faces' (faces.csv), 'files' or 'summary'."""
+        return R.read_report(self.out / f"{name}.csv")
+
+    def __repr__(self) -> str:
+        return (f"FolderResult(out={str(self.out)!r}, files={self.files}, faces={self.faces}, errors={self.errors}, "
+                f"skipped_done={self.skipped_done}, skipped_non_images={self.skipped_non_images}, "
+                f"seconds={self.seconds:.1f})")
 
 
 def local_runner(todo: list[SourceFile], em: EmotionModel, opts: FolderOptions,
@@ -187,15 +204,20 @@ def _prune_annotated(annotated: Path, files: pd.DataFrame) -> None:
 
 
 def analyze_folder(path: str | Path, out: str | Path | None = None, model: EmotionModel | str | Path | None = None,
-                   options: FolderOptions | None = None, progress: bool = True, log=None,
-                   command: str | None = None) -> FolderResult:
-    """Analyse every image under `path`; write faces.csv, files.csv, summary.csv, annotated/ and run.json.
+                   options: FolderOptions | dict | None = None, progress: bool = True, log=None,
+                   command: str | None = None, **knobs: Any) -> FolderResult:
+    """Analyse every image under `path` (a folder, walked; or one photo); write faces.csv, files.csv,
+    summary.csv, annotated/, report.html and run.json into `out` (default reports/<folder name>).
 
-    Resumes an interrupted run in the same `out` (files done, by path, size and mtime, are skipped) unless
-    `options.redo`. `command`: the command line recorded in run.json (the CLI passes its own).
+    `model`: an EmotionModel, a model file, or None for the shipped one. `options`: FolderOptions (or a dict of
+    its fields); any field of FolderOptions or DetectOptions may also be given as a keyword, on top of them:
+    `analyze_folder("photos", min_face=40, annotate=False)`. Resumes an interrupted run in the same `out`
+    (files done, by path, size and mtime, are skipped) unless `redo`. `log`: where one line per refused photo
+    goes (default: stderr, above the progress bar). `command`: the command line recorded in run.json (the CLI
+    passes its own). `res.table()` reads the faces found.
     """
     t0 = time.time()
-    opts = options or FolderOptions()
+    opts = job_options(FolderOptions, options, knobs, "analyze_folder")
     root = Path(path)
     log = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
     out = Path(out) if out else default_out(root)
@@ -215,8 +237,7 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
     faces_found, errors = 0, len(refused)
     for s in refused:
         log(f"{printable(s.rel)}: {refusal(s)}")
-    with tqdm(total=len(images), initial=len(done), unit="file", desc="images", disable=not progress,
-              dynamic_ncols=True) as bar:
+    with tqdm(total=len(images), initial=len(done), unit="file", desc="images", **bar_options(progress)) as bar:
         for chunk in runner(todo, em, opts, out / "annotated" if opts.annotate else None):
             for frow, _ in chunk:
                 if frow["status"] == "error":

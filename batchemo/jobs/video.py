@@ -6,32 +6,53 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
-from tqdm import tqdm
 
+from ..knobs import described, knob
 from ..pipeline import report as R
 from ..pipeline.encode import MediaFacts, media_facts, mux_audio, preroll_frames
 from ..pipeline.model import EmotionModel
-from ..pipeline.sources import FALLBACK_FPS, BadInput, VideoInfo, open_video, variable_rate_clock
-from .options import VideoOptions
+from ..pipeline.sources import (FALLBACK_FPS, BadInput, VideoInfo, is_photo, open_video,
+                                variable_rate_clock)
+from ..progress import bar_options, tqdm
+from .options import VideoOptions, job_options
 from .runtime import (check_settings, claim_output, extra_outputs, read_record, remove_unwritten_extras,
                       run_record)
 from .video_pass import PassResult, Schedule, analyse_pass
 
 
+@described()
 @dataclass
 class VideoResult:
-    source: Path
-    out: Path
-    status: str  # complete | partial | skipped (already complete)
-    frames_decoded: int
-    frames_analysed: int
-    faces: int
-    tracks: int
-    seconds: float
-    note: str = ""
-    previous_status: str = ""  # a skipped video's: complete, or partial (a re-run cannot decode more of it)
+    """What `analyze_video` did with one video; the report itself is in the folder `out`.
+
+    `table()` reads its frames.csv (one row per face per analysed frame, typed), `table("summary")` its
+    summary.csv (one row per track and one for the whole video), `table("timeline")` its timeline.csv."""
+
+    source: Path = knob(doc="The video file.")
+    out: Path = knob(doc="Its report folder.")
+    status: str = knob(doc="complete; partial (decoding stopped early: `note` says why); skipped (a complete "
+                           "report was there: `previous_status`).")
+    frames_decoded: int = knob(doc="Frames read from the file.")
+    frames_analysed: int = knob(doc="Frames searched for faces (every N-th: VideoOptions `every` or `fps`).")
+    faces: int = knob(doc="Face rows: one per face per analysed frame (the rows of frames.csv; `table()` gives "
+                          "them).")
+    tracks: int = knob(doc="Faces followed across frames, each with an id of its own (`face` in frames.csv).")
+    seconds: float = knob(doc="Wall time of the run, in seconds.")
+    note: str = knob("", "Why the video is partial, or what else is worth knowing ('' when nothing).")
+    previous_status: str = knob("", "A skipped video's status before: complete, or partial (a re-run cannot "
+                                    "decode more of it).")
+
+    def table(self, name: str = "frames") -> pd.DataFrame:
+        """A table of the report as a typed DataFrame: 'frames' (frames.csv), 'summary' or 'timeline'."""
+        return R.read_report(self.out / f"{name}.csv")
+
+    def __repr__(self) -> str:
+        return (f"VideoResult(source={str(self.source)!r}, out={str(self.out)!r}, status={self.status!r}, "
+                f"frames_decoded={self.frames_decoded}, frames_analysed={self.frames_analysed}, faces={self.faces}, "
+                f"tracks={self.tracks}, seconds={self.seconds:.1f}" + (f", note={self.note!r})" if self.note else ")"))
 
 
 def default_out(path: Path) -> Path:
@@ -77,18 +98,31 @@ def prepare_out(path: Path, out: Path, opts: VideoOptions, t0: float, model) -> 
     return None
 
 
-def analyze_video(path: str | Path, out: str | Path | None = None, model: EmotionModel | str | Path | None = None,
-                  options: VideoOptions | None = None, progress: bool = True,
-                  command: str | None = None, source: str | None = None) -> VideoResult:
-    """Analyse one video; write frames.csv, timeline.csv, timeline.png, summary.csv, annotated.mp4, run.json.
+def refuse_photo(path: Path) -> None:
+    """ValueError for a photo: FFmpeg would open it as a one-frame video. The rule of `batchemo video` and
+    `analyze_video` alike."""
+    if is_photo(path):
+        raise ValueError(f"{path}: a photo, not a video (for photos use `batchemo folder {path}`)")
 
-    Raises BadInput (one-line reason) for a file that is not a readable video. A re-run on a complete report
-    is skipped unless `options.redo`. `command`: the command line recorded in run.json; `source`: the `source`
-    column (default: the file's name; a batch gives the path under the folder it walked).
+
+def analyze_video(path: str | Path, out: str | Path | None = None, model: EmotionModel | str | Path | None = None,
+                  options: VideoOptions | dict | None = None, progress: bool = True,
+                  command: str | None = None, source: str | None = None, **knobs: Any) -> VideoResult:
+    """Analyse one video; write frames.csv, timeline.csv, timeline.png, summary.csv, annotated.mp4, report.html
+    and run.json into `out` (default reports/<video stem>).
+
+    `model`: an EmotionModel, a model file, or None for the shipped one. `options`: VideoOptions (or a dict of
+    its fields); any field of VideoOptions or DetectOptions may also be given as a keyword, on top of them:
+    `analyze_video("clip.mp4", every=5, min_face=40)`. Raises ValueError for a photo (analyze_folder takes
+    those) and BadInput (one-line reason) for a file that is not a readable video. A re-run on a complete
+    report is skipped unless `redo`. `command`: the command line recorded in run.json; `source`: the `source`
+    column (default: the file's name; a batch gives the path under the folder it walked). `res.table()` reads
+    the rows found.
     """
     t0 = time.time()
-    opts = options or VideoOptions()
+    opts = job_options(VideoOptions, options, knobs, "analyze_video")
     path = Path(path)
+    refuse_photo(path)
     out = Path(out) if out else default_out(path)
     with open_video(path) as (cap, info):
         done = prepare_out(path, out, opts, t0, model)
@@ -100,8 +134,8 @@ def analyze_video(path: str | Path, out: str | Path | None = None, model: Emotio
         try:
             # Pre-roll frames are in the container's count but never decoded: a bar counting them ends short.
             shown = info.frame_count - preroll_frames(path)
-            with tqdm(total=shown if info.frame_count > 0 else None, unit="frame",
-                      desc=path.name[:30], disable=not progress, dynamic_ncols=True) as bar:
+            with tqdm(total=shown if info.frame_count > 0 else None, unit="frame", desc=path.name[:30],
+                      **bar_options(progress)) as bar:
                 res = analyse_pass(path, cap, em, opts, sched, annotated=tmp_video if opts.annotate else None,
                                    bar=bar, clock=variable_rate_clock(path, sched.fps))
         except KeyboardInterrupt:

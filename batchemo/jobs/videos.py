@@ -7,25 +7,32 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import pandas as pd
 
+from ..knobs import described, knob
 from ..pipeline import report as R
 from ..pipeline.model import EmotionModel, default_model_path, read_card
-from ..pipeline.sources import VIDEO_EXTENSIONS, BadInput, is_photo, source_text, walk
-from .options import VideoOptions
+from ..pipeline.sources import VIDEO_EXTENSIONS, BadInput, source_text, walk
 from .folder import default_out as folder_out
+from .options import VideoOptions, job_options
 from .runtime import OutputConflict, refuse_replacing
-from .video import VideoResult, analyze_video, default_out, shown_rows
+from .video import VideoResult, analyze_video, default_out, refuse_photo, shown_rows
 
 
+@described()
 @dataclass
 class VideoFailure:
-    source: Path
-    out: Path
-    error: str  # one line
-    usage: bool = False  # the user's to fix (an --out that holds another input's report), not the file's
+    """A video of a batch that could not be analysed (`analyze_videos` goes on with the others)."""
+
+    source: Path = knob(doc="The video file.")
+    out: Path = knob(doc="The report folder it would have had.")
+    error: str = knob(doc="Why, in one line.")
+    usage: bool = knob(False, "The user's to fix (an `out` that holds another input's report), not the file's.")
+
+    def __repr__(self) -> str:
+        return f"VideoFailure(source={str(self.source)!r}, error={self.error!r})"
 
 
 @dataclass(frozen=True)
@@ -35,19 +42,27 @@ class VideoInput:
     folder: Path | None = None  # the folder it was found in, walked
 
 
-def expand_inputs(inputs: list[str | Path]) -> list[VideoInput]:
+def as_paths(inputs: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
+    """A list of input paths from a list of them or from one path: a string is one path, never its letters."""
+    if isinstance(inputs, (str, os.PathLike)):
+        return [Path(inputs)]
+    if isinstance(inputs, bytes):
+        raise TypeError("inputs must be a path (str or Path) or a list of paths, not bytes")
+    return [Path(p) for p in inputs]
+
+
+def expand_inputs(inputs: str | os.PathLike | Iterable[str | os.PathLike]) -> list[VideoInput]:
     """Video files as given, folders walked for videos (sorted); ValueError for a folder with none, and for a photo
-    given by name (FFmpeg would open it as a one-frame video)."""
+    given by name (`refuse_photo`)."""
     videos: list[VideoInput] = []
-    for p in map(Path, inputs):
+    for p in as_paths(inputs):
         if p.is_dir():
             found = walk(p, VIDEO_EXTENSIONS)[0]
             if not found:
                 raise ValueError(f"{p}: no videos found ({', '.join(sorted(VIDEO_EXTENSIONS))})")
             videos += [VideoInput(s.path, source_text(s.rel), p) for s in found]
-        elif is_photo(p):
-            raise ValueError(f"{p}: a photo, not a video (for photos use `batchemo folder {p}`)")
         else:
+            refuse_photo(p)
             videos.append(VideoInput(p, source_text(p.name)))
     return videos
 
@@ -146,16 +161,19 @@ def _run_of(o: Path, r: VideoResult | VideoFailure) -> dict | None:
 
 
 def _video_file_row(v: VideoInput, o: Path, r: VideoResult | VideoFailure, run: dict | None, root: Path) -> dict:
-    """A batch files.csv row. A video's status, notes and counts come from its run.json, so a re-run that skips
-    it writes the same row as the run that analysed it. `faces` and `tracks` are every row and track of its
-    frames.csv, short ones included; `short_tracks` says how many of those tracks summary.csv may leave out."""
+    """A batch files.csv row. A video's status, notes, counts, duration and frame rate come from its run.json, so
+    a re-run that skips it writes the same row as the run that analysed it. `faces` and `tracks` are every row
+    and track of its frames.csv, short ones included; `short_tracks` says how many of those tracks summary.csv may
+    leave out."""
     row = {"source": v.source, "report": Path(os.path.relpath(o, root)).as_posix(), "status": "failed",
            "error": getattr(r, "error", ""), "note": "", "frames_decoded": 0, "frames_analysed": 0, "faces": 0,
-           "tracks": 0, "short_tracks": 0}
+           "tracks": 0, "short_tracks": 0, "duration_s": None, "fps": None}
     if run is not None:
+        video = run.get("video") or {}
         row.update(status=run.get("status", r.status), note="; ".join(run.get("notes") or []),
                    **{k: int(run.get("counts", {}).get(k, 0)) for k in
-                      ("frames_decoded", "frames_analysed", "faces", "tracks", "short_tracks")})
+                      ("frames_decoded", "frames_analysed", "faces", "tracks", "short_tracks")},
+                   duration_s=video.get("duration_s"), fps=video.get("fps"))  # fps None: the file does not say
     return row
 
 
@@ -235,15 +253,20 @@ def _classes_of(model) -> list[str]:
     return list(read_card(Path(model) if model else default_model_path())["classes"])
 
 
-def analyze_videos(inputs: list[str | Path], out: str | Path | None = None,
-                   model: EmotionModel | str | Path | None = None, options: VideoOptions | None = None,
+def analyze_videos(inputs: str | os.PathLike | Iterable[str | os.PathLike], out: str | Path | None = None,
+                   model: EmotionModel | str | Path | None = None, options: VideoOptions | dict | None = None,
                    progress: bool = True, command: str | None = None, ray: str | None = None,
-                   on_result: Callable[[VideoResult | VideoFailure], None] | None = None,
+                   on_result: Callable[[VideoResult | VideoFailure], None] | None = None, **knobs: Any,
                    ) -> list[VideoResult | VideoFailure]:
-    """Analyse videos and folders of videos: one result or failure per video, in input order (`on_result` is
-    called as each one ends). `ray`: None runs here; '' or 'local' a local Ray instance; else a cluster
-    address. Raises ValueError / FileNotFoundError for what stops the whole batch (no videos, no model)."""
-    opts = options or VideoOptions()
+    """Analyse videos and folders of videos (`inputs`: one path, or a list of them): one result or failure per
+    video, in input order (`on_result` is called as each one ends). Several videos, or a folder, make a batch:
+    a report folder per video under `out`, and the batch's files.csv, summary.csv and index.html in `out`.
+
+    `options`: VideoOptions (or a dict of its fields); any field of VideoOptions or DetectOptions may also be
+    given as a keyword, on top of them (`every=5`). `ray`: None runs here; '' or 'local' a local Ray instance;
+    else a cluster address. Raises ValueError / FileNotFoundError for what stops the whole batch (no videos, a
+    photo given by name, no model)."""
+    opts = job_options(VideoOptions, options, knobs, "analyze_videos")
     videos = expand_inputs(inputs)
     outs = output_dirs(videos, Path(out) if out else None)
     root = batch_dir(videos, outs, Path(out) if out else None)

@@ -60,7 +60,7 @@ FILES = Schema("files.csv (photos)", FILE_DTYPES, key=frozenset(FILE_DTYPES) - {
 VIDEO_FILES = Schema("files.csv (batch of videos)",
                      {"source": "string", "report": "string", "status": "string", "error": "string",
                       "note": "string", "frames_decoded": "int64", "frames_analysed": "int64", "faces": "int64",
-                      "tracks": "int64", "short_tracks": "int64"},
+                      "tracks": "int64", "short_tracks": "int64", "duration_s": "float64", "fps": "float64"},
                      key=frozenset({"source", "report", "status", "frames_decoded"}), empty_is_blank=("error", "note"))
 # The all-faces row of a video summary has no track id: `face` is <NA> there (nullable Int64, so track ids stay
 # integers and `sm[sm.face == 0]` finds track 0) and `scope` says 'all' ('track' on the others).

@@ -99,11 +99,11 @@ def _coerced(name: str, value, hint):
     return value
 
 
-def described(ranges: dict | None = None, extra: dict[str, str] | None = None):
+def described(ranges: dict | None = None, extra: dict[str, str] | None = None) -> Callable[[type], type]:
     """Class decorator: the dataclass's docstring gets a 'Fields' section, one entry per field with its type,
     default, valid range (from `ranges`, the table the checks use) and meaning (`knob`'s doc). `extra`: range
     text for a field checked by a rule of its own."""
-    def decorate(cls):
+    def decorate(cls: type) -> type:
         hints = typing.get_type_hints(cls)
         lines = ["", "Fields:"]  # under a docstring cleaned of its indentation, which help() then keeps
         for f in dataclasses.fields(cls):

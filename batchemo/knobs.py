@@ -4,6 +4,7 @@ from those same declarations, so `help(VideoOptions)` gives each field's meaning
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import math
 import numbers
@@ -50,7 +51,7 @@ def check_fields(options, ranges: dict) -> None:
     """Refuse a value of the wrong type (TypeError) or outside its range (OptionError), naming the field; store
     numbers as plain int and float, so that a NumPy integer or an int given for a float reads back as the
     same run.json and the same analysis settings. Call from `__post_init__` of a frozen dataclass."""
-    hints = typing.get_type_hints(type(options))
+    hints = _hints(type(options))
     for f in dataclasses.fields(options):
         if f.init:
             object.__setattr__(options, f.name, _coerced(f.name, getattr(options, f.name), hints[f.name]))
@@ -59,6 +60,11 @@ def check_fields(options, ranges: dict) -> None:
         problem = None if value is None else range_problem(rng, value)
         if problem:
             raise OptionError(name, problem, rng.flag)
+
+
+@functools.cache
+def _hints(cls: type) -> dict:
+    return typing.get_type_hints(cls)  # evaluates the annotations' text: once per class, not per object made
 
 
 def _type_name(tp) -> str:

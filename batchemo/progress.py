@@ -6,8 +6,9 @@ import sys
 
 from tqdm.auto import tqdm
 
-__all__ = ["bar_options", "tqdm"]
+__all__ = ["bar_label", "bar_options", "tqdm"]
 
+LABEL_CHARS = 30  # a bar's label, at most: the bar itself needs the rest of an 80-column terminal
 LOG_INTERVAL_S = 30.0  # seconds between a redirected run's progress lines (the last state is always written)
 
 
@@ -23,3 +24,9 @@ def bar_options(enabled: bool) -> dict:
         return {"disable": not enabled, "dynamic_ncols": True}
     # maxinterval too: past it tqdm's monitor thread would redraw anyway.
     return {"disable": not enabled, "dynamic_ncols": True, "mininterval": LOG_INTERVAL_S, "maxinterval": LOG_INTERVAL_S}
+
+
+def bar_label(name: str, width: int = LABEL_CHARS) -> str:
+    """A file name as a bar's label: its end kept, where names differ ('...Langer_Pexels.mp4', not
+    'pyfeat-WolfgangLanger_Pexels.m')."""
+    return name if len(name) <= width else "\u2026" + name[-(width - 1):]

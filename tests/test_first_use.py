@@ -271,3 +271,22 @@ def test_readme_face_score_advice_holds_on_the_dim_crowd_clip(tmp_path, model):
     assert 0.30 <= dropped[0.1] <= 0.45 and 0.50 <= dropped[0.3] <= 0.65, dropped
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert "df[df.face_score >= 0.3]" not in readme
+
+
+def test_progress_bar_labels_keep_the_end_of_a_long_name():
+    from batchemo.progress import LABEL_CHARS, bar_label
+
+    name = "pyfeat-WolfgangLanger_Pexels.mp4"
+    label = bar_label(name)
+    assert len(label) == LABEL_CHARS and label.startswith("\u2026") and label.endswith("Langer_Pexels.mp4")
+    assert bar_label("clip.mp4") == "clip.mp4"
+
+
+def test_help_of_the_jobs_lists_every_exit_code():
+    from typer.testing import CliRunner
+
+    from batchemo.cli import app
+
+    for job in ("folder", "video"):
+        out = " ".join(CliRunner().invoke(app, [job, "--help"], terminal_width=200).output.split())
+        assert "130 interrupted" in out, job

@@ -110,7 +110,8 @@ def folder(
 ) -> None:
     """Analyse every photo under PATH: faces.csv, files.csv, summary.csv, annotated/ and run.json.
 
-    Exit code: 0 all files ok, 1 some files failed (listed in files.csv), 2 usage error.
+    Exit code: 0 all files ok, 1 some files failed (listed in files.csv), 2 usage error, 130 interrupted
+    (Ctrl-C: what was finished is kept, and the same command resumes).
     """
     from ..jobs.folder import analyze_folder
     from ..jobs.options import FolderOptions
@@ -180,7 +181,8 @@ def video(
 ) -> None:
     """Analyse videos frame by frame: frames.csv, timeline.csv/.png, summary.csv, annotated.mp4, run.json.
 
-    Exit code: 0 all videos ok, 1 some failed or were cut short, 2 usage error.
+    Exit code: 0 all videos ok, 1 some failed or were cut short, 2 usage error, 130 interrupted
+    (Ctrl-C: what was finished is kept, and the same command resumes).
     """
     from ..jobs.options import VideoOptions
     from ..jobs.runtime import OutputConflict

@@ -19,7 +19,7 @@ from ..pipeline.encode import Encoded
 from ..pipeline.faces import Faces
 from ..pipeline.model import EmotionModel
 from ..pipeline.sources import BadInput, SourceFile, probe
-from ..progress import bar_options, tqdm
+from ..progress import bar_label, bar_options, tqdm
 from . import ranges as RG
 from .options import FolderOptions, VideoOptions
 from .photos import Chunk, Photo, detect_photo, finish_batch
@@ -167,7 +167,7 @@ def _analyse_ranges(path: Path, model: str, opts: VideoOptions, plan: list, tota
     analyse = ray.remote(num_cpus=1)(RG.analyse_range)
     pending = {analyse.remote(str(path.resolve()), model, opts, r): k for k, r in enumerate(plan)}
     parts: list = [None] * len(plan)
-    with tqdm(total=total, unit="frame", desc=path.name[:30], **bar_options(progress)) as bar:
+    with tqdm(total=total, unit="frame", desc=bar_label(path.name), **bar_options(progress)) as bar:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             k = pending.pop(ready[0])

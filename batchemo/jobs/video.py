@@ -8,15 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..knobs import described, knob
 from ..pipeline import report as R
 from ..pipeline.encode import MediaFacts, media_facts, mux_audio, preroll_frames
 from ..pipeline.model import EmotionModel
-from ..pipeline.sources import (FALLBACK_FPS, BadInput, VideoInfo, is_photo, open_video,
+from ..pipeline.sources import (FALLBACK_FPS, BadInput, VideoInfo, frame_time, is_photo, open_video,
                                 variable_rate_clock)
-from ..progress import bar_options, tqdm
+from ..progress import bar_label, bar_options, tqdm
 from .options import VideoOptions, job_options
 from .runtime import (check_settings, claim_output, extra_outputs, read_record, remove_unwritten_extras,
                       run_record)
@@ -134,7 +135,7 @@ def analyze_video(path: str | Path, out: str | Path | None = None, model: Emotio
         try:
             # Pre-roll frames are in the container's count but never decoded: a bar counting them ends short.
             shown = info.frame_count - preroll_frames(path)
-            with tqdm(total=shown if info.frame_count > 0 else None, unit="frame", desc=path.name[:30],
+            with tqdm(total=shown if info.frame_count > 0 else None, unit="frame", desc=bar_label(path.name),
                       **bar_options(progress)) as bar:
                 res = analyse_pass(path, cap, em, opts, sched, annotated=tmp_video if opts.annotate else None,
                                    bar=bar, clock=variable_rate_clock(path, sched.fps))
@@ -165,8 +166,10 @@ def _status(res: PassResult, info: VideoInfo, media: MediaFacts, preroll: int = 
     return "complete", []
 
 
-def _finish_annotated(path: Path, out: Path, res: PassResult, media: MediaFacts, notes: list[str]) -> str:
-    """annotated.mp4 from the encoded file, the input's audio muxed back; its codec ('' when none)."""
+def _finish_annotated(path: Path, out: Path, res: PassResult, media: MediaFacts, notes: list[str],
+                      fps: float) -> str:
+    """annotated.mp4 from the encoded file (every decoded frame at `fps`), the input's audio muxed back; its codec
+    ('' when none)."""
     if res.annotated is None:
         return ""
     if res.annotated.note:
@@ -174,7 +177,7 @@ def _finish_annotated(path: Path, out: Path, res: PassResult, media: MediaFacts,
     final_tmp = res.annotated.path
     if media.has_audio:
         muxed = out / f".annotated.{int(time.time())}.mux.tmp.mp4"
-        why = mux_audio(res.annotated.path, path, muxed)
+        why = mux_audio(res.annotated.path, path, muxed, res.decoded / fps)
         if why:
             notes.append(why)
         else:
@@ -184,18 +187,28 @@ def _finish_annotated(path: Path, out: Path, res: PassResult, media: MediaFacts,
     return res.annotated.codec
 
 
-def short_tracks(frames: pd.DataFrame, interval: float, min_track_s: float,
+def short_tracks(frames: pd.DataFrame, seen: float | pd.Series, min_track_s: float,
                  end_s: float | None = None) -> pd.Series:
     """Per row: does its track span less than `min_track_s` (first to last analysed frame, plus the time its last
-    frame stands for: one interval, or what is left of the video, `end_s`)? Such a track is more often a misfire
-    than a face."""
+    frame stands for, `seen` as in `report.row_seconds`)? Such a track is more often a misfire than a face."""
     if frames.empty:
         return pd.Series(False, index=frames.index, dtype="boolean")
     t = frames.groupby("face")["time_s"]
-    last = t.transform("max")
-    span = last - t.transform("min") + R.seen_for(last, interval, end_s)
+    last_seen = R.row_seconds(frames, seen, end_s).loc[t.transform("idxmax")].to_numpy()
+    span = t.transform("max") - t.transform("min") + last_seen
     # time_s is kept to the microsecond: 12 frames at 24 fps span 0.4999996 s by it, and exactly 0.5 s.
     return (span < min_track_s - 2e-6).astype("boolean")
+
+
+def frame_seconds(frames: pd.DataFrame, sched: Schedule, end_s: float, clock: list[float] | None) -> pd.Series:
+    """How long each face row's frame stands for: up to the next analysed frame, never past `end_s`. By the
+    frames' own clock where the video has one (a variable-rate clip's frames are not 1 / its average fps apart),
+    else one steady interval."""
+    if not clock:
+        return R.row_seconds(frames, sched.interval, end_s)
+    nxt = np.array([frame_time(i + sched.every, sched.fps, clock) for i in frames["frame"]], dtype=float)
+    return pd.Series(np.clip(np.minimum(nxt, end_s) - frames["time_s"].to_numpy(float), 0.0, None),
+                     index=frames.index)
 
 
 def shown_rows(frames: pd.DataFrame, keep_short_tracks: bool) -> pd.DataFrame:
@@ -220,10 +233,11 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
     # What was decoded, to the end of its last frame: the length the timelines and report.html show (by the
     # stream's timestamps where a variable-rate video runs longer than its frames / fps, as its `time_s` do).
     duration_s = max(res.decoded / (sched.fps or FALLBACK_FPS), res.stream_end_s)
-    frames["short_track"] = short_tracks(frames, sched.interval, opts.min_track_s, duration_s)
+    seen = frame_seconds(frames, sched, duration_s, res.clock)
+    frames["short_track"] = short_tracks(frames, seen, opts.min_track_s)
     shown = shown_rows(frames, opts.keep_short_tracks)
     timeline = R.timeline_table(shown, classes, opts.bin_s, source)
-    summary = R.track_summary(shown, classes, sched.interval, source, duration_s)
+    summary = R.track_summary(shown, classes, seen, source)
     R.write_csv(frames, out / "frames.csv")
     R.write_csv(timeline, out / "timeline.csv")
     R.write_csv(summary, out / "summary.csv")
@@ -232,7 +246,7 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
                  duration_s, opts.max_tracks_plotted,
                  empty_note=("no faces found in this video" if frames.empty else
                              f"only tracks shorter than {opts.min_track_s:g} s (see frames.csv, --keep-short-tracks)"))
-    codec = _finish_annotated(path, out, res, media, notes)
+    codec = _finish_annotated(path, out, res, media, notes, sched.fps or FALLBACK_FPS)
     st = path.stat()
     seconds = time.time() - t0
     tracks = int(frames["face"].nunique())

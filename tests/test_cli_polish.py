@@ -358,3 +358,25 @@ def test_truncated_mp4_gives_only_batchemos_line(tmp_path):
     assert "moov" not in r.stderr, r.stderr
     assert r.stderr.strip().splitlines() == [f"{clip}: not a readable video (OpenCV/FFmpeg cannot open it)"]
 
+
+
+def test_the_commands_defaults_are_the_option_classes_defaults(monkeypatch, tmp_path):
+    """One source for each default: `batchemo folder` and `batchemo video` with no options make exactly
+    FolderOptions() and VideoOptions()."""
+    import batchemo.jobs.folder as F
+    import batchemo.jobs.videos as VS
+    from batchemo.jobs.options import FolderOptions, VideoOptions
+
+    made = {}
+
+    def capture(name):
+        def job(*args, **kw):
+            made[name] = next(a for a in (*args, *kw.values()) if isinstance(a, (FolderOptions, VideoOptions)))
+            raise KeyboardInterrupt  # stop before any work: exit 130
+        return job
+
+    monkeypatch.setattr(F, "analyze_folder", capture("folder"))
+    monkeypatch.setattr(VS, "analyze_videos", capture("video"))
+    assert runner.invoke(app, ["folder", str(tmp_path)]).exit_code == 130
+    assert runner.invoke(app, ["video", str(tmp_path / "x.mp4")]).exit_code == 130
+    assert made == {"folder": FolderOptions(), "video": VideoOptions()}

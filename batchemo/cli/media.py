@@ -1,15 +1,16 @@
 """`batchemo folder` and `batchemo video`: the main jobs."""
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from ..jobs.options import FOLDER_RANGES, PHOTO_DETECT_SIDE, VIDEO_DETECT_SIDE, VIDEO_RANGES
+from ..jobs.options import FOLDER_RANGES, PHOTO_DETECT_SIDE, VIDEO_DETECT_SIDE, VIDEO_RANGES, FolderOptions, VideoOptions
 from ..knobs import OptionError
-from ..pipeline.detect import DETECT_RANGES, Range
+from ..pipeline.detect import DETECT_RANGES, DetectOptions, Range
 from .app import Command, app, command_line, fail, plural
 
 # What `--ray X` may be followed by as its address (Ray's own forms); anything else after --ray is the next
@@ -43,6 +44,23 @@ def _ranged(help: str, rng: Range) -> str:
     return f"{help} {rng.text}"
 
 
+def _field(cls, name: str):
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    return f, (f.default if f.default is not dataclasses.MISSING else f.default_factory())
+
+
+_RANGES = {FolderOptions: FOLDER_RANGES, VideoOptions: VIDEO_RANGES, DetectOptions: DETECT_RANGES}
+
+
+def option(cls, name: str, *decls: str, help: str | None = None, **kw):
+    """A typer option for the field `name` of an options class: its default is the field's, its help the field's
+    own text (or `help`) and the range the class checks, so that a default or a bound changes in one place."""
+    f, default = _field(cls, name)
+    text = help or f.metadata.get("doc", "")
+    rng = _RANGES[cls].get(name)
+    return typer.Option(default, *decls, help=_ranged(text, rng) if rng else text, **kw)
+
+
 def _detect_options(scale_factor: float, min_neighbors: int, min_face: int, accurate: bool, detect_size: int):
     from ..pipeline.detect import DetectOptions
 
@@ -63,11 +81,6 @@ def _print_summary(summary, classes: list[str], header: str) -> None:
         typer.echo(f"  {c:<{width}}  {int(row[f'n_{c}']):>6}  {100 * share:5.1f} %  {'#' * int(round(40 * share))}")
 
 
-SCALE_HELP = _ranged("Haar scaleFactor: step between detection scales (smaller finds more, slower).",
-                     DETECT_RANGES["scale_factor"])
-NEIGH_HELP = _ranged("Haar minNeighbors: overlapping hits a face needs (higher = fewer false faces).",
-                     DETECT_RANGES["min_neighbors"])
-MINFACE_HELP = _ranged("Smallest face side, in pixels of the original image.", DETECT_RANGES["min_face"])
 DETECT_SIZE_HELP = _ranged("Long side, in pixels, of the downscaled copy Haar searches (0: no cap). Faces smaller "
                            "than 24 px on that copy are not found.", DETECT_RANGES["max_side"])
 ACCURATE_HELP = "Detect at full resolution (slow; the default detects on a downscaled grey image)."
@@ -84,28 +97,23 @@ def folder(
     out: Optional[Path] = typer.Option(None, help="Report folder (default reports/<name of PATH>; for a single "
                                        "photo reports/<photo stem>)."),
     model: Optional[Path] = typer.Option(None, help=MODEL_HELP),
-    batch_size: int = typer.Option(64, help=_ranged("Faces per model call (crops from many images).",
-                                                    FOLDER_RANGES["batch_size"])),
-    scale_factor: float = typer.Option(1.1, help=SCALE_HELP),
-    min_neighbors: int = typer.Option(5, help=NEIGH_HELP),
-    min_face: int = typer.Option(30, help=MINFACE_HELP),
+    batch_size: int = option(FolderOptions, "batch_size"),
+    scale_factor: float = option(DetectOptions, "scale_factor"),
+    min_neighbors: int = option(DetectOptions, "min_neighbors"),
+    min_face: int = option(DetectOptions, "min_face"),
     detect_size: int = typer.Option(PHOTO_DETECT_SIDE, help=DETECT_SIZE_HELP),
-    decode_side: int = typer.Option(1920, help=_ranged(
-        "Large JPEGs are decoded at 1/2, 1/4 or 1/8 scale while their long side stays at least this (faster, less "
-        "memory; annotated copies are that size; boxes are in full-size pixels). 0: full size.",
-        FOLDER_RANGES["decode_side"])),
+    decode_side: int = option(FolderOptions, "decode_side"),
     accurate: bool = typer.Option(False, "--accurate", help=ACCURATE_HELP + " Also decodes at full size."),
-    annotate: bool = typer.Option(True, help="Write annotated copies under OUT/annotated/."),
-    redo: bool = typer.Option(False, "--redo", help="Start over instead of resuming a previous run in OUT."),
-    force: bool = typer.Option(False, "--force", help="Write into an OUT that holds another input's report."),
-    max_megapixels: float = typer.Option(40.0, help=_ranged("Refuse images this large or larger (memory guard).",
-                                                            FOLDER_RANGES["max_megapixels"])),
-    workers: int = typer.Option(2, help=_ranged("Threads decoding and detecting while the model classifies.",
-                                                FOLDER_RANGES["workers"])),
+    annotate: bool = option(FolderOptions, "annotate"),
+    redo: bool = option(FolderOptions, "redo", "--redo"),
+    force: bool = option(FolderOptions, "force", "--force"),
+    max_megapixels: float = option(FolderOptions, "max_megapixels"),
+    workers: int = option(FolderOptions, "workers"),
     ray: Optional[str] = typer.Option(None, metavar="[ADDRESS]", help=RAY_HELP),
-    html: bool = typer.Option(True, help="Write OUT/report.html (thumbnails under OUT/thumbs/)."),
-    save_faces: bool = typer.Option(False, "--save-faces", help="Save each face crop under OUT/faces/<emotion>/ "
-                                    "(class folders `batchemo train` reads; faces/index.csv maps them to rows)."),
+    html: bool = option(FolderOptions, "html"),
+    save_faces: bool = option(FolderOptions, "save_faces", "--save-faces", help="Save each face crop under "
+                              "OUT/faces/<emotion>/ (class folders `batchemo train` reads; faces/index.csv maps them "
+                              "to rows)."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Analyse every photo under PATH: faces.csv, files.csv, summary.csv, annotated/ and run.json.
@@ -146,37 +154,30 @@ def video(
                                        "OUT/<video stem>/; a folder's tree is mirrored: OUT/day1/p01/ for "
                                        "FOLDER/day1/p01.mp4."),
     model: Optional[Path] = typer.Option(None, help=MODEL_HELP),
-    every: int = typer.Option(1, help=_ranged("Analyse every N-th frame.", VIDEO_RANGES["every"])),
-    fps: Optional[float] = typer.Option(None, help=_ranged("Analyse about F frames per second of video (overrides "
-                                                           "--every).", VIDEO_RANGES["fps"])),
-    detect_every: int = typer.Option(30, help=_ranged("Full-frame Haar on every k-th analysed frame (and about once "
-                                                      "a second: the first frame past 1 s); in between, each face is re-found near its last box.",
-                                                      VIDEO_RANGES["detect_every"])),
-    bin: float = typer.Option(1.0, help=_ranged("Timeline bin width in seconds.", VIDEO_RANGES["bin_s"])),
-    min_track: float = typer.Option(0.5, help=_ranged(
-        "Tracks shorter than this many seconds are flagged short_track in frames.csv and left out of timeline.*, "
-        "summary.csv (more often misfires than faces).", VIDEO_RANGES["min_track_s"])),
-    keep_short_tracks: bool = typer.Option(False, "--keep-short-tracks", help="Keep short tracks in timeline.* and "
-                                           "summary.csv."),
-    batch_size: int = typer.Option(64, help=_ranged("Faces per model call (crops span frames).",
-                                                    VIDEO_RANGES["batch_size"])),
-    scale_factor: float = typer.Option(1.1, help=SCALE_HELP),
-    min_neighbors: int = typer.Option(5, help=NEIGH_HELP),
-    min_face: int = typer.Option(30, help=MINFACE_HELP),
+    every: int = option(VideoOptions, "every"),
+    fps: Optional[float] = option(VideoOptions, "fps", help="Analyse about F frames per second of video (overrides "
+                                  "--every)."),
+    detect_every: int = option(VideoOptions, "detect_every", help="Full-frame Haar on every k-th analysed frame (and "
+                               "about once a second: the first frame past 1 s); in between, each face is re-found "
+                               "near its last box."),
+    bin: float = option(VideoOptions, "bin_s", "--bin"),
+    min_track: float = option(VideoOptions, "min_track_s", "--min-track"),
+    keep_short_tracks: bool = option(VideoOptions, "keep_short_tracks", "--keep-short-tracks"),
+    batch_size: int = option(VideoOptions, "batch_size"),
+    scale_factor: float = option(DetectOptions, "scale_factor"),
+    min_neighbors: int = option(DetectOptions, "min_neighbors"),
+    min_face: int = option(DetectOptions, "min_face"),
     detect_size: int = typer.Option(VIDEO_DETECT_SIDE, help=DETECT_SIZE_HELP),
     accurate: bool = typer.Option(False, "--accurate", help="Full-resolution Haar on every analysed frame "
                                   "(slow; the straightforward pipeline)."),
-    annotate: bool = typer.Option(True, help="Write annotated.mp4."),
+    annotate: bool = option(VideoOptions, "annotate"),
     ray: Optional[str] = typer.Option(None, metavar="[ADDRESS]", help=RAY_HELP + " One Ray task per video; a "
                                       "long video is cut into frame ranges (--split-frames) analysed side by side."),
-    split_frames: int = typer.Option(9000, help=_ranged("With --ray: a video longer than 1.5x this many frames is "
-                                                        "cut into ranges of about this many frames (0: never).",
-                                                        VIDEO_RANGES["split_frames"])),
-    redo: bool = typer.Option(False, "--redo", help="Analyse again even if a complete report exists."),
-    force: bool = typer.Option(False, "--force", help="Write into an OUT that holds another input's report."),
-    html: bool = typer.Option(True, help="Write OUT/report.html (and OUT/index.html for several videos)."),
-    save_faces: bool = typer.Option(False, "--save-faces", help="Save a few face crops per track (one per second "
-                                    "and the most confident) under OUT/faces/<emotion>/."),
+    split_frames: int = option(VideoOptions, "split_frames"),
+    redo: bool = option(VideoOptions, "redo", "--redo"),
+    force: bool = option(VideoOptions, "force", "--force"),
+    html: bool = option(VideoOptions, "html"),
+    save_faces: bool = option(VideoOptions, "save_faces", "--save-faces"),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Analyse videos frame by frame: frames.csv, timeline.csv/.png, summary.csv, annotated.mp4, run.json.

@@ -290,3 +290,13 @@ def test_help_of_the_jobs_lists_every_exit_code():
     for job in ("folder", "video"):
         out = " ".join(CliRunner().invoke(app, [job, "--help"], terminal_width=200).output.split())
         assert "130 interrupted" in out, job
+
+
+def test_a_faces_record_refuses_ids_or_scores_that_do_not_match_its_boxes():
+    from batchemo.pipeline.faces import Faces
+
+    boxes = np.array([[0, 0, 10, 10], [20, 0, 10, 10]])
+    assert list(Faces("a.png", boxes=boxes).ids) == [0, 1]  # a photo's faces numbered in order
+    for wrong in ({"ids": np.array([7])}, {"scores": np.array([0.5])}, {"found_by": ["detected"] * 3}):
+        with pytest.raises(ValueError, match="for 2 boxes"):
+            Faces("a.png", boxes=boxes, **wrong)

@@ -18,17 +18,13 @@ def _no_boxes() -> np.ndarray:
     return np.zeros((0, 4), np.int32)
 
 
-def _no_ids() -> np.ndarray:
-    return np.zeros(0, np.int64)
-
-
 @dataclass
 class Faces:
     source: str  # the file, as reported in the `source` column
     frame: int = 0  # frame index (0 for a photo)
     time_s: float = float("nan")  # seconds into the video (NaN for a photo)
     boxes: np.ndarray = field(default_factory=_no_boxes)  # [N, 4] int (x, y, w, h) in reported pixels
-    ids: np.ndarray = field(default_factory=_no_ids)  # [N] track ids (video) or face numbers (photo)
+    ids: np.ndarray | None = None  # [N] track ids (video) or face numbers (photo; None: 0, 1, 2...)
     crops: np.ndarray | None = None  # [N, S, S] grey uint8, the classifier's input
     probs: np.ndarray | None = None  # [N, n_classes] once classified
     scores: np.ndarray | None = None  # [N] face scores in [0, 1] (detect.face_score); NaN where unknown
@@ -36,12 +32,14 @@ class Faces:
 
     def __post_init__(self):
         self.boxes = np.asarray(self.boxes, np.int32).reshape(-1, 4)
-        if len(self.ids) != len(self.boxes):
-            self.ids = np.arange(len(self.boxes), dtype=np.int64)
-        if self.scores is None or len(self.scores) != len(self.boxes):
-            self.scores = np.full(len(self.boxes), np.nan)
-        if self.found_by is None or len(self.found_by) != len(self.boxes):
-            self.found_by = ["detected"] * len(self.boxes)
+        n = len(self.boxes)
+        self.ids = np.arange(n, dtype=np.int64) if self.ids is None else np.asarray(self.ids, np.int64)
+        self.scores = np.full(n, np.nan) if self.scores is None else np.asarray(self.scores, np.float64)
+        self.found_by = ["detected"] * n if self.found_by is None else list(self.found_by)
+        # A list one short would pair every later face with its neighbour's id or score: a bug, never a default.
+        for name in ("ids", "scores", "found_by"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"Faces of {self.source!r}: {len(getattr(self, name))} {name} for {n} boxes")
 
     def __len__(self) -> int:
         return len(self.boxes)

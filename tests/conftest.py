@@ -1,7 +1,9 @@
-"""Shared fixtures and helpers: the sample tree, the shipped model, where ../shared is (optional), the videos
-tests make, and the benchmark scripts a test scores with."""
+"""Shared fixtures and helpers: the sample tree, the shipped model, where ../shared is (optional), what a test
+needs that may be missing (skipped here, failed in CI), the videos tests make, and the benchmark scripts a test
+scores with."""
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import shutil
@@ -29,10 +31,33 @@ SAMPLE_FACES = {
 }
 
 
+# CI has everything the suite needs (../shared, Chromium, the Ray extra): there, a missing one is a broken set-up,
+# and a skip would let the tests that need it pass unseen.
+IN_CI = bool(os.environ.get("CI"))
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip the calling test (or fixture) unless `condition`, saying `reason`; fail instead where the CI variable
+    is set."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"{reason}; CI is set, so this fails rather than skips", pytrace=False)
+    pytest.skip(reason)
+
+
 def needs_shared(*parts: str):
-    """Skip (with the reason) when the optional ../shared data is not beside the project."""
+    """Decorator: the test needs ../shared/<parts>, data that lives beside the project (`need`: skipped where it is
+    absent, failed in CI)."""
     path = SHARED.joinpath(*parts)
-    return pytest.mark.skipif(not path.exists(), reason=f"needs {path} (../shared data, present in CI only)")
+
+    def wrap(test):
+        @functools.wraps(test)  # keeps the signature, so pytest still passes the test its fixtures
+        def run(*args, **kwargs):
+            need(path.exists(), f"needs {path} (../shared data)")
+            return test(*args, **kwargs)
+        return run
+    return wrap
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Checks on the real data beside the project (../shared); each skips, saying why, where it is absent."""
+"""Checks on the real data beside the project (../shared); each skips, saying why, where it is absent (fails in CI:
+`need`)."""
 from __future__ import annotations
 
 import json

@@ -8,16 +8,42 @@ import batchemo
 from batchemo.jobs.options import FolderOptions
 from batchemo.jobs.options import VideoOptions
 
-from .conftest import moving_faces_video, variable_rate_video
+from .conftest import moving_faces_video, need, variable_rate_video
 
-ray = pytest.importorskip("ray", reason="the Ray extra is not installed (pip install 'batchemo[ray]')")
+try:
+    import ray
+    RAY_ERROR: ImportError | None = None
+except ImportError as e:  # held for local_ray: failing here would stop the whole suite's collection
+    ray, RAY_ERROR = None, e
 
 
 @pytest.fixture(scope="module")
 def local_ray():
+    # Only Ray itself missing is "the extra is not installed"; an ImportError from inside Ray (or from a package
+    # it imports) is a broken install, a failure everywhere.
+    missing = isinstance(RAY_ERROR, ModuleNotFoundError) and RAY_ERROR.name == "ray"
+    need(not missing, "the Ray extra is not installed (pip install 'batchemo[ray]')")
+    if RAY_ERROR is not None:
+        pytest.fail(f"Ray is installed but does not import: {RAY_ERROR!r}", pytrace=False)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     yield
     ray.shutdown()
+
+
+def range_tasks(monkeypatch) -> list[int]:
+    """A list the driver's frame-range fan-out (`_analyse_ranges`) appends its number of range tasks to, once per
+    video it cuts; a video analysed in one task never gets there."""
+    from batchemo.jobs import ray_runner
+
+    tasks: list[int] = []
+    fan_out = ray_runner._analyse_ranges
+
+    def spy(path, model, opts, plan, total, progress):
+        tasks.append(len(plan))
+        return fan_out(path, model, opts, plan, total, progress)
+
+    monkeypatch.setattr(ray_runner, "_analyse_ranges", spy)
+    return tasks
 
 
 def test_folder_on_ray_equals_local(sample_tree, tmp_path, model, local_ray):
@@ -49,15 +75,17 @@ def test_videos_on_ray_equal_local(face_bgr, tmp_path, model, local_ray):
                                           atol=1e-5)
 
 
-def test_long_video_split_into_ranges_on_ray_equals_local(face_bgr, tmp_path, model, local_ray):
+def test_long_video_split_into_ranges_on_ray_equals_local(face_bgr, tmp_path, model, local_ray, monkeypatch):
     import cv2
 
     from batchemo.jobs.ray_runner import ray_videos
 
     clip = tmp_path / "long clip.avi"
     moving_faces_video(clip, face_bgr, frames=120, fps=24)
-    opts = VideoOptions(split_frames=30)  # 120 frames: four ranges on two workers
+    opts = VideoOptions(split_frames=30)  # 120 frames: ranges of at most 30 (whole detection periods) on two workers
+    tasks = range_tasks(monkeypatch)
     [res] = ray_videos([clip], [tmp_path / "ray"], model.path, opts, "local")
+    assert len(tasks) == 1 and tasks[0] >= 120 // 30
     assert res.status == "complete" and res.frames_decoded == 120
     local = batchemo.analyze_video(clip, tmp_path / "local", model, opts, progress=False)
     for name in ("frames.csv", "timeline.csv", "summary.csv"):
@@ -73,13 +101,15 @@ def test_long_video_split_into_ranges_on_ray_equals_local(face_bgr, tmp_path, mo
     assert again.status == "skipped"
 
 
-def test_variable_rate_video_on_ray_is_one_task_equal_to_local(face_bgr, tmp_path, model, local_ray):
+def test_variable_rate_video_on_ray_is_one_task_equal_to_local(face_bgr, tmp_path, model, local_ray, monkeypatch):
     """Frame ranges would misnumber its frames (a seek there lands on a later frame than it says)."""
     from batchemo.jobs.ray_runner import ray_videos
 
     clip = variable_rate_video(tmp_path, face_bgr)
     opts = VideoOptions(split_frames=30, annotate=False)  # 96 frames: ranges, were it evenly timed
+    tasks = range_tasks(monkeypatch)
     [res] = ray_videos([clip], [tmp_path / "ray"], model.path, opts, "local")
+    assert tasks == []  # never cut into ranges: the whole video went to one task
     assert res.status == "complete" and res.frames_decoded == 96
     local = batchemo.analyze_video(clip, tmp_path / "local", model, opts, progress=False)
     for name in ("frames.csv", "timeline.csv", "summary.csv"):

@@ -88,9 +88,17 @@ def test_folder_killed_and_resumed(photo_tree, photo_reference, tmp_path, chunks
     assert killed, "the run finished before it could be killed"
     assert_final_files_whole(out)
     assert not (out / "faces.csv").exists()
+    # The photos the journal's whole chunks hold (a files chunk is written after its faces chunk, and each
+    # photo's annotated copy before both) are done: the resumed run takes them as they are.
+    chunk_files = list(journal.glob("*.files.csv"))
+    assert len(chunk_files) >= chunks
+    journalled = pd.concat([read_report(p) for p in chunk_files])
+    assert (journalled["status"] == "ok").all()  # copies of the sample photos: each one readable
     r = subprocess.run(args, env=ENV, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert f"({chunks}" in r.stdout or "already done" in r.stdout
+    reused = journalled["source"].nunique()
+    assert f"({reused} already done)" in r.stdout, r.stdout
+    assert json.loads((out / "run.json").read_text())["counts"]["resumed_from_previous"] == reused
     same_report(read_report(photo_reference), read_report(out))
     pd.testing.assert_frame_equal(read_report(photo_reference / "files.csv").drop(columns="mtime_ns"),
                                   read_report(out / "files.csv").drop(columns="mtime_ns"))
@@ -109,30 +117,80 @@ def clip(tmp_path_factory, face_bgr):
     return path
 
 
-@pytest.mark.parametrize("when", ["while-encoding", "early"])
-def test_video_killed_and_redone(clip, tmp_path, when):
-    ref = tmp_path / "ref"
+# `python -c KILL_AT NAME WHEN ARGS...`: batchemo ARGS, SIGKILLed by itself at a known point of its writes: once the
+# first file called NAME is in place (WHEN "after"), or with that file's temp half written (WHEN "during"). A
+# SIGKILL runs no clean-up, as a kill from outside.
+KILL_AT = """
+import os, signal, sys
+from pathlib import Path
+from batchemo.pipeline import report as R
+
+name, when, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+write_atomic = R.write_atomic
+
+def killed(path, write):
+    if Path(path).name != name:
+        return write_atomic(path, write)
+    def half(tmp):
+        write(tmp)
+        Path(tmp).write_bytes(Path(tmp).read_bytes()[: Path(tmp).stat().st_size // 2])
+        os.kill(os.getpid(), signal.SIGKILL)
+    write_atomic(path, half if when == "during" else write)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+R.write_atomic = killed
+from batchemo.cli import app
+app(args, prog_name="batchemo")
+"""
+
+
+def kill_at(name: str, when: str, args: list[str]) -> None:
+    r = subprocess.run([sys.executable, "-c", KILL_AT, name, when, *args[3:]], env=ENV, capture_output=True,
+                       text=True)
+    assert r.returncode == -signal.SIGKILL, (r.returncode, r.stderr[-2000:])
+
+
+@pytest.fixture(scope="module")
+def clip_reference(clip, tmp_path_factory) -> Path:
+    ref = tmp_path_factory.mktemp("kv") / "ref"
     r = subprocess.run(cli("video", str(clip), "--out", str(ref)), env=ENV, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+    return ref
+
+
+def record_status(out: Path) -> str:
+    return json.loads((out / "run.json").read_text())["status"]
+
+
+@pytest.mark.parametrize("when", ["while-encoding", "after-record", "summary-half-written"])
+def test_video_killed_and_redone(clip, clip_reference, tmp_path, when):
+    ref = clip_reference
     out = tmp_path / "out"
     args = cli("video", str(clip), "--out", str(out))
-    if when == "early":
-        ready = lambda: out.exists()  # noqa: E731
-    else:
-        ready = lambda: any(p.stat().st_size > 20_000 for p in out.glob(".annotated.*.tmp.mp4"))  # noqa: E731
-    assert kill_when(args, ready)
-    for name in ("frames.csv", "timeline.csv", "summary.csv", "annotated.mp4"):
-        assert not (out / name).exists(), name  # never half-written under a final name
+    written = {"frames.csv", "timeline.csv", "summary.csv", "annotated.mp4"}
+    if when == "while-encoding":
+        assert kill_when(args, lambda: any(p.stat().st_size > 20_000 for p in out.glob(".annotated.*.tmp.mp4")))
+    elif when == "after-record":  # the first file a run writes: the record that it has not finished
+        kill_at("run.json", "after", args)
+        assert [p.name for p in out.iterdir()] == ["run.json"]
+    else:  # the pass over, its rows and the timeline on disk, the summary's temp file half written
+        kill_at("summary.csv", "during", args)
+        written -= {"frames.csv", "timeline.csv"}
+        same_report(read_report(ref), read_report(out))  # whole: every row
+        pd.testing.assert_frame_equal(read_report(ref / "timeline.csv"), read_report(out / "timeline.csv"),
+                                      atol=1e-4)
+        [half] = out.glob(".summary.csv.*.tmp")
+        assert 0 < half.stat().st_size < (ref / "summary.csv").stat().st_size
+        [encoded] = out.glob(".annotated.*.tmp.mp4")  # the annotated video, not yet moved to its name
+        assert {p.name for p in out.iterdir()} == {"run.json", "frames.csv", "timeline.csv", half.name, encoded.name}
+    for name in written:
+        assert not (out / name).exists(), name  # not written yet: nothing half-written under a final name
     # The record is written first, and says the run is not done, so the next run neither skips the video nor
     # takes what is there for files it did not write.
-    if when == "while-encoding":
-        assert json.loads((out / "run.json").read_text())["status"] == "unfinished"
-    else:  # killed as OUT appeared: before the record, or with it
-        assert not (out / "run.json").exists() or \
-            json.loads((out / "run.json").read_text())["status"] == "unfinished"
+    assert record_status(out) == "unfinished"
     r = subprocess.run(args, env=ENV, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert json.loads((out / "run.json").read_text())["status"] != "unfinished"
+    assert record_status(out) == "complete"
     assert not list(out.glob(".*tmp*"))
     same_report(read_report(ref), read_report(out))
     pd.testing.assert_frame_equal(pd.read_csv(ref / "summary.csv"), pd.read_csv(out / "summary.csv"), atol=1e-4)

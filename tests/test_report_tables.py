@@ -2,7 +2,10 @@
 `source` column of timeline/summary, the batch tables of a folder of videos, and files read_report refuses."""
 from __future__ import annotations
 
+import csv
+import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +34,36 @@ def assert_typed(df: pd.DataFrame, schema: R.Schema) -> None:
     assert got == {c: str(pd.Series(dtype=dt).dtype) for c, dt in want.items()}
 
 
+INTEGER = re.compile(r"-?\d+")
+NUMBER = re.compile(r"-?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?")
+# The text a cell of each declared dtype may hold in the file: what a reader without the schema (csv, a
+# spreadsheet, pd.read_csv unprompted) sees. read_report cannot tell: it casts '120.0' to 120 and '1.0' to True.
+WRITTEN = {"int64": INTEGER.fullmatch, "Int64": lambda s: s == "" or INTEGER.fullmatch(s),
+           "float64": lambda s: s == "" or NUMBER.fullmatch(s), "boolean": lambda s: s in ("True", "False", ""),
+           "string": lambda s: True}
+
+
+def assert_written_typed(path: Path, schema: R.Schema) -> pd.DataFrame:
+    """The file as written holds each column as the text of its declared dtype (read plainly, with csv); read
+    back through read_report it is typed, and written again from that it is the same bytes (the round trip loses
+    and changes nothing). The table read back."""
+    with path.open(newline="", encoding="utf-8") as f:
+        header, *rows = csv.reader(f)
+    want = schema.dtypes(header)
+    assert set(want) == set(header), set(header) - set(want)
+    for k, column in enumerate(header):
+        wrong = [r[k] for r in rows if not WRITTEN[want[column]](r[k])]
+        assert not wrong, f"{path.name}: {column} ({want[column]}) written as {wrong[:3]}"
+    df = batchemo.read_report(path)
+    assert_typed(df, schema)
+    with tempfile.TemporaryDirectory() as tmp:
+        again = Path(tmp) / path.name
+        R.write_csv(df, again)
+        assert again.read_bytes() == path.read_bytes(), path.name
+        pd.testing.assert_frame_equal(batchemo.read_report(again), df)
+    return df
+
+
 @pytest.fixture(scope="module")
 def video_out(two_face_clip, tmp_path_factory, model) -> Path:
     return batchemo.analyze_video(two_face_clip, tmp_path_factory.mktemp("vr") / "r", model, QUIET_VIDEO, progress=False).out
@@ -55,10 +88,9 @@ def folder_out(tmp_path_factory, model) -> Path:
 
 
 def test_folder_run_tables_are_typed(folder_out):
-    assert_typed(batchemo.read_report(folder_out / "faces.csv"), R.FACES)
-    assert_typed(batchemo.read_report(folder_out / "files.csv"), R.FILES)
-    summary = batchemo.read_report(folder_out / "summary.csv")
-    assert_typed(summary, R.GROUP_SUMMARY)
+    assert_written_typed(folder_out / "faces.csv", R.FACES)
+    assert_written_typed(folder_out / "files.csv", R.FILES)
+    summary = assert_written_typed(folder_out / "summary.csv", R.GROUP_SUMMARY)
     faces = batchemo.read_report(folder_out)
     allrow = summary[summary["scope"] == "all"]
     assert len(allrow) == 1 and allrow["faces"].iloc[0] == len(faces)
@@ -68,10 +100,9 @@ def test_folder_run_tables_are_typed(folder_out):
 
 
 def test_video_run_tables_are_typed(video_out):
-    frames = batchemo.read_report(video_out)
-    assert_typed(frames, R.FACES)
-    assert_typed(batchemo.read_report(video_out / "timeline.csv"), R.TIMELINE)
-    assert_typed(batchemo.read_report(video_out / "summary.csv"), R.TRACK_SUMMARY)
+    assert_written_typed(video_out / "frames.csv", R.FACES)
+    assert_written_typed(video_out / "timeline.csv", R.TIMELINE)
+    assert_written_typed(video_out / "summary.csv", R.TRACK_SUMMARY)
 
 
 def test_video_summary_face_is_an_integer_and_the_all_row_has_none(video_out):
@@ -95,14 +126,14 @@ def test_timeline_and_summary_carry_the_source(video_out):
 
 def test_same_dtypes_across_runs(video_out, blank_out, folder_out, tmp_path, model):
     """A video with faces and one without, a folder with faces and one without: same dtypes file by file."""
-    for name in ("frames.csv", "timeline.csv", "summary.csv"):
-        a, b = batchemo.read_report(video_out / name), batchemo.read_report(blank_out / name)
+    for name, schema in (("frames.csv", R.FACES), ("timeline.csv", R.TIMELINE), ("summary.csv", R.TRACK_SUMMARY)):
+        a, b = batchemo.read_report(video_out / name), assert_written_typed(blank_out / name, schema)
         assert b.dtypes.to_dict() == a.dtypes.to_dict(), name
     src = tmp_path / "none"
     shutil.copytree(SAMPLES / "images" / "no face", src)
     empty = batchemo.analyze_folder(src, tmp_path / "o", model, QUIET_FOLDER, progress=False).out
-    for name in ("faces.csv", "files.csv", "summary.csv"):
-        a, b = batchemo.read_report(folder_out / name), batchemo.read_report(empty / name)
+    for name, schema in (("faces.csv", R.FACES), ("files.csv", R.FILES), ("summary.csv", R.GROUP_SUMMARY)):
+        a, b = batchemo.read_report(folder_out / name), assert_written_typed(empty / name, schema)
         assert b.dtypes.to_dict() == a.dtypes.to_dict(), name
 
 
@@ -120,13 +151,11 @@ def batch_out(sessions, tmp_path_factory, model) -> Path:
 
 
 def test_video_batch_writes_files_and_summary(batch_out):
-    files = batchemo.read_report(batch_out / "files.csv")
-    assert_typed(files, R.VIDEO_FILES)
+    files = assert_written_typed(batch_out / "files.csv", R.VIDEO_FILES)
     assert sorted(files["source"]) == ["day1/p01.avi", "day2/broken.avi", "day2/p01.avi"]
     failed = files[files["status"] == "failed"]
     assert failed["source"].tolist() == ["day2/broken.avi"] and failed["error"].str.len().gt(0).all()
-    summary = batchemo.read_report(batch_out / "summary.csv")
-    assert_typed(summary, R.BATCH_SUMMARY)
+    summary = assert_written_typed(batch_out / "summary.csv", R.BATCH_SUMMARY)
     assert summary["scope"].tolist() == ["all", "video", "video"]
     assert summary["source"].isna().tolist() == [True, False, False]
     per_video = summary[summary["scope"] == "video"].set_index("source")

@@ -85,11 +85,21 @@ def test_a_changed_photo_reanalysed_without_redo_drops_extras_this_run_does_not_
     assert set(batchemo.read_report(out)["source"]) == {"g.jpg"}
 
 
+def _extras(out) -> dict[str, tuple[int, bytes]]:
+    """Every file of the page and the annotated copies: its modification time and its bytes."""
+    files = [out / "report.html", *(p for sub in ("annotated", "thumbs") for p in (out / sub).rglob("*"))]
+    return {p.relative_to(out).as_posix(): (p.stat().st_mtime_ns, p.read_bytes()) for p in files if p.is_file()}
+
+
 def test_unchanged_rows_keep_the_extras_of_an_earlier_run(photos, tmp_path, model):
     out = tmp_path / "o"
     batchemo.analyze_folder(photos, out, model, FolderOptions(), progress=False)
+    before = _extras(out)
+    assert {"report.html", "annotated/a.png", "annotated/g.jpg"} <= set(before)
     batchemo.analyze_folder(photos, out, model, FolderOptions(html=False), progress=False)
-    assert (out / "report.html").exists()  # still this report's page: nothing changed
+    # Nothing changed, so the page and the copies are still this report's: the first run's files, untouched
+    # (the run without --html neither removes nor rewrites them)
+    assert _extras(out) == before
 
 
 def test_a_crop_moved_to_another_class_folder_stays_there(photos, tmp_path, model):

@@ -33,8 +33,14 @@ def test_accuracy_interval_on_hand_made_cases():
     from batchemo.training.evaluate import accuracy_interval
 
     assert accuracy_interval(8, 10) == pytest.approx([0.4902, 0.9433], abs=1e-4)  # Wilson, z = 1.96
-    lo, hi = accuracy_interval(2957, 3439)
-    assert lo < 2957 / 3439 < hi and hi - lo == pytest.approx(0.0232, abs=5e-4)
+    for correct, n in ((8, 10), (2957, 3439), (1, 50)):  # 2957 of 3439: the card's crowd-majority evaluation
+        lo, hi = accuracy_interval(correct, n)
+        # Wilson's interval by its definition: the accuracies at which the observed one is z = 1.96 of their own
+        # standard errors away (a Wald interval, p +- 1.96 of p's error, is 0.06-0.4 z off here, and below 0 at 1/50)
+        p = correct / n
+        assert lo < p < hi
+        assert (p - lo) / math.sqrt(lo * (1 - lo) / n) == pytest.approx(1.96, abs=1e-9)
+        assert (hi - p) / math.sqrt(hi * (1 - hi) / n) == pytest.approx(1.96, abs=1e-9)
     assert accuracy_interval(10, 10)[1] == 1.0 and accuracy_interval(0, 10)[0] == 0.0
     assert all(math.isnan(v) for v in accuracy_interval(0, 0))
     from batchemo.training.card import interval_text

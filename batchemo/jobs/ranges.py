@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import subprocess
 from collections import Counter
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,10 +21,10 @@ import numpy as np
 import pandas as pd
 
 from ..pipeline.annotate import annotate
-from ..pipeline.encode import Encoded, VideoSink, ffmpeg_exe, frame_times
+from ..pipeline.encode import Encoded, LazySink, ffmpeg_exe, ffmpeg_failure, frame_times
 from ..pipeline.faces import Faces
 from ..pipeline.model import EmotionModel
-from ..pipeline.sources import FALLBACK_FPS, BadInput, first_uneven_frame, open_video
+from ..pipeline.sources import FALLBACK_FPS, BadInput, first_uneven_frame, open_video, seek_to
 from ..pipeline.track import iou
 from .options import VideoOptions
 from .video_pass import PassResult, Schedule, analyse_pass
@@ -60,11 +59,8 @@ class NotSeekable(BadInput):
 def seek(cap: cv2.VideoCapture, frame: int) -> None:
     """Put the capture at `frame`; refuse where the container cannot be seeked to that exact frame (the rows'
     frame numbers would be off)."""
-    if frame == 0:
-        return
-    cap.set(cv2.CAP_PROP_POS_FRAMES, frame)
-    at = int(round(cap.get(cv2.CAP_PROP_POS_FRAMES)))
-    if at != frame:
+    if frame != 0 and not seek_to(cap, frame):
+        at = int(round(cap.get(cv2.CAP_PROP_POS_FRAMES)))
         raise NotSeekable(f"cannot seek to frame {frame} exactly (landed on {at}); analyse it in one pass "
                           "(--split-frames 0)")
 
@@ -154,10 +150,10 @@ def annotate_range(path: Path, frames: pd.DataFrame, classes: list[str], opts: V
     a frame that is not analysed shows the faces of the last analysed frame)."""
     segment = Path(segment)
     by_frame = dict(tuple(frames.groupby("frame")))
-    with open_video(Path(path)) as (cap, info), ExitStack() as stack:
+    with open_video(Path(path)) as (cap, info), LazySink(segment, info.fps or FALLBACK_FPS) as sink:
         sched = Schedule.of(info.fps, opts)
         seek(cap, r.start)  # a range starts on an analysed frame
-        sink, shown = None, Faces(Path(path).name)
+        shown = Faces(Path(path).name)
         for i in range(r.start, r.stop if r.stop is not None else 2**62):
             ok, frame = cap.read()
             if not ok or frame is None:
@@ -166,10 +162,8 @@ def annotate_range(path: Path, frames: pd.DataFrame, classes: list[str], opts: V
                 rows = by_frame.get(i)
                 shown = Faces.from_rows(rows, classes) if rows is not None else Faces(Path(path).name)
             annotate(frame, shown, classes, with_ids=True)
-            if sink is None:
-                sink = stack.enter_context(VideoSink(segment, frame.shape[1], frame.shape[0], info.fps or FALLBACK_FPS))
             sink.write(frame)
-    return sink.close() if sink is not None else Encoded(segment, "", "")
+    return sink.close() or Encoded(segment, "", "")
 
 
 def concat_segments(segments: list[Path], out: Path) -> str:
@@ -185,6 +179,4 @@ def concat_segments(segments: list[Path], out: Path) -> str:
                            capture_output=True, text=True, errors="replace")
     finally:
         listing.unlink()
-    if r.returncode != 0:
-        return "annotated segments not joined: " + (r.stderr.strip().splitlines() or ["ffmpeg failed"])[-1]
-    return ""
+    return ffmpeg_failure(r, "annotated segments not joined")

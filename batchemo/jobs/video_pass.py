@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from tqdm import tqdm
 from ..pipeline import report as R
 from ..pipeline.annotate import annotate
 from ..pipeline.detect import detect_scored, has_eyes, refine_faces
-from ..pipeline.encode import Encoded, VideoSink
+from ..pipeline.encode import Encoded, LazySink
 from ..pipeline.faces import Faces, classify, crop_faces
 from ..pipeline.follow import face_template, follow_template, is_scene_cut, thumbnail
 from ..pipeline.model import EmotionModel
@@ -162,10 +161,11 @@ class FrameWriter:
     batch_size: int
     fps: float
     annotated: Path | None
-    stack: ExitStack = field(default_factory=ExitStack)
     rows: list[dict] = field(default_factory=list)
     packed: list[pd.DataFrame] = field(default_factory=list)
-    sink: VideoSink | None = None
+
+    def __post_init__(self):
+        self.sink = LazySink(self.annotated, self.fps or FALLBACK_FPS) if self.annotated is not None else None
 
     def write(self, batch: list[_Shown]) -> None:
         classify([s.faces for s in batch if s.analysed], self.em, self.batch_size)
@@ -174,9 +174,6 @@ class FrameWriter:
                 self.rows += s.faces.rows(self.em.classes)
             if s.image is not None:
                 annotate(s.image, s.faces, self.em.classes, with_ids=True)
-                if self.sink is None:
-                    h, w = s.image.shape[:2]
-                    self.sink = self.stack.enter_context(VideoSink(self.annotated, w, h, self.fps or FALLBACK_FPS))
                 self.sink.write(s.image)
         if len(self.rows) >= PACK_ROWS:
             # A dict per face costs ~1 KB, a packed row ~0.2 KB: memory stays flat with video length.
@@ -188,7 +185,6 @@ class FrameWriter:
         return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
 
     def close(self) -> Encoded | None:
-        self.stack.close()
         return self.sink.close() if self.sink is not None else None
 
 

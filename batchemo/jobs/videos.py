@@ -3,7 +3,6 @@ here one after another or on Ray; one video's failure is reported with it and ne
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,7 +156,7 @@ def claim_batch_dir(root: Path, force: bool) -> None:
 
 def _run_of(o: Path, r: VideoResult | VideoFailure) -> dict | None:
     """An analysed video's run.json (None for a failure): what its own run counted, and with which options."""
-    return json.loads((o / "run.json").read_text()) if isinstance(r, VideoResult) else None
+    return R.read_record(o / "run.json") if isinstance(r, VideoResult) else None
 
 
 def _video_file_row(v: VideoInput, o: Path, r: VideoResult | VideoFailure, run: dict | None, root: Path) -> dict:

@@ -10,6 +10,7 @@ import numpy as np
 from .colours import bgr, class_colours, text_on
 from .faces import Faces
 from .report import write_atomic
+from .sources import IMAGE_EXTENSIONS
 
 def _label_spot(box, size: tuple[int, int, int], img_w: int, img_h: int,
                 taken: list[tuple[int, int, int, int]]) -> tuple[int, int]:
@@ -71,7 +72,7 @@ def write_image(img: np.ndarray, path: Path, params: list[int] | None = None) ->
     """Encode by the file's extension (unicode-safe: cv2.imwrite cannot take non-ASCII paths everywhere) with
     OpenCV's encoder `params`, and write atomically."""
     ext = path.suffix.lower()
-    if ext not in {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}:
+    if ext not in IMAGE_EXTENSIONS:
         ext = ".png"
     ok, buf = cv2.imencode(ext, img, params or [])
     if not ok:

@@ -24,7 +24,7 @@ import pandas as pd
 
 from .annotate import write_image
 from .report import CROP_INDEX, write_csv
-from .sources import BadInput, read_photo, variable_rate_clock
+from .sources import BadInput, read_photo, seek_to, variable_rate_clock
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 THUMB_SIDE = 112  # px, the thumbnails' long side
@@ -105,8 +105,7 @@ def video_images(path: Path, frames: Iterable[int]) -> Iterator[tuple[int, np.nd
         for f in wanted:
             seeked = False
             if exact and (pos is None or f - pos > SEEK_GAP):
-                cap.set(cv2.CAP_PROP_POS_FRAMES, f)
-                exact = seeked = round(cap.get(cv2.CAP_PROP_POS_FRAMES)) == f
+                exact = seeked = seek_to(cap, f)
                 pos = f if exact else None
             if pos is None:  # a seek that landed elsewhere: from the start, reading every frame
                 cap.release()

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from ..knobs import OptionError, check_fields, described, knob
+from .track import intersection
 
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
 PROFILE_FILE = "haarcascade_profileface.xml"  # faces turned to one side; the other side is found on a mirror
@@ -153,12 +154,11 @@ def drop_contained(boxes: np.ndarray, scores: np.ndarray, share: float = 0.5) ->
     of it on a woman's face, labelled neutral beside her happy box)."""
     b = np.asarray(boxes, np.float64).reshape(-1, 4)
     area = b[:, 2] * b[:, 3]
+    shared = intersection(b, b)
     dropped = np.zeros(len(b), bool)
     for i in range(len(b)):
-        iw = np.clip(np.minimum(b[i, 0] + b[i, 2], b[:, 0] + b[:, 2]) - np.maximum(b[i, 0], b[:, 0]), 0, None)
-        ih = np.clip(np.minimum(b[i, 1] + b[i, 3], b[:, 1] + b[:, 3]) - np.maximum(b[i, 1], b[:, 1]), 0, None)
         larger = (area > area[i]) | ((area == area[i]) & (np.arange(len(b)) > i))
-        for j in np.flatnonzero((iw * ih >= share * area[i]) & larger):
+        for j in np.flatnonzero((shared[i] >= share * area[i]) & larger):
             dropped[i if scores[j] >= scores[i] else j] = True
     return np.flatnonzero(~dropped)
 

@@ -79,6 +79,30 @@ class VideoSink:
         self.close()
 
 
+class LazySink:
+    """A VideoSink opened on the first frame written, when the frames' size is known; closing one that saw no
+    frame gives None. A context manager: leaving it closes the file, also on errors."""
+
+    def __init__(self, path: Path, fps: float):
+        self.path, self.fps = Path(path), fps
+        self.sink: VideoSink | None = None
+
+    def write(self, frame: np.ndarray) -> None:
+        if self.sink is None:
+            h, w = frame.shape[:2]
+            self.sink = VideoSink(self.path, w, h, self.fps)
+        self.sink.write(frame)
+
+    def close(self) -> Encoded | None:
+        return self.sink.close() if self.sink is not None else None
+
+    def __enter__(self) -> "LazySink":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def _ffmpeg_info(path: Path) -> str:
     """What `ffmpeg -i` says about a file ('' without ffmpeg)."""
     exe = ffmpeg_exe()
@@ -167,6 +191,11 @@ def mux_audio(video: Path, audio_source: Path, out: Path, duration_s: float) -> 
                         "-t", f"{duration_s:.6f}", "-i", str(audio_source),
                         "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac",
                         "-movflags", "+faststart", str(out)], capture_output=True, text=True, errors="replace")
-    if r.returncode != 0:
-        return "audio not kept: " + (r.stderr.strip().splitlines() or ["ffmpeg failed"])[-1]
-    return ""
+    return ffmpeg_failure(r, "audio not kept")
+
+
+def ffmpeg_failure(r: subprocess.CompletedProcess, what: str) -> str:
+    """'' for an ffmpeg run that succeeded, else `what` and the last line ffmpeg printed."""
+    if r.returncode == 0:
+        return ""
+    return f"{what}: " + (r.stderr.strip().splitlines() or ["ffmpeg failed"])[-1]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
-import json
 import math
 import os
 import shutil
@@ -24,7 +23,7 @@ import pandas as pd
 
 from . import crops as C
 from .colours import class_colours
-from .report import read_report, write_atomic
+from .report import read_record, read_report, write_atomic
 
 GALLERY_CAP = 500  # faces in the folder page's gallery (lowest confidence first)
 LOW_CONFIDENCE = 0.5
@@ -336,10 +335,12 @@ def write_index_page(index_dir: Path, items: list[dict], command: str | None = N
         page = o / "report.html"
         if page.is_file():
             row["link"] = os.path.relpath(page, index_dir)
+        run = read_record(o / "run.json")
         try:
-            run = json.loads((o / "run.json").read_text())
             s = read_report(o / "summary.csv")
         except (OSError, ValueError):
+            run = None
+        if run is None:
             videos.append(row)
             continue
         tracks = s[s["scope"] == "track"]  # what the video's summary counts (short tracks left out by default)

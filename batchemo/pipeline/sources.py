@@ -353,6 +353,13 @@ def variable_rate_clock(path: Path, fps: float) -> list[float] | None:
     return [t - times[0] for t in times]
 
 
+def seek_to(cap: cv2.VideoCapture, frame: int) -> bool:
+    """Seek the capture to `frame`; did it land there, by the position OpenCV's FFmpeg backend reports? (OpenCV
+    seeks by time: on files whose timestamps mislead it, it lands elsewhere.)"""
+    cap.set(cv2.CAP_PROP_POS_FRAMES, frame)
+    return round(cap.get(cv2.CAP_PROP_POS_FRAMES)) == frame
+
+
 def frame_time(i: int, fps: float, clock: list[float] | None = None) -> float:
     """Frame `i`'s time (s): by `clock` (`variable_rate_clock`) where given, else i / fps."""
     if clock:  # a frame past the packets counted (not seen): one frame interval after the last counted

@@ -16,15 +16,21 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix between boxes a [N,4] and b [M,4] given as (x, y, w, h)."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
+def intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Areas shared by boxes a [N,4] and b [M,4] given as (x, y, w, h): an [N, M] matrix."""
+    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
     ax0, ay0, ax1, ay1 = a[:, 0, None], a[:, 1, None], (a[:, 0] + a[:, 2])[:, None], (a[:, 1] + a[:, 3])[:, None]
     bx0, by0, bx1, by1 = b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
     iw = np.clip(np.minimum(ax1, bx1) - np.maximum(ax0, bx0), 0, None)
     ih = np.clip(np.minimum(ay1, by1) - np.maximum(ay0, by0), 0, None)
-    inter = iw * ih
+    return iw * ih
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix between boxes a [N,4] and b [M,4] given as (x, y, w, h)."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    inter = intersection(a, b)
     union = a[:, 2, None] * a[:, 3, None] + b[:, 2] * b[:, 3] - inter
     return inter / np.maximum(union, 1e-9)
 

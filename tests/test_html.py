@@ -162,7 +162,7 @@ def test_video_page_cards_timeline_and_player(video_report):
     assert page.find("video", src="annotated.mp4")
     for _, t in tracks.iterrows():
         card = text.split(f'id="track-{t["face"]}"', 1)[1].split('<div class="card"', 1)[0]
-        assert f"{t['seconds_on_screen']:g} s on screen ({t['frames']} frames)" in card
+        assert f"{t['seconds_on_screen']:.1f} s on screen ({t['frames']} frames)" in card
         assert f"track {t['face']}: {t['dominant']}" in card
         assert f'src="thumbs/track{t["face"]}.jpg"' in card
     words = "".join(page.text)

@@ -62,7 +62,7 @@ def test_class_names_are_escaped_in_the_timeline_svg():
     cls = ["</title><script>alert(1)</script>", "b"]
     tl = pd.DataFrame({"start_s": [0.0, 1.0], "end_s": [1.0, 2.0], "smooth_" + cls[0]: [0.9, 0.8],
                        "smooth_b": [0.1, 0.2]})
-    svg = H.timeline_svg(tl, cls, H.colors(cls), 2.0)
+    svg = H.timeline_svg(tl, cls, H.class_colours(cls), 2.0)
     assert "<script>" not in svg and "&lt;script&gt;" in svg
 
 

@@ -43,10 +43,9 @@ def main() -> int:
                                   log=lambda m: None).out
     run_s = time.perf_counter() - t0
     args = (batchemo.read_report(out / "files.csv"), batchemo.read_report(out / "faces.csv"),
-            batchemo.read_report(out / "summary.csv"), json.loads((out / "run.json").read_text()), model.classes,
-            model.card)
+            batchemo.read_report(out / "summary.csv"), json.loads((out / "run.json").read_text()))
     t0 = time.perf_counter()
-    page = H.write_folder_page(out, src, *args)
+    page = H.write_folder_page(out, src, *args, classes=model.classes, card=model.card)
     folder_s = time.perf_counter() - t0
 
     video = SAMPLES / "video" / "two_faces.mp4"
@@ -55,7 +54,7 @@ def main() -> int:
     t0 = time.perf_counter()
     vpage = H.write_video_page(vout, video, batchemo.read_report(vout / "frames.csv"),
                                batchemo.read_report(vout / "timeline.csv"), batchemo.read_report(vout / "summary.csv"),
-                               json.loads((vout / "run.json").read_text()), model.classes, model.card)
+                               json.loads((vout / "run.json").read_text()), classes=model.classes, card=model.card)
     video_s = time.perf_counter() - t0
 
     rows = pd.DataFrame([

@@ -141,7 +141,7 @@ def test_folder_gallery_is_capped_least_confident_first(folder_report, model):
     faces = batchemo.read_report(out / "faces.csv")
     run = json.loads((out / "run.json").read_text())
     H.write_folder_page(out, src, batchemo.read_report(out / "files.csv"), faces, pd.read_csv(out / "summary.csv"),
-                        run, model.classes, model.card, cap=3)
+                        run, classes=model.classes, card=model.card, cap=3)
     text, page = parse(out / "report.html")
     conf = [float(f["data-confidence"]) for f in page.find("figure")]
     assert conf == sorted(faces["confidence"])[:3]
@@ -184,7 +184,7 @@ def test_video_page_lists_low_confidence_moments(tmp_path, model):
     summary = R.track_summary(frames, model.classes, 0.2)
     timeline = R.timeline_table(frames, model.classes, 1.0)
     run = {"input": "v.mp4", "counts": {"frames_decoded": 10, "frames_analysed": 10}, "video": {"fps_used": 5.0}}
-    H.write_video_page(tmp_path, tmp_path / "missing.mp4", frames, timeline, summary, run, model.classes)
+    H.write_video_page(tmp_path, tmp_path / "missing.mp4", frames, timeline, summary, run, classes=model.classes)
     text, page = parse(tmp_path / "report.html")
     moments = page.find("a", **{"class": "seek"})
     assert [float(a["data-t"]) for a in moments] == pytest.approx([7.5 / 5, 8.5 / 5, 9.5 / 5])

@@ -8,7 +8,8 @@ from typing import Optional
 
 import typer
 
-from ..jobs.options import FOLDER_RANGES, PHOTO_DETECT_SIDE, VIDEO_DETECT_SIDE, VIDEO_RANGES, FolderOptions, VideoOptions
+from ..jobs.options import (FOLDER_RANGES, PHOTO_DETECT_SIDE, VIDEO_DETECT_SIDE, VIDEO_RANGES, FolderOptions,
+                            VideoOptions)
 from ..knobs import OptionError
 from ..pipeline.detect import DETECT_RANGES, DetectOptions, Range
 from .app import Command, app, command_line, fail, plural
@@ -195,7 +196,8 @@ def video(
                             bin_s=bin, annotate=annotate, redo=redo, force=force, split_frames=split_frames,
                             min_track_s=min_track, keep_short_tracks=keep_short_tracks, html=html,
                             save_faces=save_faces)
-        results = analyze_videos(inputs, out, model, opts, progress, command_line(ctx), ray, on_result=_print_video)
+        results = analyze_videos(inputs, out, model, opts, progress=progress, command=command_line(ctx), ray=ray,
+                                 on_result=_print_video)
     except KeyboardInterrupt:
         _interrupted("the videos finished so far are kept; the one under way starts over")
     except OptionError as e:

@@ -204,7 +204,7 @@ def _prune_annotated(annotated: Path, files: pd.DataFrame) -> None:
 
 
 def analyze_folder(path: str | Path, out: str | Path | None = None, model: EmotionModel | str | Path | None = None,
-                   options: FolderOptions | dict | None = None, progress: bool = True, log=None,
+                   options: FolderOptions | dict | None = None, *, progress: bool = True, log=None,
                    command: str | None = None, **knobs: Any) -> FolderResult:
     """Analyse every image under `path` (a folder, walked; or one photo); write faces.csv, files.csv,
     summary.csv, annotated/, report.html and run.json into `out` (default reports/<folder name>).
@@ -259,7 +259,7 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
     errors = int((files["status"] == "error").sum())
     counts = {"files": len(images) + len(refused), "faces": len(faces), "errors": errors,
               "skipped_non_images": len(others), "resumed_from_previous": len(done)}
-    record = run_record("folder", command, root, out, opts, em, counts, seconds)
+    record = run_record("folder", root, out, opts, em, command=command, counts=counts, seconds=seconds)
     R.write_json(record, out / "run.json")
     if journal.fresh or todo or reported != set(files["source"]):
         # The rows changed: extra outputs this run does not write show the analysis before, and go.
@@ -273,5 +273,6 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
     if opts.save_faces:  # the page's thumbnails cut in the same pass: each photo decoded once for both
         save_photo_faces(out, base, faces, keep_side=opts.keep_side, also=[thumbs] if thumbs else [])
     if opts.html:
-        write_folder_page(out, base, files, faces, summary, record, em.classes, em.card, thumbs=thumbs)
+        write_folder_page(out, base, files, faces, summary, record, classes=em.classes, card=em.card,
+                          thumbs=thumbs)
     return FolderResult(out, len(images) + len(refused), len(faces), errors, len(done), summary, seconds, len(others))

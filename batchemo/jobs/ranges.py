@@ -93,7 +93,7 @@ def analyse_range(path: Path, model: EmotionModel | str | Path, opts: VideoOptio
     with open_video(Path(path)) as (cap, info):
         sched = Schedule.of(info.fps, opts)
         seek(cap, r.warm)
-        res = analyse_pass(Path(path), cap, em, opts, sched, r.warm, r.stop)
+        res = analyse_pass(Path(path), cap, em, opts, sched, first=r.warm, last=r.stop)
     decoded = max(0, res.decoded - (r.start - r.warm))
     first_analysed = -(-r.start // sched.every) * sched.every
     analysed = len(range(first_analysed, r.start + decoded, sched.every))

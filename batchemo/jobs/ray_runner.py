@@ -118,7 +118,7 @@ def ray_folder_runner(todo: list[SourceFile], em: EmotionModel, opts: FolderOpti
 
 
 def ray_videos(paths: list[Path], outs: list[Path], model_path: Path, opts: VideoOptions, address: str,
-               progress: bool = True, command: str | None = None, sources: list[str] | None = None) -> list:
+               *, progress: bool = True, command: str | None = None, sources: list[str] | None = None) -> list:
     """Videos on Ray, results (or the exception that stopped one) in input order: one task per video, and a
     video longer than 1.5 x `opts.split_frames` frames cut into frame ranges analysed by several tasks
     (`ray_video_ranges`)."""
@@ -149,8 +149,8 @@ def ray_videos(paths: list[Path], outs: list[Path], model_path: Path, opts: Vide
     for k, (p, o) in enumerate(zip(paths, outs)):
         if split[k]:
             try:
-                results.append(ray_video_ranges(Path(p), Path(o), Path(model_path), opts, progress, command,
-                                                sources[k]))
+                results.append(ray_video_ranges(Path(p), Path(o), Path(model_path), opts, progress=progress,
+                                                command=command, source=sources[k]))
             except NotSeekable:  # no exact frame seeking in this container: one task after all
                 results.append(ray.get(one.remote(str(Path(p).resolve()), str(Path(o).resolve()), sources[k])))
             except EXPECTED as e:
@@ -201,7 +201,7 @@ def _annotate_ranges(path: Path, out: Path, frames: pd.DataFrame, classes: list[
     return Encoded(joined, encoded[0].codec, encoded[0].note)
 
 
-def ray_video_ranges(path: Path, out: Path, model_path: Path, opts: VideoOptions, progress: bool = True,
+def ray_video_ranges(path: Path, out: Path, model_path: Path, opts: VideoOptions, *, progress: bool = True,
                      command: str | None = None, source: str | None = None) -> VideoResult:
     """One long video on Ray: frame ranges analysed by parallel tasks, track ids joined, annotated segments
     drawn in parallel and joined; the reports are written by the local code (module `ranges`)."""
@@ -223,4 +223,4 @@ def ray_video_ranges(path: Path, out: Path, model_path: Path, opts: VideoOptions
     annotated = _annotate_ranges(path, out, frames, em.classes, opts, plan, int(t0), notes) if opts.annotate else None
     res = PassResult(frames, decoded, sum(p.analysed for p in parts),
                      next((p.decode_error for p in parts if p.decode_error), ""), annotated, parts[-1].stream_end_s)
-    return write_reports(path, out, opts, em, sched, info, res, t0, notes, command=command, source=source)
+    return write_reports(path, out, opts, em, sched, info, res, t0=t0, notes=notes, command=command, source=source)

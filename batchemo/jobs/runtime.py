@@ -173,7 +173,7 @@ def remove_unwritten_extras(out: Path, opts, annotated: str) -> None:
             p.unlink()
 
 
-def run_record(job: str, command: str | None, input_path: Path, out: Path, options, model, counts: dict,
+def run_record(job: str, input_path: Path, out: Path, options, model, *, command: str | None, counts: dict,
                seconds: float, **extra) -> dict:
     """run.json of either job: what ran (the command line as the CLI gives it; None from Python), on what,
     with which options, model and library versions, what decides its rows (`analysis`), and what came out."""

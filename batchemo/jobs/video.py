@@ -107,7 +107,7 @@ def refuse_photo(path: Path) -> None:
 
 
 def analyze_video(path: str | Path, out: str | Path | None = None, model: EmotionModel | str | Path | None = None,
-                  options: VideoOptions | dict | None = None, progress: bool = True,
+                  options: VideoOptions | dict | None = None, *, progress: bool = True,
                   command: str | None = None, source: str | None = None, **knobs: Any) -> VideoResult:
     """Analyse one video; write frames.csv, timeline.csv, timeline.png, summary.csv, annotated.mp4, report.html
     and run.json into `out` (default reports/<video stem>).
@@ -144,7 +144,7 @@ def analyze_video(path: str | Path, out: str | Path | None = None, model: Emotio
             raise
     if res.decoded == 0:
         raise BadInput("no frames could be decoded (not a video, or no video stream)")
-    return write_reports(path, out, opts, em, sched, info, res, t0, command=command, source=source)
+    return write_reports(path, out, opts, em, sched, info, res, t0=t0, command=command, source=source)
 
 
 def _status(res: PassResult, info: VideoInfo, media: MediaFacts, preroll: int = 0) -> tuple[str, list[str]]:
@@ -217,7 +217,7 @@ def shown_rows(frames: pd.DataFrame, keep_short_tracks: bool) -> pd.DataFrame:
 
 
 def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, sched: Schedule, info: VideoInfo,
-                  res: PassResult, t0: float, notes: list[str] | None = None,
+                  res: PassResult, *, t0: float, notes: list[str] | None = None,
                   command: str | None = None, source: str | None = None) -> VideoResult:
     """frames.csv, timeline.csv/.png, summary.csv, annotated.mp4 and run.json of a pass's result; the same for
     a local run and for frame ranges gathered from a cluster."""
@@ -242,8 +242,8 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
     R.write_csv(timeline, out / "timeline.csv")
     R.write_csv(summary, out / "summary.csv")
     timeline_png(timeline, summary, classes, out / "timeline.png",
-                 f"{path.name}: emotion over time (smoothed over {R.SMOOTH_BINS} bins of {opts.bin_s:g} s)",
-                 duration_s, opts.max_tracks_plotted,
+                 title=f"{path.name}: emotion over time (smoothed over {R.SMOOTH_BINS} bins of {opts.bin_s:g} s)",
+                 duration_s=duration_s, max_tracks=opts.max_tracks_plotted,
                  empty_note=("no faces found in this video" if frames.empty else
                              f"only tracks shorter than {opts.min_track_s:g} s (see frames.csv, --keep-short-tracks)"))
     codec = _finish_annotated(path, out, res, media, notes, sched.fps or FALLBACK_FPS)
@@ -255,7 +255,8 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
     video = {"fps": sched.fps or None, "fps_used": sched.fps or FALLBACK_FPS, "frame_count_metadata": info.frame_count,
              "width": info.width, "height": info.height, "analyse_every": sched.every,
              "detect_every": sched.detect_every, "codec": codec, "duration_s": round(duration_s, 6)}
-    record = run_record("video", command, path, out, opts, em, counts, seconds, input_bytes=st.st_size,
+    record = run_record("video", path, out, opts, em, command=command, counts=counts, seconds=seconds,
+                        input_bytes=st.st_size,
                         input_mtime_ns=st.st_mtime_ns, status=status, notes=notes, video=video,
                         frames_per_second=round(res.decoded / seconds, 2) if seconds else None)
     R.write_json(record, out / "run.json")
@@ -269,7 +270,7 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
 
         save_video_faces(out, path, shown, also=[thumbs] if thumbs else [])
     if opts.html:
-        write_video_page(out, path, frames, timeline, summary, record, classes, em.card, thumbs=thumbs)
+        write_video_page(out, path, frames, timeline, summary, record, classes=classes, card=em.card, thumbs=thumbs)
     # Only a re-analysis gets here: what this run did not write belongs to the analysis it replaced.
     remove_unwritten_extras(out, opts, "annotated.mp4")
     return VideoResult(path, out, status, res.decoded, res.analysed, len(frames), tracks, seconds, "; ".join(notes))

@@ -200,7 +200,7 @@ class PassResult:
 
 
 def analyse_pass(path: Path, cap: cv2.VideoCapture, em: EmotionModel, opts: VideoOptions, sched: Schedule,
-                 first: int = 0, last: int | None = None, annotated: Path | None = None,
+                 *, first: int = 0, last: int | None = None, annotated: Path | None = None,
                  bar: tqdm | None = None, clock: list[float] | None = None) -> PassResult:
     """Frames `first`..`last` of `path` (the capture is at `first`): face rows and, with `annotated`, the drawn
     frames encoded there; `clock`: a variable-rate video's frame times (`sources.variable_rate_clock`). The

@@ -228,8 +228,8 @@ def _outcomes(videos: list[VideoInput], outs: list[Path], model, opts: VideoOpti
         if not model_path.exists():
             raise FileNotFoundError(f"{model_path}: model file not found")
         paths = [v.path for v in videos]
-        for v, o, r in zip(videos, outs, ray_videos(paths, outs, model_path, opts, ray, progress, command,
-                                                    [v.source for v in videos])):
+        for v, o, r in zip(videos, outs, ray_videos(paths, outs, model_path, opts, ray, progress=progress,
+                                                    command=command, sources=[v.source for v in videos])):
             yield _failure(v.path, o, r) if isinstance(r, Exception) else r
         return
     em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)
@@ -254,7 +254,7 @@ def _classes_of(model) -> list[str]:
 
 def analyze_videos(inputs: str | os.PathLike | Iterable[str | os.PathLike], out: str | Path | None = None,
                    model: EmotionModel | str | Path | None = None, options: VideoOptions | dict | None = None,
-                   progress: bool = True, command: str | None = None, ray: str | None = None,
+                   *, progress: bool = True, command: str | None = None, ray: str | None = None,
                    on_result: Callable[[VideoResult | VideoFailure], None] | None = None, **knobs: Any,
                    ) -> list[VideoResult | VideoFailure]:
     """Analyse videos and folders of videos (`inputs`: one path, or a list of them): one result or failure per

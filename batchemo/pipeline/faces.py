@@ -53,7 +53,7 @@ class Faces:
 
     def rows(self, classes: list[str]) -> list[dict]:
         """The faces.csv / frames.csv rows of these faces (classified)."""
-        return [R.face_row(self.source, self.frame, self.time_s, i, box, p, classes, how, score)
+        return [R.face_row(self.source, self.frame, self.time_s, i, box, p, classes=classes, found_by=how, score=score)
                 for i, box, p, how, score in zip(self.ids, self.boxes, self.probs if self.probs is not None else [],
                                                  self.found_by, self.scores)]
 

@@ -92,7 +92,7 @@ def _bar(row, classes, cols, prefix="share_") -> list:
 # --- folder ----------------------------------------------------------------------------------------------------
 
 def write_folder_page(out: Path, root: Path, files: pd.DataFrame, faces: pd.DataFrame, summary: pd.DataFrame,
-                      run: dict, classes: list[str], card: dict | None = None, cap: int = GALLERY_CAP,
+                      run: dict, *, classes: list[str], card: dict | None = None, cap: int = GALLERY_CAP,
                       keep_side: int = 640, thumbs: C.Crops | None = None) -> Path:
     """OUT/report.html of a folder run, and its thumbnails under OUT/thumbs/ (the gallery's faces, least confident
     first, at most `cap`). The tables are the ones files.csv, faces.csv and summary.csv were written from.
@@ -240,7 +240,7 @@ def _run_duration(run: dict) -> float | None:
 
 
 def write_video_page(out: Path, video: Path, frames: pd.DataFrame, timeline: pd.DataFrame, summary: pd.DataFrame,
-                     run: dict, classes: list[str], card: dict | None = None, thumbs: C.Crops | None = None) -> Path:
+                     run: dict, *, classes: list[str], card: dict | None = None, thumbs: C.Crops | None = None) -> Path:
     """OUT/report.html of a video run and its track thumbnails under OUT/thumbs/ (cut from the video at each track's
     highest-confidence row of frames.csv). The tables are the ones frames/timeline/summary.csv were written from.
     `thumbs`: the thumbnails from `track_thumbs`, already cut in another pass over the video (the saved faces');
@@ -310,12 +310,13 @@ def _track_card(s: pd.Series, part: pd.DataFrame, tl: pd.DataFrame, classes: lis
 def _video_facts(run: dict, card: dict | None, duration: float, fps: float, decoded: int) -> list[tuple]:
     v, c = run.get("video", {}), run.get("counts", {})
     facts = _common_facts(run, card)
+    shown = "kept" if run.get("options", {}).get("keep_short_tracks") else "not shown"
     facts[1:1] = [("status", run.get("status")),
                   ("duration", f"{duration:.2f} s at {fps:g} fps, {v.get('width')}x{v.get('height')}"),
                   ("frames analysed", (f"{c.get('frames_analysed')} of {decoded} decoded "
                                        f"(every {v.get('analyse_every')}); {_count(c.get('faces'), 'face')} in "
                                        f"{_count(c.get('tracks'), 'track')} ({c.get('short_tracks', 0)} short, "
-                                       f"{'kept' if run.get('options', {}).get('keep_short_tracks') else 'not shown'})"))]
+                                       f"{shown})"))]
     return facts
 
 

@@ -31,7 +31,7 @@ def step_areas(part: pd.DataFrame, classes: list[str]) -> list[tuple[np.ndarray,
              [np.repeat(run[f"smooth_{c}"].to_numpy(), 2) for c in classes]) for _, run in part.groupby(runs)]
 
 
-def timeline_png(timeline: pd.DataFrame, summary: pd.DataFrame, classes: list[str], path: Path, title: str,
+def timeline_png(timeline: pd.DataFrame, summary: pd.DataFrame, classes: list[str], path: Path, *, title: str,
                  duration_s: float, max_tracks: int = 4, empty_note: str = "no faces found in this video") -> None:
     """`empty_note`: what the picture says when no track is shown."""
     plt = pyplot()

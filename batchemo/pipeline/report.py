@@ -176,7 +176,7 @@ def is_report_folder(folder: Path) -> bool:
         (read_record(folder / "run.json") or {}).get("job") in ("folder", "video")
 
 
-def face_row(source: str, frame: int, time_s: float, face: int, box, probs: np.ndarray, classes: list[str],
+def face_row(source: str, frame: int, time_s: float, face: int, box, probs: np.ndarray, *, classes: list[str],
              found_by: str = "detected", score: float = float("nan")) -> dict:
     """One faces.csv / frames.csv row: the box, the top class, every class's probability, how the box was
     found and its face score."""

@@ -20,7 +20,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import batchemo  # noqa: E402
 from batchemo.jobs.options import FolderOptions, VideoOptions  # noqa: E402
-from batchemo.pipeline import html as H  # noqa: E402
+from batchemo.report import html as H  # noqa: E402
 from batchemo.pipeline.model import EmotionModel  # noqa: E402
 
 HERE = Path(__file__).resolve().parent

@@ -25,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from batchemo.pipeline.crops import cut  # noqa: E402
+from batchemo.report.crops import cut  # noqa: E402
 from batchemo.pipeline.detect import EYE_FILE, DetectOptions, cascade, detect_faces  # noqa: E402
 from batchemo.pipeline.model import EmotionModel, crop_faces  # noqa: E402
 from batchemo.training.votes import majority, read_votes  # noqa: E402

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from batchemo.pipeline.report import write_csv  # noqa: E402
+from batchemo.report import write_csv  # noqa: E402
 from batchemo.training import data as D  # noqa: E402
 from batchemo.training.options import TrainOptions  # noqa: E402
 from batchemo.training.train import split_files, teacher_targets  # noqa: E402

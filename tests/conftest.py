@@ -114,7 +114,7 @@ def variable_rate_video(folder: Path, face: np.ndarray) -> Path:
     """folder/phone.mp4: 96 frames of `moving_faces_video` at 24 fps with a 0.5 s pause after frame 20, kept as
     it is (variable frame rate), as a phone that drops its rate in low light writes them; H.264 with a keyframe
     every 12 frames, so that seeks land on one."""
-    from batchemo.pipeline.encode import ffmpeg_exe
+    from batchemo.pipeline.ffmpeg import ffmpeg_exe
 
     src, out = folder / "src.avi", folder / "phone.mp4"
     moving_faces_video(src, face, frames=96, fps=VFR_FPS)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from batchemo.pipeline import report as R
+from batchemo import report as R
 
 FAILURES = [OSError(errno.ENOSPC, "No space left on device"), ValueError("the writer broke"), KeyboardInterrupt()]
 IDS = ["disk-full", "writer-error", "ctrl-c"]

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from batchemo.pipeline.report import read_report
+from batchemo.report import read_report
 
 from .conftest import ROOT, SAMPLES
 

@@ -321,7 +321,7 @@ def test_folder_of_a_text_file_is_a_usage_error(tmp_path):
 
 
 def test_a_report_that_cannot_be_written_is_one_line_and_exit_1(tmp_path, monkeypatch, model):
-    from batchemo.pipeline import crops
+    from batchemo.report import crops
 
     def disk_full(image, path, *a):
         raise OSError(28, "No space left on device", str(path))

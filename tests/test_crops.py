@@ -1,4 +1,4 @@
-"""Face crops (batchemo.pipeline.crops): `video_images` hands back exactly the frames asked for, whether the
+"""Face crops (batchemo.report.crops): `video_images` hands back exactly the frames asked for, whether the
 container seeks exactly, lands elsewhere or does not seek at all; with --save-faces and report.html, the saved crops
 and the page's thumbnails come from one decoding pass."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 import batchemo
 from batchemo.jobs.options import FolderOptions, VideoOptions
-from batchemo.pipeline import crops as C
+from batchemo.report import crops as C
 from batchemo.pipeline.sources import read_photo
 
 from .conftest import SAMPLES

@@ -16,11 +16,11 @@ import pytest
 
 import batchemo
 from batchemo.jobs.options import VideoOptions
-from batchemo.pipeline import html as H
-from batchemo.pipeline.annotate import _label_spot, draw_faces
-from batchemo.pipeline.colours import bgr, class_colours, rgb
+from batchemo.report import html as H
+from batchemo.report.annotate import _label_spot, draw_faces
+from batchemo.report.colours import bgr, class_colours, rgb
 from batchemo.pipeline.detect import drop_contained
-from batchemo.pipeline.encode import ffmpeg_exe, frame_times
+from batchemo.pipeline.ffmpeg import ffmpeg_exe, frame_times
 
 from .conftest import SAMPLES, SHARED, needs_shared
 
@@ -162,7 +162,7 @@ def test_a_class_has_one_colour_in_the_annotated_copy_the_timeline_and_the_page(
 
 
 def test_the_timeline_picture_names_tracks_as_the_page_does(tmp_path, two_face_clip, model, monkeypatch):
-    from batchemo.pipeline import plots
+    from batchemo.report import plots
 
     titles = []
     real = plots.pyplot()

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import batchemo
 from batchemo.cli import app
 from batchemo.jobs.options import FolderOptions
-from batchemo.pipeline.report import FACE_COLUMNS, FILE_COLUMNS
+from batchemo.report import FACE_COLUMNS, FILE_COLUMNS
 
 from .conftest import SAMPLE_FACES
 

@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 import batchemo
 from batchemo.cli import app
 from batchemo.jobs.options import FolderOptions, VideoOptions
-from batchemo.pipeline import html as H
-from batchemo.pipeline.crops import crop_name
+from batchemo.report import html as H
+from batchemo.report.crops import crop_name
 
 from .conftest import SAMPLES, need
 
@@ -179,7 +179,7 @@ def test_video_page_lists_low_confidence_moments(tmp_path, model):
                            "confidence": [0.9] * 7 + [0.3, 0.4, 0.45]})
     for c in model.classes:
         frames[f"p_{c}"] = frames["confidence"] if c == "happy" else (1 - frames["confidence"]) / 6
-    from batchemo.pipeline import report as R
+    from batchemo import report as R
 
     summary = R.track_summary(frames, model.classes, 0.2)
     timeline = R.timeline_table(frames, model.classes, 1.0)
@@ -381,7 +381,7 @@ def test_crop_names_of_different_sources_never_collide():
 
 
 def test_a_video_page_reads_its_length_from_run_json_old_and_new():
-    from batchemo.pipeline.html import _run_duration
+    from batchemo.report.html import _run_duration
 
     # write_reports records the length once; a run.json from before that field gives it from the same numbers.
     assert _run_duration({"video": {"duration_s": 3.25, "fps_used": 30.0}, "counts": {"frames_decoded": 999}}) == 3.25

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from batchemo.pipeline.report import read_report
+from batchemo.report import read_report
 
 from .conftest import ROOT, SAMPLES, moving_faces_video
 
@@ -123,10 +123,10 @@ def clip(tmp_path_factory, face_bgr):
 KILL_AT = """
 import os, signal, sys
 from pathlib import Path
-from batchemo.pipeline import report as R
+from batchemo.report import atomic as A  # where write_csv and write_json look write_atomic up
 
 name, when, args = sys.argv[1], sys.argv[2], sys.argv[3:]
-write_atomic = R.write_atomic
+write_atomic = A.write_atomic
 
 def killed(path, write):
     if Path(path).name != name:
@@ -138,7 +138,7 @@ def killed(path, write):
     write_atomic(path, half if when == "during" else write)
     os.kill(os.getpid(), signal.SIGKILL)
 
-R.write_atomic = killed
+A.write_atomic = killed
 from batchemo.cli import app
 app(args, prog_name="batchemo")
 """

@@ -119,7 +119,7 @@ def test_h264_with_b_frames_seeks_exactly_and_joins_equal(long_clip, tmp_path, m
     """Phone and camera videos are H.264 with B-frames: seeking must land on the exact frame there too."""
     import subprocess
 
-    from batchemo.pipeline.encode import ffmpeg_exe
+    from batchemo.pipeline.ffmpeg import ffmpeg_exe
 
     mp4 = tmp_path / "clip.mp4"
     subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(long_clip), "-c:v", "libx264",

@@ -9,9 +9,10 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from batchemo.jobs.journal import is_report_folder
 from batchemo.jobs.videos import expand_inputs
-from batchemo.pipeline import crops as C
-from batchemo.pipeline import report as R
+from batchemo.report import crops as C
+from batchemo import report as R
 from batchemo.pipeline.sources import IMAGE_EXTENSIONS, walk
 
 CLASSES = ["happy", "sad", "neutral"]
@@ -103,14 +104,14 @@ def test_reports_inside_an_input_folder_are_not_inputs(tmp_path):
     (root / "notes").mkdir()
     (root / "notes" / "run.json").write_text("not json")  # a user's own run.json is no report
     cv2.imwrite(str(root / "notes" / "c.jpg"), np.zeros((8, 8, 3), np.uint8))
-    images, _ = walk(root, IMAGE_EXTENSIONS)
+    images, _ = walk(root, IMAGE_EXTENSIONS, is_report=is_report_folder)
     assert [s.rel for s in images] == ["day1/a.jpg", "notes/c.jpg"]
     assert [v.source for v in expand_inputs([root])] == ["day1/clip.mp4"]
 
 
 def test_each_frame_lands_in_the_bin_its_time_falls_in():
     """0.3 / 0.1 is 2.9999999999999996 in floating point: a plain floor put the frame at 0.3 s in the bin before."""
-    from batchemo.pipeline import report as R
+    from batchemo import report as R
 
     classes = ["happy", "sad"]
     times = [round(k / 30, 6) for k in range(300)]  # 10 s at 30 fps
@@ -135,7 +136,7 @@ def test_a_track_of_exactly_the_minimum_length_is_not_short():
 
 
 def test_seconds_on_screen_is_kept_to_the_microsecond(tmp_path):
-    from batchemo.pipeline import report as R
+    from batchemo import report as R
 
     frames = pd.DataFrame({"face": 0, "frame": range(31), "time_s": [i / 30 for i in range(31)], "emotion": "happy",
                            "p_happy": 1.0, "p_sad": 0.0})

@@ -14,7 +14,7 @@ import pytest
 
 import batchemo
 from batchemo.jobs.options import FolderOptions, VideoOptions
-from batchemo.pipeline import report as R
+from batchemo import report as R
 
 from .conftest import SAMPLES, blank_video, video_tree
 

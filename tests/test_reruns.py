@@ -14,7 +14,7 @@ import batchemo
 from batchemo.cli import app
 from batchemo.jobs.options import FolderOptions, VideoOptions
 from batchemo.jobs.runtime import OutputConflict
-from batchemo.pipeline import html as H
+from batchemo.report import html as H
 from batchemo.pipeline.detect import DetectOptions
 from batchemo.training.options import TrainOptions
 

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 import batchemo
 from batchemo.cli import app
-from batchemo.pipeline.encode import ffmpeg_exe, has_audio
-from batchemo.pipeline.report import FACE_COLUMNS
+from batchemo.pipeline.ffmpeg import ffmpeg_exe, has_audio
+from batchemo.report import FACE_COLUMNS
 from batchemo.pipeline.sources import BadInput
 from batchemo.jobs.options import VideoOptions
 

@@ -65,7 +65,7 @@ def test_ffmpeg_reads_a_video_once_and_its_length_is_recorded_once(two_face_clip
     """A video cut short needs both the container's duration (is it whole after all?) and whether it has audio
     (to mux it back into annotated.mp4): one `ffmpeg -i` gives both. The length the timeline and the pages show
     is worked out once, and run.json records it for them."""
-    import batchemo.pipeline.encode as E
+    import batchemo.pipeline.ffmpeg as E
 
     cut = tmp_path / "cut.avi"
     data = two_face_clip.read_bytes()

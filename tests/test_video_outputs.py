@@ -18,7 +18,7 @@ from batchemo.jobs import video as V
 from batchemo.jobs.options import VideoOptions
 from batchemo.jobs.video_pass import Schedule
 from batchemo.jobs.videos import analyze_videos, expand_inputs, output_dirs
-from batchemo.pipeline.encode import ffmpeg_exe
+from batchemo.pipeline.ffmpeg import ffmpeg_exe
 
 from .conftest import VFR_FPS as FPS, VFR_GAP_AFTER as GAP_AFTER, VFR_GAP_S as GAP_S, moving_faces_video, \
     variable_rate_video
@@ -154,7 +154,7 @@ def test_videos_that_would_share_a_report_folder_are_refused(two_face_clip, tmp_
 
 def test_crops_of_a_variable_rate_video_come_from_the_frame_named(vfr_clip, monkeypatch):
     """A seek there reports the frame asked for and shows a later one: crops are read forward instead."""
-    from batchemo.pipeline import crops as C
+    from batchemo.report import crops as C
 
     monkeypatch.setattr(C, "SEEK_GAP", 5)  # seek over short gaps too, as over long ones in a long video
     cap = cv2.VideoCapture(str(vfr_clip))
@@ -174,7 +174,7 @@ def test_crops_of_a_variable_rate_video_come_from_the_frame_named(vfr_clip, monk
 
 def test_the_packet_timestamps_are_read_once_per_video(vfr_clip, tmp_path, model, monkeypatch):
     """The pass, its crops and its thumbnails all ask whether the video is variable-rate: one ffmpeg scan."""
-    from batchemo.pipeline import encode as E
+    from batchemo.pipeline import ffmpeg as E
 
     calls = []
     read = E._read_frame_times
@@ -211,7 +211,7 @@ def test_a_clip_cut_without_reencoding_is_whole_and_timed_from_its_first_shown_f
 
 
 def test_seconds_on_screen_end_with_the_video(tmp_path):
-    from batchemo.pipeline import report as R
+    from batchemo import report as R
 
     # --every 40 at 15 fps: analysed frames 2.67 s apart in a 6 s clip; the last one stands for 0.67 s.
     frames = pd.DataFrame({"frame": [0, 40, 80, 80], "face": [0, 0, 0, 1],
@@ -235,7 +235,7 @@ def test_full_frame_detection_is_about_once_a_second():
 
 
 def test_the_timeline_picture_leaves_the_bins_a_face_is_absent_from_blank():
-    from batchemo.pipeline.plots import step_areas
+    from batchemo.report.plots import step_areas
 
     part = pd.DataFrame({"bin": [0, 2, 3, 5], "start_s": [0.0, 2, 3, 5], "end_s": [1.0, 3, 4, 6],
                          "smooth_happy": [1.0, 0.5, 0.2, 0.0], "smooth_sad": [0.0, 0.5, 0.8, 1.0]})

@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from ..knobs import described, knob
-from ..pipeline import report as R
-from ..pipeline.crops import follow_renames, save_photo_faces
+from .. import report as R
+from .journal import Journal, is_report_folder
+from ..report.crops import follow_renames, save_photo_faces
 from ..pipeline.model import EmotionModel
 from ..pipeline.sources import (IMAGE_EXTENSIONS, UNSUPPORTED_IMAGES, SourceFile, is_photo, name_problem, printable,
                                 refusal, source_text, walk)
@@ -98,7 +99,7 @@ def _list_inputs(root: Path, out: Path) -> tuple[Path, list[SourceFile], list[So
     if out.resolve() == root.resolve():  # its annotated copies, crops and thumbnails would be the next run's input
         raise ValueError(f"{out}: --out is the folder analysed; choose a folder beside it or inside it")
     inside = out.resolve().is_relative_to(root.resolve())
-    images, others = walk(root, IMAGE_EXTENSIONS, skip=out if inside else None)
+    images, others = walk(root, IMAGE_EXTENSIONS, skip=out if inside else None, is_report=is_report_folder)
     # A photo that cannot be read gets an error row; any other file (a notes.txt, whatever its name) is skipped.
     is_unsupported = [Path(s.rel).suffix.lower() in UNSUPPORTED_IMAGES for s in others]
     refused = [s for s in images if refusal(s)] + [s for s, u in zip(others, is_unsupported) if u]
@@ -110,19 +111,19 @@ def _list_inputs(root: Path, out: Path) -> tuple[Path, list[SourceFile], list[So
 
 
 def _open_journal(out: Path, images: list[SourceFile], em: EmotionModel,
-                  opts: FolderOptions) -> tuple[R.Journal, set[str], set[str]]:
+                  opts: FolderOptions) -> tuple[Journal, set[str], set[str]]:
     """The resume journal of `out`, the photos a previous run finished (same path, size and mtime; with
     --annotate, their annotated copy there too) and the sources the previous report listed. A previous run with
     other settings (`analysis_settings`: an interrupted one's, in the journal, else the last run.json's) is
     refused: its rows and this run's would mix in one report."""
-    classes, marker = em.classes, out / R.Journal.MARKER
+    classes, marker = em.classes, out / Journal.MARKER
     if opts.redo:
         settings = analysis_settings(opts, em)
-        R.Journal(out).clear()
+        Journal(out).clear()
     else:  # checked before the journal folder is made: a refused run leaves nothing behind
         settings = check_settings(out, recorded_settings(marker if marker.exists() else out / "run.json"), opts, em,
                                   interrupted=marker.exists())
-    journal = R.Journal(out)
+    journal = Journal(out)
     journal.begin(settings, fresh=opts.redo)
     if opts.redo:
         return journal, set(), set()
@@ -163,7 +164,7 @@ def _renamed(out: Path, images: list[SourceFile]) -> dict[str, str]:
             if count[stamp] == 1 and len(by_stamp.get(stamp, [])) == 1}
 
 
-def _final_tables(journal: R.Journal, out: Path, images: list[SourceFile], others: list[SourceFile],
+def _final_tables(journal: Journal, out: Path, images: list[SourceFile], others: list[SourceFile],
                   refused: list[SourceFile], classes: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(files, faces, summary) of this folder as it is now, in walk order: photos no longer there drop out;
     then the files refused (an error row each) and those skipped."""
@@ -267,7 +268,7 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
     journal.clear()
     thumbs = None
     if opts.html:
-        from ..pipeline.html import folder_thumbs, write_folder_page
+        from ..report.html import folder_thumbs, write_folder_page
 
         thumbs = folder_thumbs(out, faces)
     if opts.save_faces:  # the page's thumbnails cut in the same pass: each photo decoded once for both

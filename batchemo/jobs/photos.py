@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..pipeline.annotate import annotate, write_image
+from ..report import face_rows
+from ..report.annotate import annotate, write_image
 from ..pipeline.detect import detect_scored
 from ..pipeline.faces import Faces, classify, crop_faces
 from ..pipeline.model import EmotionModel
@@ -89,4 +90,4 @@ def finish_batch(pending: list[Photo], em: EmotionModel, opts: FolderOptions, an
     if annotated_dir is not None:
         draw = lambda p: annotate_photo(p, em.classes, annotated_dir, opts.keep_side)  # noqa: E731
         list((writer.map if writer is not None else map)(draw, [p for p in pending if p.ok]))
-    return [(file_row(p), p.faces.rows(em.classes) if p.ok else []) for p in pending]
+    return [(file_row(p), face_rows(p.faces, em.classes) if p.ok else []) for p in pending]

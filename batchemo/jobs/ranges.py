@@ -20,8 +20,10 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from ..pipeline.annotate import annotate
-from ..pipeline.encode import Encoded, LazySink, ffmpeg_exe, ffmpeg_failure, frame_times
+from ..report import faces_from_rows
+from ..report.annotate import annotate
+from ..report.encode import Encoded, LazySink
+from ..pipeline.ffmpeg import ffmpeg_exe, ffmpeg_failure, frame_times
 from ..pipeline.faces import Faces
 from ..pipeline.model import EmotionModel
 from ..pipeline.sources import FALLBACK_FPS, BadInput, first_uneven_frame, open_video, seek_to
@@ -160,7 +162,7 @@ def annotate_range(path: Path, frames: pd.DataFrame, classes: list[str], opts: V
                 break
             if i % sched.every == 0:
                 rows = by_frame.get(i)
-                shown = Faces.from_rows(rows, classes) if rows is not None else Faces(Path(path).name)
+                shown = faces_from_rows(rows, classes) if rows is not None else Faces(Path(path).name)
             annotate(frame, shown, classes, with_ids=True)
             sink.write(frame)
     return sink.close() or Encoded(segment, "", "")

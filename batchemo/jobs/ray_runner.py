@@ -15,7 +15,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from ..pipeline.encode import Encoded
+from ..report.encode import Encoded
 from ..pipeline.faces import Faces
 from ..pipeline.model import EmotionModel
 from ..pipeline.sources import BadInput, SourceFile, probe

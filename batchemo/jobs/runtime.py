@@ -15,7 +15,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, TypeVar
 
-from ..pipeline.report import is_report_folder, read_record
+from ..report import read_record
+from .journal import is_report_folder
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -161,7 +162,7 @@ def extra_outputs(opts, annotated: str) -> dict[str, bool]:
 def remove_unwritten_extras(out: Path, opts, annotated: str) -> None:
     """After a run that changed a report's rows (a --redo, a changed input): the extra outputs it did not write
     belong to the analysis before, and go, so one report folder never shows two analyses."""
-    from ..pipeline.crops import remove_own_crops
+    from ..report.crops import remove_own_crops
 
     for name, written in extra_outputs(opts, annotated).items():
         p = Path(out) / name

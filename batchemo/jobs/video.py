@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 
 from ..knobs import described, knob
-from ..pipeline import report as R
-from ..pipeline.encode import MediaFacts, media_facts, mux_audio, preroll_frames
+from .. import report as R
+from ..report.encode import mux_audio
+from ..pipeline.ffmpeg import MediaFacts, media_facts, preroll_frames
 from ..pipeline.model import EmotionModel
 from ..pipeline.sources import (FALLBACK_FPS, BadInput, VideoInfo, frame_time, is_photo, open_video,
                                 variable_rate_clock)
@@ -221,7 +222,7 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
                   command: str | None = None, source: str | None = None) -> VideoResult:
     """frames.csv, timeline.csv/.png, summary.csv, annotated.mp4 and run.json of a pass's result; the same for
     a local run and for frame ranges gathered from a cluster."""
-    from ..pipeline.plots import timeline_png
+    from ..report.plots import timeline_png
 
     classes = em.classes
     media = media_facts(path)  # one `ffmpeg -i` for both questions: is it whole, has it audio
@@ -262,11 +263,11 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
     R.write_json(record, out / "run.json")
     thumbs = None
     if opts.html:
-        from ..pipeline.html import track_thumbs, write_video_page
+        from ..report.html import track_thumbs, write_video_page
 
         thumbs = track_thumbs(out, frames, summary)
     if opts.save_faces:  # the page's thumbnails cut in the same pass: each frame decoded once for both
-        from ..pipeline.crops import save_video_faces
+        from ..report.crops import save_video_faces
 
         save_video_faces(out, path, shown, also=[thumbs] if thumbs else [])
     if opts.html:

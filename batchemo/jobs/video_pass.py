@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from ..pipeline import report as R
-from ..pipeline.annotate import annotate
+from .. import report as R
+from ..report.annotate import annotate
 from ..pipeline.detect import detect_scored, has_eyes, refine_faces
-from ..pipeline.encode import Encoded, LazySink
+from ..report.encode import Encoded, LazySink
 from ..pipeline.faces import Faces, classify, crop_faces
 from ..pipeline.follow import face_template, follow_template, is_scene_cut, thumbnail
 from ..pipeline.model import EmotionModel
@@ -171,7 +171,7 @@ class FrameWriter:
         classify([s.faces for s in batch if s.analysed], self.em, self.batch_size)
         for s in batch:
             if s.analysed:
-                self.rows += s.faces.rows(self.em.classes)
+                self.rows += R.face_rows(s.faces, self.em.classes)
             if s.image is not None:
                 annotate(s.image, s.faces, self.em.classes, with_ids=True)
                 self.sink.write(s.image)

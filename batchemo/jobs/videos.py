@@ -11,7 +11,8 @@ from typing import Any, Callable, Iterable, Iterator
 import pandas as pd
 
 from ..knobs import described, knob
-from ..pipeline import report as R
+from .. import report as R
+from .journal import is_report_folder
 from ..pipeline.model import EmotionModel, default_model_path, read_card
 from ..pipeline.sources import VIDEO_EXTENSIONS, BadInput, source_text, walk
 from .folder import default_out as folder_out
@@ -56,7 +57,7 @@ def expand_inputs(inputs: str | os.PathLike | Iterable[str | os.PathLike]) -> li
     videos: list[VideoInput] = []
     for p in as_paths(inputs):
         if p.is_dir():
-            found = walk(p, VIDEO_EXTENSIONS)[0]
+            found = walk(p, VIDEO_EXTENSIONS, is_report=is_report_folder)[0]
             if not found:
                 raise ValueError(f"{p}: no videos found ({', '.join(sorted(VIDEO_EXTENSIONS))})")
             videos += [VideoInput(s.path, source_text(s.rel), p) for s in found]
@@ -211,7 +212,7 @@ def write_batch_tables(videos: list[VideoInput], outs: list[Path], results: list
 def _write_index(videos: list[VideoInput], outs: list[Path], index_dir: Path, results: list,
                  command: str | None) -> None:
     """OUT/index.html of a batch (several videos): each video's page with its one-line summary."""
-    from ..pipeline.html import write_index_page
+    from ..report.html import write_index_page
 
     items = [{"source": v.source, "out": o, "status": getattr(r, "status", "failed"),
               "error": getattr(r, "error", None) or getattr(r, "note", "")} for v, o, r in zip(videos, outs, results)]

@@ -1,8 +1,8 @@
 """The record that travels through the pipeline: the faces of one photo or video frame.
 
 Detection fills the boxes (and track ids for video), the crop step the crops, `classify` the probabilities; the
-rows of faces.csv / frames.csv and the labels drawn on the annotated media are both read from it, so a face's
-box, id and emotion cannot drift apart between the report and the picture.
+rows of faces.csv / frames.csv (`report.face_rows`) and the labels drawn on the annotated media are both read from
+it, so a face's box, id and emotion cannot drift apart between the report and the picture.
 """
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import report as R
 from .model import crop_faces  # noqa: F401  (the crop step, re-exported with its record)
 
 
@@ -50,20 +49,6 @@ class Faces:
             return [("?", 0.0)] * len(self)
         top = self.probs.argmax(axis=1)
         return [(classes[k], float(p[k])) for k, p in zip(top, self.probs)]
-
-    def rows(self, classes: list[str]) -> list[dict]:
-        """The faces.csv / frames.csv rows of these faces (classified)."""
-        return [R.face_row(self.source, self.frame, self.time_s, i, box, p, classes=classes, found_by=how, score=score)
-                for i, box, p, how, score in zip(self.ids, self.boxes, self.probs if self.probs is not None else [],
-                                                 self.found_by, self.scores)]
-
-    @classmethod
-    def from_rows(cls, rows, classes: list[str]) -> "Faces":
-        """Back from report rows (a DataFrame slice of one frame), e.g. to draw rows joined across ranges."""
-        head = (str(rows["source"].iloc[0]), int(rows["frame"].iloc[0]), float(rows["time_s"].iloc[0])) \
-            if len(rows) else ("", 0, float("nan"))
-        return cls(*head, rows[["x", "y", "w", "h"]].to_numpy(), rows["face"].to_numpy(np.int64),
-                   probs=rows[R.prob_columns(classes)].to_numpy(np.float32))
 
 
 def classify(batch: list[Faces], model, batch_size: int) -> None:

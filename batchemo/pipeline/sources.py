@@ -7,13 +7,12 @@ import struct
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
 
-from .encode import frame_times
-from .report import is_report_folder
+from .ffmpeg import frame_times
 
 # FFmpeg (inside OpenCV) prints its own lines for a bad video ("moov atom not found" for a truncated MP4) ahead
 # of batchemo's one-line error naming the file and the reason: fatal messages only (AV_LOG_FATAL = 8). OpenCV
@@ -43,12 +42,13 @@ class SourceFile:
     mtime_ns: int
 
 
-def walk(root: Path, extensions: set[str], skip: Path | None = None) -> tuple[list[SourceFile], list[SourceFile]]:
+def walk(root: Path, extensions: set[str], skip: Path | None = None,
+         is_report: Callable[[Path], bool] = lambda folder: False) -> tuple[list[SourceFile], list[SourceFile]]:
     """(matching files, other files) under root, sorted by relative path.
 
     Symlinked folders are not followed (a link loop cannot trap the walk); `skip` (the report folder, when it
-    lies inside root) and any other batchemo report below root (`is_report_folder`: `cd photos && batchemo
-    folder .` leaves photos/reports/photos/) are left out.
+    lies inside root) and any other batchemo report below root (`is_report`, the jobs' `is_report_folder`: `cd
+    photos && batchemo folder .` leaves photos/reports/photos/) are left out.
     """
     matched: list[SourceFile] = []
     others: list[SourceFile] = []
@@ -57,7 +57,7 @@ def walk(root: Path, extensions: set[str], skip: Path | None = None) -> tuple[li
         here = Path(dirpath)
         if skip_resolved is not None:
             dirnames[:] = [d for d in dirnames if (here / d).resolve() != skip_resolved]
-        dirnames[:] = [d for d in dirnames if not d.startswith(".") and not is_report_folder(here / d)]
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and not is_report(here / d)]
         for name in filenames:
             if name.startswith("."):
                 continue

@@ -79,7 +79,7 @@ def plot_reliability(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Pat
                      bins: int = BINS) -> None:
     """Reliability diagram: accuracy against mean confidence per bin for each named (probs, y), the diagonal
     being perfect calibration; bar shading shows how many predictions fall in each bin."""
-    from ..pipeline.plots import pyplot
+    from ..report.plots import pyplot
 
     plt = pyplot()
 

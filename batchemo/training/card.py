@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from ..pipeline.model import read_card
-from ..pipeline.report import write_atomic, write_json
+from ..report import write_atomic, write_json
 
 
 def _inference_line(card: dict) -> str:

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from . import data as D
 from .labels import canonical, match_classes
 from ..pipeline.model import EmotionModel, apply_temperature, crop_faces
-from ..pipeline.report import write_atomic, write_csv, write_json
+from ..report import write_atomic, write_csv, write_json
 from .calibration import calibration_figures, ece, fit_temperature, nll, plot_reliability
 from .card import set_temperature
 from .options import comparable_options, hold_out_seed
@@ -68,7 +68,7 @@ def metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], present:
 
 
 def plot_confusion(cm: np.ndarray, classes: list[str], path: Path, title: str) -> None:
-    from ..pipeline.plots import pyplot
+    from ..report.plots import pyplot
 
     plt = pyplot()
 

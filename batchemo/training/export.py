@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..pipeline.model import _LitePredictor
-from ..pipeline.report import write_atomic
+from ..report import write_atomic
 
 
 def export_tflite(model, path: Path, check: np.ndarray | None = None) -> None:

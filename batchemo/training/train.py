@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..pipeline.report import write_json
+from ..report import write_json
 from . import data as D
 from .card import write_card
 from .export import export_model

@@ -23,7 +23,8 @@ import pandas as pd
 
 from . import crops as C
 from .colours import class_colours
-from .report import read_record, read_report, write_atomic
+from .atomic import read_record, write_atomic
+from .tables import read_report
 
 GALLERY_CAP = 500  # faces in the folder page's gallery (lowest confidence first)
 LOW_CONFIDENCE = 0.5

@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 
 from .annotate import write_image
-from .report import CROP_INDEX, write_csv
-from .sources import BadInput, read_photo, seek_to, variable_rate_clock
+from .atomic import write_csv
+from .tables import CROP_INDEX
+from ..pipeline.sources import BadInput, read_photo, seek_to, variable_rate_clock
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 THUMB_SIDE = 112  # px, the thumbnails' long side

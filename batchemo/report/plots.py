@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from .colours import class_colours
-from .report import write_atomic
+from .atomic import write_atomic
 
 
 def pyplot():

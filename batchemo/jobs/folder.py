@@ -21,6 +21,7 @@ from ..knobs import described, knob
 from .. import report as R
 from .journal import Journal, is_report_folder
 from ..report.crops import follow_renames, save_photo_faces
+from ..report.extras import write_extras
 from ..pipeline.model import EmotionModel
 from ..pipeline.sources import (IMAGE_EXTENSIONS, UNSUPPORTED_IMAGES, SourceFile, is_photo, name_problem, printable,
                                 refusal, source_text, walk)
@@ -266,14 +267,10 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
         # The rows changed: extra outputs this run does not write show the analysis before, and go.
         remove_unwritten_extras(out, opts, "annotated")
     journal.clear()
-    thumbs = None
-    if opts.html:
-        from ..report.html import folder_thumbs, write_folder_page
+    from ..report.html import folder_thumbs, write_folder_page
 
-        thumbs = folder_thumbs(out, faces)
-    if opts.save_faces:  # the page's thumbnails cut in the same pass: each photo decoded once for both
-        save_photo_faces(out, base, faces, keep_side=opts.keep_side, also=[thumbs] if thumbs else [])
-    if opts.html:
-        write_folder_page(out, base, files, faces, summary, record, classes=em.classes, card=em.card,
-                          thumbs=thumbs)
+    write_extras(html=opts.html, save_faces=opts.save_faces, thumbs=lambda: folder_thumbs(out, faces),
+                 save=lambda also: save_photo_faces(out, base, faces, keep_side=opts.keep_side, also=also),
+                 page=lambda thumbs: write_folder_page(out, base, files, faces, summary, record, classes=em.classes,
+                                                       card=em.card, thumbs=thumbs))
     return FolderResult(out, len(images) + len(refused), len(faces), errors, len(done), summary, seconds, len(others))

@@ -14,6 +14,7 @@ import pandas as pd
 from ..knobs import described, knob
 from .. import report as R
 from ..report.encode import mux_audio
+from ..report.extras import write_extras
 from ..pipeline.ffmpeg import MediaFacts, media_facts, preroll_frames
 from ..pipeline.model import EmotionModel
 from ..pipeline.sources import (FALLBACK_FPS, BadInput, VideoInfo, frame_time, is_photo, open_video,
@@ -261,17 +262,13 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
                         input_mtime_ns=st.st_mtime_ns, status=status, notes=notes, video=video,
                         frames_per_second=round(res.decoded / seconds, 2) if seconds else None)
     R.write_json(record, out / "run.json")
-    thumbs = None
-    if opts.html:
-        from ..report.html import track_thumbs, write_video_page
+    from ..report.crops import save_video_faces
+    from ..report.html import track_thumbs, write_video_page
 
-        thumbs = track_thumbs(out, frames, summary)
-    if opts.save_faces:  # the page's thumbnails cut in the same pass: each frame decoded once for both
-        from ..report.crops import save_video_faces
-
-        save_video_faces(out, path, shown, also=[thumbs] if thumbs else [])
-    if opts.html:
-        write_video_page(out, path, frames, timeline, summary, record, classes=classes, card=em.card, thumbs=thumbs)
+    write_extras(html=opts.html, save_faces=opts.save_faces, thumbs=lambda: track_thumbs(out, frames, summary),
+                 save=lambda also: save_video_faces(out, path, shown, also=also),
+                 page=lambda thumbs: write_video_page(out, path, frames, timeline, summary, record, classes=classes,
+                                                      card=em.card, thumbs=thumbs))
     # Only a re-analysis gets here: what this run did not write belongs to the analysis it replaced.
     remove_unwritten_extras(out, opts, "annotated.mp4")
     return VideoResult(path, out, status, res.decoded, res.analysed, len(frames), tracks, seconds, "; ".join(notes))

@@ -77,7 +77,7 @@ def variants():
         "no following by template": (VideoOptions(follow_s=0), []),
         "no evidence rule for new boxes": (VideoOptions(min_new_score=0), []),
         "no dropping of boxes inside a face": (VideoOptions(), [(DT, "drop_contained", keep_all)]),
-        "no scene-cut detection": (VideoOptions(), [(VP, "is_scene_cut", lambda a, b: False)]),
+        "no scene-cut detection": (VideoOptions(), [(VP.ShotBoundaries, "is_cut", lambda self, bgr, grey: False)]),
     }
 
 

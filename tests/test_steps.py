@@ -22,7 +22,8 @@ from batchemo.pipeline.detect import (
     refine_faces,
 )
 from batchemo.pipeline.faces import Faces, classify, crop_faces
-from batchemo.pipeline.follow import face_template, follow_template, is_scene_cut, thumbnail
+from batchemo.pipeline.follow import face_template, follow_template
+from batchemo.pipeline.shots import ShotBoundaries
 from batchemo.pipeline.sources import Frame
 from batchemo.report import face_rows
 from batchemo.pipeline.track import Tracker, iou
@@ -108,11 +109,15 @@ def test_follow_template_finds_the_moved_face_and_not_a_blank(astronaut_grey):
     assert follow_template(noise, face, template)[1] < 0.5
 
 
+def _cuts(frames: list[np.ndarray], interval: float = 0.1) -> list[bool]:
+    shots = ShotBoundaries(interval)
+    return [shots.is_cut(f, cv2.cvtColor(f, cv2.COLOR_BGR2GRAY)) for f in frames]
+
+
 def test_scene_cut_is_a_jump_not_a_light_change(astronaut_grey):
-    a = thumbnail(astronaut_grey)
-    assert not is_scene_cut(None, a)
-    assert not is_scene_cut(a, thumbnail(cv2.convertScaleAbs(astronaut_grey, alpha=1.1, beta=8)))
-    assert is_scene_cut(a, thumbnail(255 - astronaut_grey))
+    a = cv2.cvtColor(astronaut_grey, cv2.COLOR_GRAY2BGR)
+    assert _cuts([a, cv2.convertScaleAbs(a, alpha=1.1, beta=8)]) == [False, False]
+    assert _cuts([a, 255 - a]) == [False, True]
 
 
 # ---------------------------------------------------------------- tracker
@@ -214,7 +219,7 @@ def test_a_scene_cut_gives_the_face_of_the_new_shot_a_new_id(astronaut_grey):
     m = w // 2
     other_shot = np.full_like(astronaut_grey, 255)  # the same spot, all else changed: a cut by the thumbnails
     other_shot[y - m:y + h + m, x - m:x + w + m] = astronaut_grey[y - m:y + h + m, x - m:x + w + m]
-    assert is_scene_cut(thumbnail(astronaut_grey), thumbnail(other_shot))
+    assert _cuts([cv2.cvtColor(im, cv2.COLOR_GRAY2BGR) for im in (astronaut_grey, other_shot)]) == [False, True]
     finder = _finder()
     ids = [finder.find("clip.mp4", Frame(i, i / 10, cv2.cvtColor(img, cv2.COLOR_GRAY2BGR))).ids.tolist()
            for i, img in enumerate([astronaut_grey, astronaut_grey, other_shot, other_shot])]

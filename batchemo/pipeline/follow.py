@@ -1,6 +1,6 @@
 """Following a face by its look where the cascade misses it for a moment (a head turn, a hand, motion blur):
 template matching of the face as the cascade last saw it, in a window round its last box (OpenCV's
-matchTemplate, normalised correlation). Also the scene-cut test that tells the tracker to start afresh."""
+matchTemplate, normalised correlation). Where a shot ends is the module `shots`."""
 from __future__ import annotations
 
 import cv2
@@ -37,13 +37,3 @@ def follow_template(grey: np.ndarray, box, template: np.ndarray, margin: float =
     corr = cv2.matchTemplate(small, template, cv2.TM_CCOEFF_NORMED)
     _, best, _, (bx, by) = cv2.minMaxLoc(corr)
     return np.array([x0 + round(bx / s), y0 + round(by / s), w, h], np.int32), float(best)
-
-
-def thumbnail(grey: np.ndarray) -> np.ndarray:
-    return cv2.resize(grey, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32)
-
-
-def is_scene_cut(previous: np.ndarray | None, current: np.ndarray, threshold: float = 40.0) -> bool:
-    """A cut (or a jump) between two analysed frames: their 32x18 thumbnails differ by more than `threshold`
-    grey levels on average. A person moving, a pan or a light change stay well under it."""
-    return previous is not None and float(np.abs(previous - current).mean()) > threshold

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .looks import Look, same_look
+
 
 def intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Areas shared by boxes a [N,4] and b [M,4] given as (x, y, w, h): an [N, M] matrix."""
@@ -46,6 +48,7 @@ class Track:
     template: np.ndarray | None = None  # its look at the last hit, for following (module `follow`)
     hits: int = 1  # steps a cascade found it on: one hit may be a misfire, two make it a face worth following
     confirmed: bool = True  # reported; a track born of a weak box is not, until `confirm_hits` hits
+    look: Look | None = None  # its colours at the last hit (module `looks`): what a continuation must match
 
     def __post_init__(self):
         if self.last_hit < 0:
@@ -74,11 +77,12 @@ class Tracker:
     next_id: int = 0
 
     def update(self, boxes: np.ndarray, step: int, scores: np.ndarray | None = None,
-               trusted: np.ndarray | None = None) -> None:
+               trusted: np.ndarray | None = None, looks: list[Look | None] | None = None) -> None:
         """Match one detection step's boxes (`live_tracks` / `live` then say which faces to report). A box
         that matches no track starts one; where `trusted` is False for it, that track is reported only once
         the cascades have found it `confirm_hits` times (a known face may be confirmed by a weaker hit than it
-        takes to believe in a new one)."""
+        takes to believe in a new one). With `looks` (each box's), a track missed on the step before continues
+        only with a box that looks like it: after a gap another person may stand where it was."""
         self.expire(step)
         boxes = np.asarray(boxes, dtype=np.int32).reshape(-1, 4)
         scores = np.ones(len(boxes)) if scores is None else np.asarray(scores, np.float64)
@@ -99,6 +103,9 @@ class Tracker:
                 if score[ti, bi] < 0:
                     break
                 if ti in used_t or assigned[bi] >= 0:
+                    continue
+                t = self.tracks[ti]
+                if looks is not None and step - t.last_step > 1 and not same_look(t.look, looks[bi]):
                     continue
                 used_t.add(ti)
                 assigned[bi] = ti

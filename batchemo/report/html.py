@@ -13,6 +13,7 @@ import html
 import math
 import os
 import shutil
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from urllib.parse import quote
@@ -90,22 +91,87 @@ def _bar(row, classes, cols, prefix="share_") -> list:
     return [(c, float(row[f"{prefix}{c}"]) if pd.notna(row[f"{prefix}{c}"]) else 0.0, cols[c]) for c in classes]
 
 
+# --- people (--people) -----------------------------------------------------------------------------------------
+
+PERSON_LINKS = 12  # photos (or videos) listed on a person's card; the rest are in faces.csv's `person`
+
+
+@dataclass(frozen=True)
+class People:
+    """--people's part of a page: `table`, people.csv's rows (one per person); `pictures`, per person the face row
+    (of frames.csv / faces.csv, with its `person`) their picture is cut from: their most confident picked face. For
+    a batch's index, `appearances` (person, source, out, face, seconds_on_screen: one row per track of a person)
+    and `picture_files` (person -> the thumbnail file a video page cut) instead of `pictures`."""
+
+    table: pd.DataFrame
+    pictures: pd.DataFrame | None = None
+    appearances: pd.DataFrame | None = None
+    picture_files: dict = field(default_factory=dict)
+
+
+def person_thumbs(out: Path, pictures: pd.DataFrame) -> C.Crops:
+    """The person cards' pictures as a crop request, written as OUT/thumbs/person<N>.jpg (made after the page's
+    other thumbnails, whose request empties OUT/thumbs/)."""
+    (Path(out) / "thumbs").mkdir(parents=True, exist_ok=True)
+    return C.Crops(pictures, partial(_write_thumb, Path(out), _person_thumb_name), margin=0.15)
+
+
+def _person_thumb_name(label, r: pd.Series) -> str:
+    return f"thumbs/person{int(r['person'])}.jpg"
+
+
+def _person_card(p: pd.Series, classes: list[str], cols: dict, thumb: str | None, **more) -> dict:
+    """What every person card shows (people.csv's row: the dominant emotion, shares and mean probabilities), and
+    `more`, the page's own lines."""
+    return {"person": int(p["person"]), "dominant": p["dominant"], "thumb": thumb, "bar": _bar(p, classes, cols),
+            "mean_p": {c: float(p[f"mean_p_{c}"]) for c in classes}, **more}
+
+
+def _pictures_cut(people: People | None, crops: C.Crops | None) -> dict[int, str]:
+    """person -> its picture's file under OUT, for the pictures `crops` wrote."""
+    if people is None or crops is None:
+        return {}
+    return {int(crops.rows.loc[label, "person"]): _person_thumb_name(label, crops.rows.loc[label])
+            for label in crops.done}
+
+
+def presence_svg(segments: list[dict], duration: float, cols: dict, width: int = 1000, height: int = 26) -> str:
+    """A strip of the video's duration with one bar per track of a person (`segments`: face, first, last,
+    dominant), coloured by the track's dominant emotion; as the timelines, a click seeks the player."""
+    x0, x1 = 34, width - 8
+    d = max(duration, 1e-9)
+    sx = lambda t: x0 + (x1 - x0) * min(max(t / d, 0), 1)  # noqa: E731
+    parts = [(f'<svg class="timeline" viewBox="0 0 {width} {height}" data-x0="{x0}" data-x1="{x1}" '
+              f'data-w="{width}" data-duration="{duration:.3f}">'),
+             f'<rect x="{x0}" y="4" width="{x1 - x0}" height="{height - 8}" fill="#fafafa" stroke="#ccc"/>']
+    for s in segments:
+        a, b = sx(s["first"]), sx(s["last"])
+        parts.append(f'<rect x="{a:.1f}" y="6" width="{max(b - a, 2):.1f}" height="{height - 12}" '
+                     f'fill="{cols.get(s["dominant"], "#999")}"><title>track {int(s["face"])}: '
+                     f'{html.escape(str(s["dominant"]))}</title></rect>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 # --- folder ----------------------------------------------------------------------------------------------------
 
 def write_folder_page(out: Path, root: Path, files: pd.DataFrame, faces: pd.DataFrame, summary: pd.DataFrame,
                       run: dict, *, classes: list[str], card: dict | None = None, cap: int = GALLERY_CAP,
-                      keep_side: int = 640, thumbs: C.Crops | None = None) -> Path:
+                      keep_side: int = 640, thumbs: C.Crops | None = None, people: People | None = None) -> Path:
     """OUT/report.html of a folder run, and its thumbnails under OUT/thumbs/ (the gallery's faces, least confident
     first, at most `cap`). The tables are the ones files.csv, faces.csv and summary.csv were written from.
     `thumbs`: the gallery's thumbnails from `folder_thumbs`, already cut in another pass over the photos (the saved
     faces'; its rows then decide the gallery, and `cap` and `keep_side` are not used); without it they are chosen
-    here (at most `cap`) and cut (photos decoded with a long side of `keep_side` or more)."""
+    here (at most `cap`) and cut (photos decoded with a long side of `keep_side` or more). `people` (--people): a
+    card per person, their picture cut in the same pass as the gallery's (unless that was cut already)."""
     out, root = Path(out), Path(root)
     cols = class_colours(classes)
     if thumbs is None:
         thumbs = folder_thumbs(out, faces, cap)
-    if not thumbs.cut:
-        C.cut_photos(root, [thumbs], keep_side)
+    pictures = person_thumbs(out, people.pictures) if people is not None else None
+    pending = [c for c in (thumbs, pictures) if c is not None and not c.cut]
+    if pending:
+        C.cut_photos(root, pending, keep_side)
     shown = thumbs.rows
     thumb_of = {label: _thumb_name(label) for label in shown.index if label in thumbs.done}
     file_rows = _file_rows(out, files)
@@ -115,7 +181,26 @@ def write_folder_page(out: Path, root: Path, files: pd.DataFrame, faces: pd.Data
                   **_gallery(out, shown, len(faces), thumb_of, classes),
                   no_face=[f for f in file_rows if f["status"] == "ok" and f["faces"] == 0], files=file_rows,
                   **_file_totals(files), n_faces=len(faces),
-                  tables=_tables(out, ["files.csv", "faces.csv", "summary.csv", "run.json", "faces/index.csv"]))
+                  people=_photo_people(out, people, faces, classes, cols, _pictures_cut(people, pictures)),
+                  tables=_tables(out, ["files.csv", "faces.csv", "summary.csv", "people.csv", "run.json",
+                                       "faces/index.csv"]))
+
+
+def _photo_people(out: Path, people: People | None, faces: pd.DataFrame, classes: list[str], cols: dict,
+                  thumbs: dict[int, str]) -> list[dict] | None:
+    """The folder page's person cards (None without --people): counts, shares, and the first photos each is in,
+    linked to their annotated copies."""
+    if people is None:
+        return None
+    known = faces[faces["person"].notna()]
+    photos = {int(p): list(dict.fromkeys(g["source"])) for p, g in known.groupby(known["person"].astype(int))}
+    cards = []
+    for _, p in people.table.iterrows():
+        mine = photos.get(int(p["person"]), [])
+        cards.append(_person_card(p, classes, cols, thumbs.get(int(p["person"])), faces=_count(int(p["faces"]), "face"),
+                                  photos=_count(int(p["photos"]), "photo"), more=max(0, len(mine) - PERSON_LINKS),
+                                  links=[{"source": s, "link": _annotated_link(out, s)} for s in mine[:PERSON_LINKS]]))
+    return cards
 
 
 def _annotated_link(out: Path, source: str) -> str | None:
@@ -241,11 +326,12 @@ def _run_duration(run: dict) -> float | None:
 
 
 def write_video_page(out: Path, video: Path, frames: pd.DataFrame, timeline: pd.DataFrame, summary: pd.DataFrame,
-                     run: dict, *, classes: list[str], card: dict | None = None, thumbs: C.Crops | None = None) -> Path:
+                     run: dict, *, classes: list[str], card: dict | None = None, thumbs: C.Crops | None = None,
+                     people: People | None = None) -> Path:
     """OUT/report.html of a video run and its track thumbnails under OUT/thumbs/ (cut from the video at each track's
     highest-confidence row of frames.csv). The tables are the ones frames/timeline/summary.csv were written from.
     `thumbs`: the thumbnails from `track_thumbs`, already cut in another pass over the video (the saved faces');
-    without it they are cut here."""
+    without it they are cut here. `people` (--people): a card per person, their picture cut in the same pass."""
     out = Path(out)
     cols = class_colours(classes)
     v = run.get("video", {})
@@ -257,21 +343,48 @@ def write_video_page(out: Path, video: Path, frames: pd.DataFrame, timeline: pd.
     rows = summary[summary["scope"] == "track"]  # the all-faces row has no track
     if thumbs is None:
         thumbs = track_thumbs(out, frames, summary)
-    if not thumbs.cut:
-        C.cut_video(video, [thumbs])
+    pictures = person_thumbs(out, people.pictures) if people is not None else None
+    pending = [c for c in (thumbs, pictures) if c is not None and not c.cut]
+    if pending:
+        C.cut_video(video, pending)
     thumb_of = {int(thumbs.rows.loc[label, "face"]): _track_thumb_name(label, thumbs.rows.loc[label])
                 for label in thumbs.done}
     rows_of, bins_of = dict(list(frames.groupby("face"))), dict(list(timeline.groupby("face")))
     tracks = [_track_card(s, rows_of.get(int(s["face"]), frames.iloc[:0]),
                           bins_of.get(int(s["face"]), timeline.iloc[:0]), classes, cols, thumb_of.get(int(s["face"])),
                           duration, fps) for _, s in rows.iterrows()]
+    persons = _video_people(people, frames, rows, classes, cols, _pictures_cut(people, pictures), duration)
+    if persons is not None:
+        of_track = {t: p["person"] for p in persons for t in p["tracks"]}
+        for t in tracks:
+            t["person"] = of_track.get(int(t["face"]))
     has_video = (out / "annotated.mp4").is_file()
     return _write(out, "report.html", "video.html.j2", name=Path(run.get("input") or video).name,
                   run_facts=_video_facts(run, card, duration, fps, decoded), notes=run.get("notes") or [],
                   video="annotated.mp4" if has_video else None, classes=classes, colors=cols, tracks=tracks,
-                  low=LOW_CONFIDENCE,
-                  tables=_tables(out, ["frames.csv", "timeline.csv", "summary.csv", "timeline.png", "run.json",
-                                       "faces/index.csv"]))
+                  low=LOW_CONFIDENCE, people=persons,
+                  tables=_tables(out, ["frames.csv", "timeline.csv", "summary.csv", "people.csv", "timeline.png",
+                                       "run.json", "faces/index.csv"]))
+
+
+def _video_people(people: People | None, frames: pd.DataFrame, tracks: pd.DataFrame, classes: list[str],
+                  cols: dict, thumbs: dict[int, str], duration: float) -> list[dict] | None:
+    """The video page's person cards (None without --people): people.csv's row, the person's tracks (those frames.csv
+    gives their number, as summary.csv has them) linked to the track cards, and a strip of when they are on screen."""
+    if people is None:
+        return None
+    known = frames[frames["person"].notna()]
+    tracks_of = {int(p): set(g["face"].astype(int)) for p, g in known.groupby(known["person"].astype(int))}
+    cards = []
+    for _, p in people.table.iterrows():
+        mine = tracks[tracks["face"].astype(int).isin(tracks_of.get(int(p["person"]), set()))]
+        segments = [{"face": int(s["face"]), "first": float(s["first_s"]), "last": float(s["last_s"]),
+                     "dominant": s["dominant"]} for _, s in mine.iterrows()]
+        cards.append(_person_card(p, classes, cols, thumbs.get(int(p["person"])),
+                                  seconds=_num(p["seconds_on_screen"], "{:.1f}"), faces=_count(int(p["faces"]), "face"),
+                                  first=_num(p["first_seen_s"], "{:.1f}"), last=_num(p["last_seen_s"], "{:.1f}"),
+                                  tracks=[sg["face"] for sg in segments], svg=presence_svg(segments, duration, cols)))
+    return cards
 
 
 def track_thumbs(out: Path, frames: pd.DataFrame, summary: pd.DataFrame) -> C.Crops:
@@ -323,8 +436,11 @@ def _video_facts(run: dict, card: dict | None, duration: float, fps: float, deco
 
 # --- a batch of videos -----------------------------------------------------------------------------------------
 
-def write_index_page(index_dir: Path, items: list[dict], command: str | None = None) -> Path:
-    """OUT/index.html of a batch: one row per video. `items`: source, out (its report folder), status, error."""
+def write_index_page(index_dir: Path, items: list[dict], command: str | None = None,
+                     people: People | None = None) -> Path:
+    """OUT/index.html of a batch: one row per video. `items`: source, out (its report folder), status, error.
+    `people` (--people): a card per person of the batch, with the picture a video page cut and their tracks in
+    each video, linked to those pages' track cards."""
     index_dir = Path(index_dir)
     videos = []
     for it in items:
@@ -360,7 +476,35 @@ def write_index_page(index_dir: Path, items: list[dict], command: str | None = N
         videos.append(row)
     facts = [("written", _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")), ("command", command)]
     return _write(index_dir, "index.html", "index.html.j2", videos=videos, total=_batch_total(index_dir, videos),
-                  run_facts=facts)
+                  run_facts=facts, people=_batch_people(index_dir, people))
+
+
+def _batch_people(index_dir: Path, people: People | None) -> list[dict] | None:
+    """The index's person cards (None without --people): the batch people.csv's row, and per video the person's
+    tracks with their seconds on screen, each linked to its card on the video's page."""
+    if people is None:
+        return None
+    classes = [c[len("share_"):] for c in people.table.columns if c.startswith("share_")]
+    cols = class_colours(classes)
+    seen = people.appearances
+    cards = []
+    for _, p in people.table.iterrows():
+        number = int(p["person"])
+        videos = []
+        for (source, out), g in seen[seen["person"] == number].groupby(["source", "out"], sort=False):
+            page = Path(out) / "report.html"
+            link = os.path.relpath(page, index_dir) if page.is_file() else None
+            videos.append({"source": source, "link": link,
+                           "tracks": [{"face": int(t.face), "seconds": _num(t.seconds_on_screen, "{:.1f}")}
+                                      for t in g.itertuples()]})
+        picture = people.picture_files.get(number)
+        thumb = os.path.relpath(picture, index_dir) if picture is not None and Path(picture).is_file() else None
+        cards.append(_person_card(p, classes, cols, thumb, seconds=_num(p["seconds_on_screen"], "{:.1f}"),
+                                  tracks=_count(int(p["tracks"]), "track"), n_videos=_count(int(p["videos"]), "video"),
+                                  first_source=p["first_source"], first=_num(p["first_seen_s"], "{:.1f}"),
+                                  last_source=p["last_source"], last=_num(p["last_seen_s"], "{:.1f}"),
+                                  videos=videos[:PERSON_LINKS], more=max(0, len(videos) - PERSON_LINKS)))
+    return cards
 
 
 def _top_shares(row: pd.Series, n: int = 3) -> str:

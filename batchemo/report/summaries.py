@@ -1,5 +1,5 @@
 """The summaries a report derives from its face rows: timelines per track, a video's per-track summary, a batch
-of videos' summary; how long each analysed frame stands for."""
+of videos' summary, the people tables of --people; how long each analysed frame stands for."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from .tables import BATCH_SUMMARY, GROUP_SUMMARY, TIMELINE, TRACK_SUMMARY, prob_columns
+from .tables import BATCH_SUMMARY, GROUP_SUMMARY, PEOPLE, PHOTO_PEOPLE, TIMELINE, TRACK_SUMMARY, prob_columns
 
 
 SMOOTH_BINS = 3  # centred rolling mean over this many time bins: the timeline's smoothed view (README)
@@ -162,3 +162,45 @@ def emotion_summary(faces: pd.DataFrame, classes: list[str], by: pd.Series | Non
         rows.append(row)
     cols = ["group", "faces"] + [f"n_{c}" for c in classes] + [f"share_{c}" for c in classes] + ["scope"]
     return GROUP_SUMMARY.apply(pd.DataFrame(rows, columns=cols))
+
+
+def people_table(parts: list[tuple[str, pd.DataFrame, pd.DataFrame]], classes: list[str]) -> pd.DataFrame:
+    """people.csv of a video report or of a batch of videos: one row per person number, in number order.
+
+    `parts`: per video, in input order, (source, its frames.csv rows with `person`, its summary.csv). A person's
+    `tracks` and `videos` are those with their number; `first_source` / `first_seen_s` the first video (input order)
+    they are in and the first time in it, `last_source` / `last_seen_s` the last video and the last time in it
+    (within one video report, both are that video); `seconds_on_screen` the sum of their tracks' seconds on screen
+    from summary.csv (so the same per-frame seconds the summary counts; two tracks of one person on screen at once,
+    a held box and a new one, count twice); `faces` their face rows; `dominant`, `share_<class>` and
+    `mean_p_<class>` over those rows, as a track's summary row has them."""
+    cols = list(PEOPLE.fixed) + [f"share_{c}" for c in classes] + [f"mean_p_{c}" for c in classes]
+    seen = [(source, rows[rows["person"].notna()], summary) for source, rows, summary in parts]
+    numbers = sorted({int(p) for _, rows, _ in seen for p in rows["person"]})
+    out = []
+    for person in numbers:
+        mine = [(source, rows[rows["person"] == person], summary) for source, rows, summary in seen]
+        mine = [(source, rows, summary) for source, rows, summary in mine if len(rows)]
+        tracks = [(source, set(rows["face"].astype(int)), summary) for source, rows, summary in mine]
+        on_screen = sum(float(s.loc[(s["scope"] == "track") & s["face"].isin(faces), "seconds_on_screen"].sum())
+                        for _, faces, s in tracks)
+        every = pd.concat([rows for _, rows, _ in mine], ignore_index=True)
+        out.append({"person": person, "tracks": sum(len(faces) for _, faces, _ in tracks), "videos": len(mine),
+                    "first_source": mine[0][0], "first_seen_s": float(mine[0][1]["time_s"].min()),
+                    "last_source": mine[-1][0], "last_seen_s": float(mine[-1][1]["time_s"].max()),
+                    "seconds_on_screen": on_screen, "faces": len(every), **_emotion_columns(every, classes)})
+    return PEOPLE.apply(pd.DataFrame(out, columns=cols))
+
+
+def photo_people_table(faces: pd.DataFrame, classes: list[str]) -> pd.DataFrame:
+    """people.csv of a folder of photos: one row per person number (faces.csv's `person`), in number order: their
+    `faces` and `photos`, the first and last photo they are in (faces.csv's order: the walk's), `dominant`,
+    `share_<class>` and `mean_p_<class>` over their faces."""
+    cols = list(PHOTO_PEOPLE.fixed) + [f"share_{c}" for c in classes] + [f"mean_p_{c}" for c in classes]
+    known = faces[faces["person"].notna()]
+    out = []
+    for person, rows in sorted(known.groupby(known["person"].astype(int), sort=False), key=lambda g: g[0]):
+        out.append({"person": person, "faces": len(rows), "photos": int(rows["source"].nunique()),
+                    "first_source": rows["source"].iloc[0], "last_source": rows["source"].iloc[-1],
+                    **_emotion_columns(rows, classes)})
+    return PHOTO_PEOPLE.apply(pd.DataFrame(out, columns=cols))

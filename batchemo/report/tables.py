@@ -11,15 +11,19 @@ import pandas as pd
 from ..pipeline.faces import Faces
 
 __all__ = ["FACE_COLUMNS", "QUALITY_COLUMNS", "QUALITY_DTYPES", "FILE_COLUMNS", "FACE_DTYPES", "FILE_DTYPES",
-           "Schema", "FACES", "FILES", "VIDEO_FILES", "TRACK_SUMMARY", "GROUP_SUMMARY", "BATCH_SUMMARY", "TIMELINE",
-           "CROP_INDEX", "SCHEMAS", "READS", "prob_columns", "prob_columns_of", "face_columns", "face_row",
-           "face_rows", "faces_from_rows", "faces_frame", "files_frame", "read_report", "read_table"]
+           "PERSON_DTYPES", "Schema", "FACES", "FILES", "VIDEO_FILES", "TRACK_SUMMARY", "GROUP_SUMMARY",
+           "BATCH_SUMMARY", "TIMELINE", "CROP_INDEX", "PEOPLE", "PHOTO_PEOPLE", "SCHEMAS", "READS", "prob_columns",
+           "prob_columns_of", "face_columns", "face_row", "face_rows", "faces_from_rows", "faces_frame", "files_frame",
+           "read_report", "read_table"]
 
 # Column order is part of the public interface (README, "Report files"): append, never reorder.
 FACE_COLUMNS = ["source", "frame", "time_s", "face", "x", "y", "w", "h", "emotion", "confidence"]
 # Appended after the p_<class> columns: how the box was found, and the face score (README, "Columns").
 QUALITY_COLUMNS = ["found_by", "face_score"]
 QUALITY_DTYPES = {"found_by": "string", "face_score": "float64", "short_track": "boolean"}
+# Appended last with --people only: the person number, the same for one person across the run (README, "--people").
+# Nullable: short tracks and faces the identity gate refused have none.
+PERSON_DTYPES = {"person": "Int64"}
 FILE_COLUMNS = ["source", "width", "height", "faces", "status", "error", "bytes", "mtime_ns"]
 FACE_DTYPES = {"source": "string", "frame": "int64", "time_s": "float64", "face": "int64", "x": "int64",
                "y": "int64", "w": "int64", "h": "int64", "emotion": "string", "confidence": "float64"}
@@ -57,7 +61,7 @@ class Schema:
 
 
 # Every CSV batchemo writes, as read_report types it (README, "Report files" says the same in words).
-FACES = Schema("faces.csv / frames.csv", {**FACE_DTYPES, **QUALITY_DTYPES}, {"p_": "float64"},
+FACES = Schema("faces.csv / frames.csv", {**FACE_DTYPES, **QUALITY_DTYPES, **PERSON_DTYPES}, {"p_": "float64"},
                frozenset(FACE_DTYPES) - {"source"})
 FILES = Schema("files.csv (photos)", FILE_DTYPES, key=frozenset(FILE_DTYPES) - {"faces"}, empty_is_blank=("error",))
 VIDEO_FILES = Schema("files.csv (batch of videos)",
@@ -92,8 +96,24 @@ CROP_INDEX = Schema("faces/index.csv",
                     {"file": "string", "source": "string", "frame": "int64", "face": "int64", "emotion": "string",
                      "confidence": "float64", "time_s": "float64"},
                     key=frozenset({"file", "source", "frame", "face", "emotion"}))
-SCHEMAS = (FACES, FILES, VIDEO_FILES, TRACK_SUMMARY, GROUP_SUMMARY, BATCH_SUMMARY, TIMELINE, CROP_INDEX)
-READS = "faces.csv, frames.csv, files.csv, summary.csv, timeline.csv, faces/index.csv, or a report folder"
+# people.csv (--people) of a video report or a batch of videos: one row per person, their tracks summed (first and
+# last seen: the first and last video they are in, in input order, and the time in that video).
+PEOPLE = Schema("people.csv (videos)",
+                {"person": "Int64", "tracks": "int64", "videos": "int64", "first_source": "string",
+                 "first_seen_s": "float64", "last_source": "string", "last_seen_s": "float64",
+                 "seconds_on_screen": "float64", "faces": "int64", "dominant": "string"},
+                {"share_": "float64", "mean_p_": "float64"},
+                frozenset({"person", "tracks", "videos", "seconds_on_screen"}))
+# people.csv (--people) of a folder of photos: faces and photos counted instead of seconds.
+PHOTO_PEOPLE = Schema("people.csv (photos)",
+                      {"person": "Int64", "faces": "int64", "photos": "int64", "first_source": "string",
+                       "last_source": "string", "dominant": "string"},
+                      {"share_": "float64", "mean_p_": "float64"},
+                      frozenset({"person", "faces", "photos"}))
+SCHEMAS = (FACES, FILES, VIDEO_FILES, TRACK_SUMMARY, GROUP_SUMMARY, BATCH_SUMMARY, TIMELINE, CROP_INDEX, PEOPLE,
+           PHOTO_PEOPLE)
+READS = ("faces.csv, frames.csv, files.csv, summary.csv, timeline.csv, people.csv, faces/index.csv, or a report "
+         "folder")
 
 
 def prob_columns(classes: list[str]) -> list[str]:

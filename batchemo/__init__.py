@@ -8,10 +8,11 @@ Library API (the CLI is a thin layer over it)::
     videos = batchemo.analyze_videos("clips/", out="reports/clips", every=5)
     help(batchemo.VideoOptions)                           # every option: meaning, unit, default, range
 
-Packages: `pipeline` holds the steps (sources, ffmpeg probing, detect, follow, track, faces and classify, model),
-`report` the outputs (the tables and read_report, atomic writing, summaries, annotated media, plots, report.html,
-face crops), `jobs` the runs that schedule them (folder, video, videos, ranges, Ray) with their resume journal
-and run records, `training` making and measuring models (the main jobs never import it), `cli` the command line.
+Packages: `pipeline` holds the steps (input files, photos, videos, ffmpeg probing, detect, shots, looks, follow,
+track, faces and classify, model, identity), `report` the outputs (the tables and read_report, atomic writing,
+summaries, annotated media, plots, report.html, face crops), `jobs` the runs that schedule them (folder, video,
+videos, ranges, Ray) with their resume journal and run records, `training` making and measuring models (the main
+jobs never import it), `cli` the command line.
 """
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from bench_faces import long_tracks, markdown, score_boxes, split_reference  # n
 import batchemo.jobs.video_pass as VP  # noqa: E402
 import batchemo.pipeline.detect as DT  # noqa: E402
 from batchemo.jobs.options import VideoOptions  # noqa: E402
-from batchemo.pipeline.sources import open_video, read_frames  # noqa: E402
+from batchemo.pipeline.video import open_video, read_frames  # noqa: E402
 
 DATA = HERE.parent.parent / "shared" / "media" / "realclips"
 

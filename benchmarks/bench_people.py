@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from batchemo.pipeline import identity as I  # noqa: E402
-from batchemo.pipeline.sources import read_photo  # noqa: E402
+from batchemo.pipeline.photo import read_photo  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "media" / "realclips"
 WORK = ROOT / "benchmarks" / "work" / "people"

@@ -158,7 +158,7 @@ def test_other_files_unaffected(corpus_run):
 def test_unreadable_file(tmp_path, model, monkeypatch):
     """A file we may not read: one error row naming the reason (simulated when running as root)."""
     import batchemo
-    from batchemo.pipeline import sources
+    from batchemo.pipeline import photo
 
     d = tmp_path / "p"
     d.mkdir()
@@ -172,7 +172,7 @@ def test_unreadable_file(tmp_path, model, monkeypatch):
                 raise PermissionError(13, "Permission denied")
             return real(self)
 
-        monkeypatch.setattr(sources.Path, "read_bytes", read_bytes)
+        monkeypatch.setattr(photo.Path, "read_bytes", read_bytes)
     else:
         (d / "locked.jpg").chmod(0)
     res = batchemo.analyze_folder(d, out=tmp_path / "o", model=model, progress=False, log=lambda m: None)

@@ -15,7 +15,7 @@ import pytest
 import batchemo
 from batchemo.jobs.options import FolderOptions, VideoOptions
 from batchemo.report import crops as C
-from batchemo.pipeline.sources import read_photo
+from batchemo.pipeline.photo import read_photo
 
 from .conftest import SAMPLES
 

@@ -10,7 +10,9 @@ import pytest
 from batchemo import read_report
 from batchemo.jobs.folder import analyze_folder
 from batchemo.jobs.options import FolderOptions
-from batchemo.pipeline.sources import BadInput, jpeg_size, read_photo
+from batchemo.pipeline.files import BadInput
+from batchemo.pipeline.jpeg import jpeg_size
+from batchemo.pipeline.photo import read_photo
 
 from .conftest import SAMPLES
 
@@ -110,7 +112,7 @@ def test_a_reduced_decode_never_raises_the_smallest_face_found(tmp_path):
     at 1/2 a 36 px face would be 18 decoded px, under the cascade's 24 px window, and be missed."""
     from batchemo.jobs.photos import detect_photo
     from batchemo.pipeline.detect import DetectOptions
-    from batchemo.pipeline.sources import walk
+    from batchemo.pipeline.files import walk
 
     face = cv2.imread(str(SAMPLES / "images" / "astronaut.png"))[68:160, 179:271]  # the sample's face box
     rng = np.random.default_rng(1)
@@ -132,7 +134,7 @@ def test_a_reduced_decode_never_raises_the_smallest_face_found(tmp_path):
 def test_the_megapixel_guard_refuses_before_decoding_at_full_size_too(ext, tmp_path, monkeypatch):
     """--accurate decodes at full size (keep_side 0): a huge scan must still be refused from its header, before
     the decoder allocates it (here a 0.06 MP image against a 0.05 MP limit)."""
-    import batchemo.pipeline.sources as S
+    import batchemo.pipeline.video as S
 
     path = tmp_path / f"scan{ext}"
     cv2.imwrite(str(path), np.full((200, 300, 3), 128, np.uint8))
@@ -160,7 +162,7 @@ def test_a_phone_photo_over_the_megapixel_limit_decoded_reduced_is_analysed(tmp_
 
 def test_a_progressive_jpeg_is_weighed_at_full_size_even_decoded_reduced(tmp_path, monkeypatch):
     """libjpeg holds a progressive JPEG's coefficients for the whole image at any decode scale."""
-    import batchemo.pipeline.sources as S
+    import batchemo.pipeline.video as S
 
     small = np.full((800, 1200, 3), 128, np.uint8)
     for progressive in (0, 1):

@@ -13,7 +13,7 @@ from batchemo.jobs.journal import is_report_folder
 from batchemo.jobs.videos import expand_inputs
 from batchemo.report import crops as C
 from batchemo import report as R
-from batchemo.pipeline.sources import IMAGE_EXTENSIONS, walk
+from batchemo.pipeline.files import IMAGE_EXTENSIONS, walk
 
 CLASSES = ["happy", "sad", "neutral"]
 

@@ -257,7 +257,7 @@ def test_a_finished_video_makes_the_extras_asked_for_later(tmp_path, model):
 
 def test_a_rename_is_told_by_size_and_time_and_only_when_one_to_one(photos, tmp_path, model):
     from batchemo.jobs.folder import _renamed
-    from batchemo.pipeline.sources import walk
+    from batchemo.pipeline.files import walk
 
     out = tmp_path / "o"
     batchemo.analyze_folder(photos, out, model, FolderOptions(annotate=False, html=False), progress=False)

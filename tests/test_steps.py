@@ -24,7 +24,7 @@ from batchemo.pipeline.detect import (
 from batchemo.pipeline.faces import Faces, classify, crop_faces
 from batchemo.pipeline.follow import face_template, follow_template
 from batchemo.pipeline.shots import ShotBoundaries
-from batchemo.pipeline.sources import Frame
+from batchemo.pipeline.video import Frame
 from batchemo.report import face_rows
 from batchemo.pipeline.track import Tracker, iou
 

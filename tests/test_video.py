@@ -15,7 +15,7 @@ import batchemo
 from batchemo.cli import app
 from batchemo.pipeline.ffmpeg import ffmpeg_exe, has_audio
 from batchemo.report import FACE_COLUMNS
-from batchemo.pipeline.sources import BadInput
+from batchemo.pipeline.files import BadInput
 from batchemo.jobs.options import VideoOptions
 
 from .conftest import blank_video, moving_faces_video, video_tree

@@ -226,7 +226,7 @@ def _interrupted(kept: str) -> None:
 
 def _print_video(r) -> None:
     from ..jobs.videos import VideoFailure
-    from ..pipeline.sources import printable
+    from ..pipeline.files import printable
 
     name = printable(str(r.source))
     if isinstance(r, VideoFailure):

@@ -23,8 +23,8 @@ from .journal import Journal, is_report_folder
 from ..report.crops import follow_renames, save_photo_faces
 from ..report.extras import write_extras
 from ..pipeline.model import EmotionModel
-from ..pipeline.sources import (IMAGE_EXTENSIONS, UNSUPPORTED_IMAGES, SourceFile, is_photo, name_problem, printable,
-                                refusal, source_text, walk)
+from ..pipeline.files import (IMAGE_EXTENSIONS, UNSUPPORTED_IMAGES, SourceFile, is_photo, name_problem, printable,
+                              refusal, source_text, walk)
 from ..progress import bar_options, tqdm
 from .options import FolderOptions, job_options
 from .photos import Chunk, Photo, detect_photo, file_row, finish_batch

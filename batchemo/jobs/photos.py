@@ -14,7 +14,8 @@ from ..report.annotate import annotate, write_image
 from ..pipeline.detect import detect_scored
 from ..pipeline.faces import Faces, classify, crop_faces
 from ..pipeline.model import EmotionModel
-from ..pipeline.sources import BadInput, SourceFile, read_photo, to_grey
+from ..pipeline.files import BadInput, SourceFile
+from ..pipeline.photo import read_photo, to_grey
 from .options import FolderOptions
 
 

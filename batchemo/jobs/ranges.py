@@ -26,7 +26,8 @@ from ..report.encode import Encoded, LazySink
 from ..pipeline.ffmpeg import ffmpeg_exe, ffmpeg_failure, frame_times
 from ..pipeline.faces import Faces
 from ..pipeline.model import EmotionModel
-from ..pipeline.sources import FALLBACK_FPS, BadInput, first_uneven_frame, open_video, seek_to
+from ..pipeline.files import BadInput
+from ..pipeline.video import FALLBACK_FPS, first_uneven_frame, open_video, seek_to
 from ..pipeline.track import iou
 from .options import VideoOptions
 from .video_pass import PassResult, Schedule, analyse_pass

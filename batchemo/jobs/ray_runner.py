@@ -18,7 +18,8 @@ import pandas as pd
 from ..report.encode import Encoded
 from ..pipeline.faces import Faces
 from ..pipeline.model import EmotionModel
-from ..pipeline.sources import BadInput, SourceFile, probe
+from ..pipeline.files import BadInput, SourceFile
+from ..pipeline.video import probe
 from ..progress import bar_label, bar_options, tqdm
 from . import ranges as RG
 from .options import FolderOptions, VideoOptions

@@ -17,8 +17,8 @@ from ..report.encode import mux_audio
 from ..report.extras import write_extras
 from ..pipeline.ffmpeg import MediaFacts, media_facts, preroll_frames
 from ..pipeline.model import EmotionModel
-from ..pipeline.sources import (FALLBACK_FPS, BadInput, VideoInfo, frame_time, is_photo, open_video,
-                                variable_rate_clock)
+from ..pipeline.files import BadInput, is_photo
+from ..pipeline.video import FALLBACK_FPS, VideoInfo, frame_time, open_video, variable_rate_clock
 from ..progress import bar_label, bar_options, tqdm
 from .options import VideoOptions, job_options
 from .runtime import (check_settings, claim_output, extra_outputs, read_record, remove_unwritten_extras,

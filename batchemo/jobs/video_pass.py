@@ -26,7 +26,7 @@ from ..pipeline.follow import face_template, follow_template
 from ..pipeline.looks import look_of, same_look
 from ..pipeline.shots import ShotBoundaries
 from ..pipeline.model import EmotionModel
-from ..pipeline.sources import FALLBACK_FPS, Frame, read_frames
+from ..pipeline.video import FALLBACK_FPS, Frame, read_frames
 from ..pipeline.track import Tracker, iou
 from .options import VideoOptions
 from .runtime import BackgroundError, in_background
@@ -202,14 +202,14 @@ class PassResult:
     decode_error: str  # why decoding stopped early ('' when the stream simply ended)
     annotated: Encoded | None  # the encoded video, when one was asked for
     stream_end_s: float = 0.0  # where the last decoded frame ends, by the stream's own timestamps
-    clock: list[float] | None = None  # a variable-rate video's frame times (`sources.variable_rate_clock`)
+    clock: list[float] | None = None  # a variable-rate video's frame times (`video.variable_rate_clock`)
 
 
 def analyse_pass(path: Path, cap: cv2.VideoCapture, em: EmotionModel, opts: VideoOptions, sched: Schedule,
                  *, first: int = 0, last: int | None = None, annotated: Path | None = None,
                  bar: tqdm | None = None, clock: list[float] | None = None) -> PassResult:
     """Frames `first`..`last` of `path` (the capture is at `first`): face rows and, with `annotated`, the drawn
-    frames encoded there; `clock`: a variable-rate video's frame times (`sources.variable_rate_clock`). The
+    frames encoded there; `clock`: a variable-rate video's frame times (`video.variable_rate_clock`). The
     per-range step of the local and the Ray runner."""
     finder = FaceFinder(opts, sched, em.image_size, first)
     writer = FrameWriter(em, opts.batch_size, sched.fps, annotated)

@@ -14,7 +14,7 @@ from ..knobs import described, knob
 from .. import report as R
 from .journal import is_report_folder
 from ..pipeline.model import EmotionModel, default_model_path, read_card
-from ..pipeline.sources import VIDEO_EXTENSIONS, BadInput, source_text, walk
+from ..pipeline.files import VIDEO_EXTENSIONS, BadInput, source_text, walk
 from .folder import default_out as folder_out
 from .options import VideoOptions, job_options
 from .runtime import OutputConflict, refuse_replacing

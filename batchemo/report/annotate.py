@@ -10,7 +10,7 @@ import numpy as np
 from .colours import bgr, class_colours, text_on
 from ..pipeline.faces import Faces
 from .atomic import write_atomic
-from ..pipeline.sources import IMAGE_EXTENSIONS
+from ..pipeline.files import IMAGE_EXTENSIONS
 
 def _label_spot(box, size: tuple[int, int, int], img_w: int, img_h: int,
                 taken: list[tuple[int, int, int, int]]) -> tuple[int, int]:

@@ -25,7 +25,9 @@ import pandas as pd
 from .annotate import write_image
 from .atomic import write_csv
 from .tables import CROP_INDEX
-from ..pipeline.sources import BadInput, read_photo, seek_to, variable_rate_clock
+from ..pipeline.files import BadInput
+from ..pipeline.photo import read_photo
+from ..pipeline.video import seek_to, variable_rate_clock
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 THUMB_SIDE = 112  # px, the thumbnails' long side
@@ -87,7 +89,7 @@ def photo_images(root: Path, sources: Iterable[str], keep_side: int = 0) -> Iter
 
 def video_images(path: Path, frames: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
     """(frame index, image) of the wanted frames, in increasing order, each asked-for frame once; the index counts
-    frames as a pass reading from the start does (`sources.read_frames`), so a row's frame is the frame it was found
+    frames as a pass reading from the start does (`video.read_frames`), so a row's frame is the frame it was found
     on. Gaps of up to SEEK_GAP frames are read through; a longer one is seeked over only while the capture reports
     landing on the frame asked for (the position OpenCV's FFmpeg backend reports; on files whose timestamps mislead
     it, only a read from the start is sure). Where it lands elsewhere, the video is read forward from the start

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..pipeline.sources import IMAGE_EXTENSIONS
+from ..pipeline.files import IMAGE_EXTENSIONS
 
 
 @dataclass

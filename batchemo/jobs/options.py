@@ -24,6 +24,9 @@ VIDEO_RANGES = {
     "max_gap_s": Range(0, strict=True), "iou_threshold": Range(0, strict=True, high=1), "max_tracks_plotted": Range(1),
     "split_frames": Range(0),
 }
+PEOPLE_DOC = ("Number the people: the same `person` in {where} for the same person across the run ({groups}), "
+              "and people.csv; from face-identity descriptors of a few good faces each (needs the people extra: "
+              'pip install "batchemo[people]").')
 DETECT_DOC = ("Face detection (DetectOptions, or a dict of its fields). What it leaves unset keeps this job's "
               "defaults: the detection size (max_side) is {side} px unless it says otherwise.")
 
@@ -64,6 +67,7 @@ class FolderOptions:
                                  "address of a Ray cluster.")
     html: bool = knob(True, "Write OUT/report.html (and its thumbnails under OUT/thumbs/).")
     save_faces: bool = knob(False, "Save one crop per face under OUT/faces/<emotion>/ (and faces/index.csv).")
+    people: bool = knob(False, PEOPLE_DOC.format(groups="photo faces", where="faces.csv"))
 
     def __post_init__(self):  # every bad value refused before any work starts, from the CLI or from Python
         object.__setattr__(self, "detect", job_detect(self.detect, PHOTO_DETECT_SIDE))
@@ -127,6 +131,7 @@ class VideoOptions:
                             "index.html.")
     save_faces: bool = knob(False, "Save a few crops per track (one per second, the most confident) under "
                                    "OUT/faces/<emotion>/.")
+    people: bool = knob(False, PEOPLE_DOC.format(groups="tracks, across the videos of a batch", where="frames.csv"))
 
     def __post_init__(self):  # every bad value refused before any work starts, from the CLI or from Python
         object.__setattr__(self, "detect", job_detect(self.detect, VIDEO_DETECT_SIDE))

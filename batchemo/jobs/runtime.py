@@ -84,9 +84,10 @@ def in_background(items: Iterable[T], ahead: int) -> Iterator[Iterator[T]]:
             thread.join(0.05)
 
 
-# Options that change how fast a report is made or which extra files it has, never its rows.
+# Options that change how fast a report is made or which extra files it has, never its rows. `people` adds a
+# column given after the rows are final, again on every run (a report made without it takes it on a re-run).
 ROW_NEUTRAL = {"batch_size", "redo", "force", "workers", "pending_megapixels", "ray", "split_frames", "annotate",
-               "html", "save_faces", "max_tracks_plotted"}
+               "html", "save_faces", "max_tracks_plotted", "people"}
 _HASHES: dict = {}
 
 
@@ -208,7 +209,7 @@ class OutputConflict(Exception):
 
 # What a report folder holds, by name: replaced or removed by a run there.
 REPORT_NAMES = ("faces.csv", "files.csv", "summary.csv", "frames.csv", "timeline.csv", "timeline.png", "run.json",
-                "report.html", "annotated", "annotated.mp4", "faces", "thumbs")
+                "report.html", "annotated", "annotated.mp4", "faces", "thumbs", "people.csv", "people.npz")
 
 
 def refuse_replacing(folder: Path, names: tuple[str, ...], what: str, writer: str) -> None:

@@ -115,6 +115,7 @@ def folder(
     save_faces: bool = option(FolderOptions, "save_faces", "--save-faces", help="Save each face crop under "
                               "OUT/faces/<emotion>/ (class folders `batchemo train` reads; faces/index.csv maps them "
                               "to rows)."),
+    people: bool = option(FolderOptions, "people", "--people"),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Analyse every photo under PATH: faces.csv, files.csv, summary.csv, annotated/ and run.json.
@@ -130,7 +131,7 @@ def folder(
         opts = FolderOptions(detect=_detect_options(scale_factor, min_neighbors, min_face, accurate, detect_size),
                              decode_side=0 if accurate else decode_side, batch_size=batch_size, annotate=annotate,
                              redo=redo, force=force, max_megapixels=max_megapixels, workers=workers, ray=ray,
-                             html=html, save_faces=save_faces)
+                             html=html, save_faces=save_faces, people=people)
         res = analyze_folder(path, out, model, opts, progress=progress, command=command_line(ctx))
     except KeyboardInterrupt:
         _interrupted("the photos finished so far are kept")
@@ -179,6 +180,7 @@ def video(
     force: bool = option(VideoOptions, "force", "--force"),
     html: bool = option(VideoOptions, "html"),
     save_faces: bool = option(VideoOptions, "save_faces", "--save-faces"),
+    people: bool = option(VideoOptions, "people", "--people"),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Analyse videos frame by frame: frames.csv, timeline.csv/.png, summary.csv, annotated.mp4, run.json.
@@ -195,7 +197,7 @@ def video(
                             every=every, fps=fps, detect_every=1 if accurate else detect_every, batch_size=batch_size,
                             bin_s=bin, annotate=annotate, redo=redo, force=force, split_frames=split_frames,
                             min_track_s=min_track, keep_short_tracks=keep_short_tracks, html=html,
-                            save_faces=save_faces)
+                            save_faces=save_faces, people=people)
         results = analyze_videos(inputs, out, model, opts, progress=progress, command=command_line(ctx), ray=ray,
                                  on_result=_print_video)
     except KeyboardInterrupt:

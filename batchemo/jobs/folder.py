@@ -26,7 +26,9 @@ from ..pipeline.model import EmotionModel
 from ..pipeline.files import (IMAGE_EXTENSIONS, UNSUPPORTED_IMAGES, SourceFile, is_photo, name_problem, printable,
                               refusal, source_text, walk)
 from ..progress import bar_options, tqdm
+from .descriptors import DESCRIPTORS_FILE
 from .options import FolderOptions, job_options
+from .people import PEOPLE_FILE, check_people, number_photos, people_record, remove_people_table
 from .photos import Chunk, Photo, detect_photo, file_row, finish_batch
 from .runtime import (analysis_settings, check_settings, claim_output, prefetch_map, recorded_settings,
                       remove_unwritten_extras, run_record)
@@ -179,7 +181,8 @@ def _final_tables(journal: Journal, out: Path, images: list[SourceFile], others:
     files = pd.concat([files[files["source"].isin(order)], R.files_frame(skipped)], ignore_index=True)
     files = files.iloc[np.argsort([order.get(s, len(order) + i) for i, s in enumerate(files["source"])],
                                   kind="stable")].reset_index(drop=True)
-    faces = faces[faces["source"].isin(order)]
+    # An earlier --people run's numbers are not this run's: given again (or not at all) once the rows are final.
+    faces = faces[faces["source"].isin(order)].drop(columns="person", errors="ignore")
     faces = faces.iloc[np.lexsort((faces["face"].to_numpy(), [order[s] for s in faces["source"]]))] \
         .reset_index(drop=True)
     # A group per top-level sub-folder with photos in it, faces or not: a folder where none was found is a
@@ -220,6 +223,7 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
     """
     t0 = time.time()
     opts = job_options(FolderOptions, options, knobs, "analyze_folder")
+    check_people(opts.people)
     root = Path(path)
     log = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
     out = Path(out) if out else default_out(root)
@@ -228,6 +232,8 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
     R.remove_atomic_temps(out)
     em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)
     journal, done, reported = _open_journal(out, images, em, opts)
+    if opts.redo:  # --people's descriptors start over too
+        (out / DESCRIPTORS_FILE).unlink(missing_ok=True)
     if (out / "faces").is_dir():  # after the checks (a refused run changes nothing), before files.csv is replaced
         follow_renames(out / "faces", _renamed(out, images))
     todo = [s for s in images if s.rel not in done]
@@ -252,16 +258,25 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
             bar.set_postfix(faces=faces_found, errors=errors, refresh=False)
 
     files, faces, summary = _final_tables(journal, out, images, others, refused, em.classes)
+    people = None
+    if opts.people:  # before faces.csv is written: its last column
+        faces, people = number_photos(base, out, faces, files, opts.keep_side)
     if opts.annotate:
         _prune_annotated(out / "annotated", files)
     R.write_csv(faces, out / "faces.csv")
     R.write_csv(files, out / "files.csv")
     R.write_csv(summary, out / "summary.csv")
+    if people is not None:
+        R.write_csv(people.table, out / PEOPLE_FILE)
+    else:  # what an earlier --people run left
+        remove_people_table(out)
+        (out / DESCRIPTORS_FILE).unlink(missing_ok=True)
     seconds = time.time() - t0
     errors = int((files["status"] == "error").sum())
     counts = {"files": len(images) + len(refused), "faces": len(faces), "errors": errors,
               "skipped_non_images": len(others), "resumed_from_previous": len(done)}
-    record = run_record("folder", root, out, opts, em, command=command, counts=counts, seconds=seconds)
+    extra = {"people": people_record(len(people.table))} if people is not None else {}
+    record = run_record("folder", root, out, opts, em, command=command, counts=counts, seconds=seconds, **extra)
     R.write_json(record, out / "run.json")
     if journal.fresh or todo or reported != set(files["source"]):
         # The rows changed: extra outputs this run does not write show the analysis before, and go.
@@ -272,5 +287,5 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
     write_extras(html=opts.html, save_faces=opts.save_faces, thumbs=lambda: folder_thumbs(out, faces),
                  save=lambda also: save_photo_faces(out, base, faces, keep_side=opts.keep_side, also=also),
                  page=lambda thumbs: write_folder_page(out, base, files, faces, summary, record, classes=em.classes,
-                                                       card=em.card, thumbs=thumbs))
+                                                       card=em.card, thumbs=thumbs, people=people))
     return FolderResult(out, len(images) + len(refused), len(faces), errors, len(done), summary, seconds, len(others))

@@ -26,7 +26,7 @@ from .options import FolderOptions, VideoOptions
 from .photos import Chunk, Photo, detect_photo, finish_batch
 from .ranges import NotSeekable
 from .runtime import OutputConflict
-from .video import VideoResult, analyze_video, prepare_out, write_reports
+from .video import VideoResult, analyse_video, prepare_out, write_reports
 from .video_pass import PassResult, Schedule
 
 EXPECTED = (BadInput, OutputConflict, FileNotFoundError)  # a video's own failure, returned with its result
@@ -132,7 +132,9 @@ def ray_videos(paths: list[Path], outs: list[Path], model_path: Path, opts: Vide
     @ray.remote(num_cpus=1)
     def one(path: str, out: str, source: str):
         try:
-            return analyze_video(Path(path), Path(out), Path(model_path), opts, progress=False, command=command,
+            # The person numbers are the driver's (analyze_videos, after every video): a task describes its
+            # video's faces into its report (people.npz), not more.
+            return analyse_video(Path(path), Path(out), Path(model_path), opts, progress=False, command=command,
                                  source=source)
         except EXPECTED as e:
             return e

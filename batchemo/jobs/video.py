@@ -20,6 +20,7 @@ from ..pipeline.model import EmotionModel
 from ..pipeline.files import BadInput, is_photo
 from ..pipeline.video import FALLBACK_FPS, VideoInfo, frame_time, open_video, variable_rate_clock
 from ..progress import bar_label, bar_options, tqdm
+from .descriptors import DESCRIPTORS_FILE
 from .options import VideoOptions, job_options
 from .runtime import (check_settings, claim_output, extra_outputs, read_record, remove_unwritten_extras,
                       run_record)
@@ -93,6 +94,7 @@ def prepare_out(path: Path, out: Path, opts: VideoOptions, t0: float, model) -> 
     R.remove_atomic_temps(out)  # leftovers of a killed run, never under the final names
     for stale in out.glob(".annotated.*.tmp.mp4"):
         stale.unlink()
+    (out / DESCRIPTORS_FILE).unlink(missing_ok=True)  # --people's descriptors of the analysis this one replaces
     # Written before any report file, on a first run too: a run killed half way must not leave an old record
     # vouching for a mix of two analyses (the next run would skip it as complete), nor CSVs without a record,
     # which the next run would take for files batchemo did not write and refuse to replace without --force.
@@ -120,10 +122,24 @@ def analyze_video(path: str | Path, out: str | Path | None = None, model: Emotio
     those) and BadInput (one-line reason) for a file that is not a readable video. A re-run on a complete
     report is skipped unless `redo`. `command`: the command line recorded in run.json; `source`: the `source`
     column (default: the file's name; a batch gives the path under the folder it walked). `res.table()` reads
-    the rows found.
+    the rows found. With `people`, frames.csv gets `person` and the report people.csv (PeopleUnavailable, before
+    any work, without the people extra).
     """
-    t0 = time.time()
+    from .people import VideoReport, check_people, finish_people
+
     opts = job_options(VideoOptions, options, knobs, "analyze_video")
+    check_people(opts.people)
+    res = analyse_video(path, out, model, opts, progress=progress, command=command, source=source)
+    finish_people([VideoReport(source or Path(path).name, res.source, res.out)], None, model, opts)
+    return res
+
+
+def analyse_video(path: str | Path, out: str | Path | None, model: EmotionModel | str | Path | None,
+                  opts: VideoOptions, *, progress: bool = True, command: str | None = None,
+                  source: str | None = None) -> VideoResult:
+    """`analyze_video` up to its own report: the person numbers, given once per run over all its videos, are left
+    to the caller (`people.finish_people`); a batch and Ray's tasks run this for each video."""
+    t0 = time.time()
     path = Path(path)
     refuse_photo(path)
     out = Path(out) if out else default_out(path)
@@ -218,6 +234,18 @@ def shown_rows(frames: pd.DataFrame, keep_short_tracks: bool) -> pd.DataFrame:
     return frames if keep_short_tracks else frames[~frames["short_track"].astype(bool)]
 
 
+def _describe(path: Path, out: Path, frames: pd.DataFrame) -> None:
+    """--people's descriptors of this video's tracks into OUT/people.npz, here, where the video was just analysed
+    (a Ray task, not the driver, spends the ~1 s a track): after the pass, since dlib holds the GIL."""
+    from ..pipeline.identity import PeopleUnavailable
+    from .descriptors import describe_video
+
+    try:
+        describe_video(path, out, frames)
+    except PeopleUnavailable:  # a Ray worker without the extra (the driver has it: checked first) leaves it to it
+        pass
+
+
 def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, sched: Schedule, info: VideoInfo,
                   res: PassResult, *, t0: float, notes: list[str] | None = None,
                   command: str | None = None, source: str | None = None) -> VideoResult:
@@ -243,6 +271,8 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
     R.write_csv(frames, out / "frames.csv")
     R.write_csv(timeline, out / "timeline.csv")
     R.write_csv(summary, out / "summary.csv")
+    if opts.people:
+        _describe(path, out, frames)
     timeline_png(timeline, summary, classes, out / "timeline.png",
                  title=f"{path.name}: emotion over time (smoothed over {R.SMOOTH_BINS} bins of {opts.bin_s:g} s)",
                  duration_s=duration_s, max_tracks=opts.max_tracks_plotted,
@@ -265,7 +295,10 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
     from ..report.crops import save_video_faces
     from ..report.html import track_thumbs, write_video_page
 
-    write_extras(html=opts.html, save_faces=opts.save_faces, thumbs=lambda: track_thumbs(out, frames, summary),
+    # With --people the page waits for the person numbers, given once the run's every video is described
+    # (people.finish_people writes it, its thumbnails and the person pictures in one pass over the video).
+    write_extras(html=opts.html and not opts.people, save_faces=opts.save_faces,
+                 thumbs=lambda: track_thumbs(out, frames, summary),
                  save=lambda also: save_video_faces(out, path, shown, also=also),
                  page=lambda thumbs: write_video_page(out, path, frames, timeline, summary, record, classes=classes,
                                                       card=em.card, thumbs=thumbs))

@@ -18,7 +18,8 @@ from ..pipeline.files import VIDEO_EXTENSIONS, BadInput, source_text, walk
 from .folder import default_out as folder_out
 from .options import VideoOptions, job_options
 from .runtime import OutputConflict, refuse_replacing
-from .video import VideoResult, analyze_video, default_out, refuse_photo, shown_rows
+from .people import PEOPLE_FILE, VideoReport, check_people, finish_people
+from .video import VideoResult, analyse_video, default_out, refuse_photo, shown_rows
 
 
 @described()
@@ -141,10 +142,10 @@ def batch_dir(videos: list[VideoInput], outs: list[Path], out: Path | None) -> P
 BATCH_NAMES = ("files.csv", "summary.csv", "index.html")  # a batch's own files, in its folder
 
 
-def claim_batch_dir(root: Path, force: bool) -> None:
-    """Refuse a batch folder that holds files.csv, summary.csv or index.html that no batch of videos wrote (the
-    user's own tables, a photo folder's report, one video's report): the batch's would replace them. Unless
-    forced; a previous batch's folder is this batch's to update."""
+def claim_batch_dir(root: Path, force: bool, people: bool = False) -> None:
+    """Refuse a batch folder that holds files.csv, summary.csv or index.html (and with `people`, people.csv) that
+    no batch of videos wrote (the user's own tables, a photo folder's report, one video's report): the batch's
+    would replace them. Unless forced; a previous batch's folder is this batch's to update."""
     if force or not root.is_dir():
         return
     try:
@@ -152,7 +153,8 @@ def claim_batch_dir(root: Path, force: bool) -> None:
             return
     except (OSError, ValueError):  # no files.csv, or not a batch's
         pass
-    refuse_replacing(root, BATCH_NAMES, "the folder of a batch of videos", "the batch's tables")
+    names = BATCH_NAMES + ((PEOPLE_FILE,) if people else ())
+    refuse_replacing(root, names, "the folder of a batch of videos", "the batch's tables")
 
 
 def _run_of(o: Path, r: VideoResult | VideoFailure) -> dict | None:
@@ -210,13 +212,14 @@ def write_batch_tables(videos: list[VideoInput], outs: list[Path], results: list
 
 
 def _write_index(videos: list[VideoInput], outs: list[Path], index_dir: Path, results: list,
-                 command: str | None) -> None:
-    """OUT/index.html of a batch (several videos): each video's page with its one-line summary."""
+                 command: str | None, people=None) -> None:
+    """OUT/index.html of a batch (several videos): each video's page with its one-line summary (and with
+    --people, `people`: a card per person)."""
     from ..report.html import write_index_page
 
     items = [{"source": v.source, "out": o, "status": getattr(r, "status", "failed"),
               "error": getattr(r, "error", None) or getattr(r, "note", "")} for v, o, r in zip(videos, outs, results)]
-    write_index_page(index_dir, items, command)
+    write_index_page(index_dir, items, command, people=people)
 
 
 def _outcomes(videos: list[VideoInput], outs: list[Path], model, opts: VideoOptions, progress: bool,
@@ -236,7 +239,7 @@ def _outcomes(videos: list[VideoInput], outs: list[Path], model, opts: VideoOpti
     em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)
     for v, o in zip(videos, outs):
         try:
-            yield analyze_video(v.path, o, em, opts, progress=progress, command=command, source=v.source)
+            yield analyse_video(v.path, o, em, opts, progress=progress, command=command, source=v.source)
         except (BadInput, OutputConflict) as e:
             yield _failure(v.path, o, e)
         except Exception as e:  # noqa: BLE001 - one video's unforeseen failure must not cost the batch the others
@@ -267,18 +270,23 @@ def analyze_videos(inputs: str | os.PathLike | Iterable[str | os.PathLike], out:
     else a cluster address. Raises ValueError / FileNotFoundError for what stops the whole batch (no videos, a
     photo given by name, no model)."""
     opts = job_options(VideoOptions, options, knobs, "analyze_videos")
+    check_people(opts.people)
     videos = expand_inputs(inputs)
     outs = output_dirs(videos, Path(out) if out else None)
     root = batch_dir(videos, outs, Path(out) if out else None)
     if is_batch(videos):
-        claim_batch_dir(root, opts.force)
+        claim_batch_dir(root, opts.force, opts.people)
     results = []
     for r in _outcomes(videos, outs, model, opts, progress, command, ray):
         results.append(r)
         if on_result is not None:
             on_result(r)
+    # Person numbers once for the whole run, here in the driver, videos in input order: a run on Ray gives the
+    # numbers a local one gives.
+    analysed = [VideoReport(v.source, r.source, r.out) for v, r in zip(videos, results) if isinstance(r, VideoResult)]
+    people = finish_people(analysed, root if is_batch(videos) else None, model, opts)
     if is_batch(videos):
         write_batch_tables(videos, outs, results, root, _classes_of(model))
     if opts.html and is_batch(videos):  # a batch that shrank to one video too: no old index beside its tables
-        _write_index(videos, outs, root, results, command)
+        _write_index(videos, outs, root, results, command, people)
     return results

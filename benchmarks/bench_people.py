@@ -259,7 +259,8 @@ def margin(groups: list, truth: list, descs: list, cannot: set) -> dict:
             if means[i] is None or means[j] is None or truth[i] is None or truth[j] is None:
                 continue
             d = float(np.linalg.norm(means[i] - means[j]))
-            pair = f"{truth[i]} / {truth[j]}" if truth[i] != truth[j] else f"{truth[i]} ({groups[i][0]} / {groups[j][0]})"
+            pair = f"{truth[i]} / {truth[j]}" if truth[i] != truth[j] else \
+                f"{truth[i]} ({groups[i][0]} / {groups[j][0]})"
             if truth[i] == truth[j]:
                 same = max(same, (d, pair))
             else:
@@ -390,7 +391,8 @@ def main() -> int:
     for k, m in margins.items():
         lines.append(f"| {k} | " + " | ".join(f"{d:.3f} ({what})" for d, what in m.values()) + " |")
     lines += ["", "Groups (k = 5, threshold 0.5): source, track or photo face, truth, person number, faces described "
-              "/ picked:", "", "| source | face | truth | person | described / picked |", "| --- | --- | --- | --- | --- |"]
+              "/ picked:", "", "| source | face | truth | person | described / picked |",
+              "| --- | --- | --- | --- | --- |"]
     picked5 = picks[5]
     for g, t, p in zip(groups, truth, persons):
         sel = picked5[(picked5["source"] == g[0]) & (picked5["face"] == g[1])]

@@ -89,7 +89,8 @@ def main() -> None:
                                     for k in ("hit", "false")))
         lines.append(f"| {name} | {n.get('hit', 0)} | {n.get('false', 0)} | {n.get('other', 0)} | "
                      + " | ".join(cells) + " |")
-    q = allrows.assign(face_score=pd.to_numeric(allrows["face_score"], errors="coerce")).groupby("kind")["face_score"].quantile([0.1, 0.25, 0.5]).unstack()
+    scores = allrows.assign(face_score=pd.to_numeric(allrows["face_score"], errors="coerce"))
+    q = scores.groupby("kind")["face_score"].quantile([0.1, 0.25, 0.5]).unstack()
     lines += ["", "face_score quantiles by kind (10 %, 25 %, median):", ""]
     lines += [f"- {k}: " + ", ".join(f"{v:.2f}" for v in q.loc[k]) for k in q.index]
     text = "\n".join(lines) + "\n"

@@ -139,7 +139,8 @@ def test_photo_crops_and_thumbnails_share_one_decode(tmp_path, model, monkeypatc
     src = tmp_path / "photos"
     shutil.copytree(SAMPLES / "images", src)
     decoded = Counter()
-    monkeypatch.setattr(C, "read_photo", lambda path, *a, **k: decoded.update([Path(path)]) or read_photo(path, *a, **k))
+    monkeypatch.setattr(C, "read_photo",
+                        lambda path, *a, **k: decoded.update([Path(path)]) or read_photo(path, *a, **k))
     out = tmp_path / "report"
     batchemo.analyze_folder(src, out=out, model=model, options=FolderOptions(save_faces=True), progress=False,
                             log=lambda m: None)

@@ -4,7 +4,6 @@ extra needed), the one-line message without the extra, and dlib's descriptors on
 people)."""
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import subprocess
 import sys

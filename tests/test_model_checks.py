@@ -86,7 +86,8 @@ def test_crowd_votes_match_absolute_paths_and_refuse_a_file_that_fits_none(faces
     paths = sorted(str(p) for p in faces.rglob("*.png"))
     header = "file,happiness,sadness"
     absolute = tmp_path / "abs.csv"
-    absolute.write_text("\n".join([header, f"{faces / 'happy' / 'happy0.png'},9,1", f"{faces / 'sad' / 'sad1.png'},2,3"]))
+    absolute.write_text("\n".join([header, f"{faces / 'happy' / 'happy0.png'},9,1",
+                                   f"{faces / 'sad' / 'sad1.png'},2,3"]))
     crowd = crowd_majority(paths, absolute, faces, CLASSES)
     got = {p.split("/")[-1]: int(c) for p, c in zip(paths, crowd) if c >= 0}
     assert got == {"happy0.png": CLASSES.index("happy"), "sad1.png": CLASSES.index("sad")}

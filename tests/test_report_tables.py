@@ -66,7 +66,8 @@ def assert_written_typed(path: Path, schema: R.Schema) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def video_out(two_face_clip, tmp_path_factory, model) -> Path:
-    return batchemo.analyze_video(two_face_clip, tmp_path_factory.mktemp("vr") / "r", model, QUIET_VIDEO, progress=False).out
+    return batchemo.analyze_video(two_face_clip, tmp_path_factory.mktemp("vr") / "r", model, QUIET_VIDEO,
+                                  progress=False).out
 
 
 @pytest.fixture(scope="module")

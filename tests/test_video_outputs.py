@@ -39,7 +39,8 @@ def test_variable_rate_video_is_timed_by_its_own_clock(vfr_clip, tmp_path, model
     late = t[t.index > GAP_AFTER]
     np.testing.assert_allclose(late, late.index / FPS + GAP_S, atol=1e-3)  # frame index / fps would be 0.5 s early
     run = json.loads((res.out / "run.json").read_text())
-    assert run["video"]["duration_s"] == pytest.approx(96 / FPS + GAP_S, abs=1 / FPS)  # the last frame's length: a guess
+    # the last frame's length: a guess
+    assert run["video"]["duration_s"] == pytest.approx(96 / FPS + GAP_S, abs=1 / FPS)
 
 
 def test_variable_rate_video_is_not_cut_into_frame_ranges(vfr_clip, tmp_path):
@@ -215,7 +216,8 @@ def test_seconds_on_screen_end_with_the_video(tmp_path):
 
     # --every 40 at 15 fps: analysed frames 2.67 s apart in a 6 s clip; the last one stands for 0.67 s.
     frames = pd.DataFrame({"frame": [0, 40, 80, 80], "face": [0, 0, 0, 1],
-                           "time_s": [0.0, 40 / 15, 80 / 15, 80 / 15], "emotion": ["happy"] * 4, "p_happy": [1.0] * 4, "p_sad": [0.0] * 4})
+                           "time_s": [0.0, 40 / 15, 80 / 15, 80 / 15], "emotion": ["happy"] * 4, "p_happy": [1.0] * 4,
+                           "p_sad": [0.0] * 4})
     sm = R.track_summary(frames, ["happy", "sad"], 40 / 15, end_s=6.0).set_index("scope")
     assert sm.loc["all", "seconds_on_screen"] == pytest.approx(6.0)
     assert sm[sm.face == 1]["seconds_on_screen"].item() == pytest.approx(6.0 - 80 / 15)

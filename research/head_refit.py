@@ -2,7 +2,7 @@
 does a head fitted to the features the trained base gives lift the accuracy against the crowd majority?
 
     pip install ".[bench]"   # scipy, for L-BFGS
-    python benchmarks/head_refit.py MODEL TRAIN_DIR VOTES [--out OUT.keras] [--l2 A B ...] [--power P Q ...]
+    python research/head_refit.py MODEL TRAIN_DIR VOTES [--out OUT.keras] [--l2 A B ...] [--power P Q ...]
 
 The base is frozen, so the features of every crop of train (the part `batchemo train` trained on: the same
 --val-split 0.1 and seed as the model's card) and of its mirror image are computed once; a softmax layer is then

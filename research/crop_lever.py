@@ -6,7 +6,7 @@ surroundings), detected with the jobs' default settings, and its largest box is 
 below; accuracy is against the FER+ crowd majority, on the images where Haar found a face, beside the
 accuracy of the dataset's own crops on the same images.
 
-    python benchmarks/crop_lever.py [MODEL] [--limit N]   # needs ../shared/datasets (fer2013/val, ferplus/val.csv)
+    python research/crop_lever.py [MODEL] [--limit N]   # needs ../shared/datasets (fer2013/val, ferplus/val.csv)
 
 Variants: `box` (the Haar box as the jobs crop it today), `margin M` (the box grown by M x its side on each
 side; negative: shrunk), `level` (the crop rotated about the box centre so the two eyes found by OpenCV's eye

@@ -10,7 +10,7 @@ beat is the mean's, by the model card's bar (8 images of 2,726). `--with OTHER.k
 slice): the model with OTHER's mirrored pass instead of its own (the same two passes a face costs today, if
 OTHER is no bigger), and both models mirror-averaged (twice the work).
 
-    python benchmarks/probe_combine.py models/emotion.keras ../shared/datasets/fer2013/train \
+    python research/probe_combine.py models/emotion.keras ../shared/datasets/fer2013/train \
         ../shared/datasets/ferplus/train.csv [--with models/cand/prev/emotion.keras]
 """
 from __future__ import annotations

@@ -5,7 +5,7 @@ same weights run at any size. Each size gets a copy of the model rebuilt at that
 and is scored by `batchemo calibrate` on the slice of train the card held out (mirror-averaged as the card says),
 which prints the accuracy against the crowd majority. The temperature it fits is the copy's, never the shipped one's.
 
-    python benchmarks/probe_resolution.py models/emotion.keras ../shared/datasets/fer2013/train \
+    python research/probe_resolution.py models/emotion.keras ../shared/datasets/fer2013/train \
         ../shared/datasets/ferplus/train.csv --sizes 112 128 136 --work /tmp/probe_res
 """
 from __future__ import annotations

@@ -18,7 +18,7 @@ needs_cards() {  # a run's words: each model after --teacher or --init-model mus
     case $word in --teacher=*|--init-model=*|--votes=*) prev=${word%%=*}; word=${word#*=} ;; esac
     if [ "$prev" = --teacher ] || [ "$prev" = --init-model ]; then
       [ -f "$word" ] && [ -f "${word%.keras}.json" ] || { echo "error: $word or its card ${word%.keras}.json is missing"; return 1; }
-    elif [ "$prev" = --votes ]; then  # e.g. distillation targets from benchmarks/distill_votes.py
+    elif [ "$prev" = --votes ]; then  # e.g. distillation targets from research/distill_votes.py
       [ -f "$word" ] || { echo "error: votes file $word is missing"; return 1; }
     fi
     prev=$word

@@ -2,7 +2,7 @@
 each width and input size, built as `batchemo train` builds them, run through the TFLite path that the jobs and
 `batchemo evaluate` use, alternating networks round by round in one process.
 
-    python benchmarks/bench_network_speed.py     # writes benchmarks/results/network_speed.md
+    python research/bench_network_speed.py     # writes research/results/network_speed.md
 
 The work per crop does not depend on the weights, so an untrained network measures what the trained one will.
 """
@@ -38,7 +38,7 @@ def main() -> None:
                     help="ALPHA@SIZE; the first is the reference the others are compared with")
     ap.add_argument("--crops", type=int, default=1024)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "network_speed.md")
+    ap.add_argument("--out", type=Path, default=ROOT / "research" / "results" / "network_speed.md")
     a = ap.parse_args()
     specs = [(float(s.split("@")[0]), int(s.split("@")[1])) for s in a.nets]
     nets = {s: lite_twin(*s) for s in specs}
@@ -55,7 +55,7 @@ def main() -> None:
     ref = statistics.median(speeds[specs[0]])
     lines = [f"# Network width and input size against speed: {a.crops} crops, {a.rounds} rounds, TFLite/XNNPACK",
              "", f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores. "
-             "Command: `python benchmarks/bench_network_speed.py`. Mirror-averaged faces/s is half the crops/s.", "",
+             "Command: `python research/bench_network_speed.py`. Mirror-averaged faces/s is half the crops/s.", "",
              "| alpha | input px | crops/s per round | median | vs the first |", "| --- | --- | --- | --- | --- |"]
     for s in specs:
         med = statistics.median(speeds[s])

@@ -2,7 +2,7 @@
 `EmotionModel.predict` (mirror-averaged, batch 64, as `batchemo evaluate` measures it) for each slice size,
 alternating sizes round by round in one process so the machine's drift hits them all alike.
 
-    python benchmarks/bench_lite_slice.py            # writes benchmarks/results/lite_slice.md
+    python research/bench_lite_slice.py            # writes research/results/lite_slice.md
 
 Crops are fer2013/val's where ../shared has it, else random grey crops (the work per crop does not depend on
 what it shows). Slice 64 is what every batch of 64 ran as before slicing.
@@ -41,7 +41,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--slices", type=int, nargs="+", default=[8, 16, 32, 64], help="64, the reference, is always run")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "lite_slice.md")
+    ap.add_argument("--out", type=Path, default=ROOT / "research" / "results" / "lite_slice.md")
     a = ap.parse_args()
     em = M.EmotionModel.load()
     if not isinstance(em._predict, M._LitePredictor):
@@ -63,7 +63,7 @@ def main() -> None:
     base = statistics.median(speeds[64])
     lines = [f"# TFLite invoke slice size: {len(crops)} {what}, mirror-averaged, batch 64, {a.rounds} rounds",
              "", f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores. "
-             "Command: `python benchmarks/bench_lite_slice.py`", "",
+             "Command: `python research/bench_lite_slice.py`", "",
              "| slice | faces/s per round | median | vs slice 64 | max abs output difference vs slice 64 |",
              "| --- | --- | --- | --- | --- |"]
     for k in slices:

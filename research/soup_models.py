@@ -1,12 +1,12 @@
 """A uniform "model soup" (Wortsman et al., 2022): the element-wise mean of the weights of several batchemo models
 fine-tuned from the same starting weights. The soup costs what one model costs at inference, unlike an ensemble.
 
-    python benchmarks/soup_models.py OUT.keras A.keras B.keras [...]
+    python research/soup_models.py OUT.keras A.keras B.keras [...]
 
 The first model gives the architecture (and its input size) and the card, written beside OUT (.json, .md) with
 the ingredients recorded; batch-norm moving statistics are averaged like every other weight, which is not what the
-mean network would measure (`benchmarks/swa_finetune.py` measures them again with
-`batchemo.training.averaging.refresh_batchnorm`; the soups in the model card were scored without that).
+mean network would measure (`research/swa_finetune.py` measures them again with
+`research/averaging.py`'s `refresh_batchnorm`; the soups in the model card were scored without that).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from batchemo.pipeline.model import read_card  # noqa: E402
-from batchemo.training.averaging import mean_weights  # noqa: E402
+from averaging import mean_weights  # noqa: E402
 from batchemo.training.card import write_card  # noqa: E402
 
 

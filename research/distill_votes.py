@@ -2,7 +2,7 @@
 the crowd's vote shares, written in the votes CSV format `batchemo train --votes` reads (README, "Training on
 crowd votes"), so a GPU machine trains the student without the teachers beside it.
 
-    python benchmarks/distill_votes.py OUT.csv DATA_DIR VOTES.csv TEACHER.keras [...] [--distill 0.7]
+    python research/distill_votes.py OUT.csv DATA_DIR VOTES.csv TEACHER.keras [...] [--distill 0.7]
         [--val-split 0.1] [--split-seed 1] [--group-by REGEX]
 
 Each training row's class columns are 10 x (distill x teachers + (1 - distill) x vote shares), the targets

@@ -1,6 +1,6 @@
 """Recipe comparison for the model card: the same data budget for each recipe, measured on fer2013/val.
 
-    python benchmarks/compare_recipes.py [--per-class 500] [--epochs 3]   # writes benchmarks/results/recipes.md
+    python research/compare_recipes.py [--per-class 500] [--epochs 3]   # writes benchmarks/results/recipes.md (bench_speed's writer)
 
 A class-balanced subset of fer2013/train (symlinks, at most --per-class per class) trains each recipe with
 `batchemo train` for the same number of epochs; every figure is top-1 accuracy on the full fer2013/val. Short
@@ -15,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from bench_speed import ROOT, WORK, write_result
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from bench_speed import ROOT, WORK, write_result  # noqa: E402  (benchmarks/ holds scripts, not a package)
 
 FER = ROOT.parent / "shared" / "datasets" / "fer2013"
 WEIGHTS = ROOT.parent / "shared" / "weights" / "mobilenet_2_5_224_tf_no_top.h5"
@@ -61,7 +62,7 @@ def main() -> None:
         rows.append({"recipe": name, "fer2013/val top-1 %": round(100 * card["validation"]["accuracy"], 2),
                      "epochs": card["epochs_run"], "minutes": round((time.perf_counter() - t) / 60, 1)})
         print(rows[-1], flush=True)
-    write_result("recipes", f"with `python benchmarks/compare_recipes.py --per-class {a.per_class} --epochs "
+    write_result("recipes", f"with `python research/compare_recipes.py --per-class {a.per_class} --epochs "
                  f"{a.epochs}` ({a.per_class} images per class at most, {a.epochs} epochs + 1 head epoch where "
                  "pretrained; full fer2013/val)", rows)
 

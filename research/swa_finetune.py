@@ -3,8 +3,8 @@ a constant learning rate with its own recipe (targets, augmentation, erasing fro
 per epoch, and the mean of the snapshots scored on the held-out slice. Also the cheapest lever of all: the
 model's batch-norm statistics measured again on clean crops (training measured them on augmented, erased ones).
 
-    python benchmarks/swa_finetune.py MODEL TRAIN_DIR VOTES --work DIR [--epochs 8] [--lr 1e-4]   # train, resumable
-    python benchmarks/swa_finetune.py MODEL TRAIN_DIR VOTES --work DIR --score [--candidate-only] [--out OUT.keras]
+    python research/swa_finetune.py MODEL TRAIN_DIR VOTES --work DIR [--epochs 8] [--lr 1e-4]   # train, resumable
+    python research/swa_finetune.py MODEL TRAIN_DIR VOTES --work DIR --score [--candidate-only] [--out OUT.keras]
 
 Averaged weights need batch-norm statistics of their own (the mean of each snapshot's moving statistics is not the
 statistics of the mean network), so every averaged candidate gets them recomputed: one pass in training mode over
@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from batchemo.pipeline.model import EmotionModel, read_card  # noqa: E402
-from batchemo.training.averaging import mean_weights, refresh_batchnorm  # noqa: E402
+from averaging import mean_weights, refresh_batchnorm  # noqa: E402
 from batchemo.training.card import write_card  # noqa: E402
 from batchemo.training.evaluate import load_crops  # noqa: E402
 from batchemo.training.options import TrainOptions, hold_out_seed  # noqa: E402

@@ -161,7 +161,27 @@ def test_saved_file_holds_the_network_alone(trained):
     assert "FaceAugment" not in config and '"augment"' not in config
 
 
-def test_train_with_erasing_and_label_smoothing(dataset, tmp_path):
+def _spy(monkeypatch, name: str) -> list:
+    """Calls of batchemo.training.train.<name> during a run: (args, kwargs, result) each."""
+    from batchemo.training import train as T
+
+    calls, real = [], getattr(T, name)
+
+    def spy(*args, **kwargs):
+        result = real(*args, **kwargs)
+        calls.append((args, kwargs, result))
+        return result
+
+    monkeypatch.setattr(T, name, spy)
+    return calls
+
+
+def test_train_with_erasing_and_label_smoothing(dataset, tmp_path, monkeypatch):
+    """Both options change what the network trains on: crops with erased rectangles, smoothed targets (not only
+    the card's record of the flags)."""
+    import keras
+
+    trainers = _spy(monkeypatch, "trainer_of")
     out = tmp_path / "smooth.keras"
     r = runner.invoke(app, ["train", str(dataset), "--out", str(out), "--alpha", "0.25", "--size", "32",
                             "--epochs", "1", "--head-epochs", "0", "--base-weights", "none", "--batch-size", "16",
@@ -169,10 +189,17 @@ def test_train_with_erasing_and_label_smoothing(dataset, tmp_path):
                             "--label-smoothing", "0.1"])
     assert r.exit_code == 0, r.output
     card = json.loads(out.with_suffix(".json").read_text())
-    assert card["options"]["erase"] == 0.5 and card["options"]["label_smoothing"] == 0.1
     assert "--erase 0.5" in card["command"] and "--label-smoothing 0.1" in card["command"]
-    assert 0 <= card["validation"]["accuracy"] <= 1
-    assert card["history"][0]["loss"] > 0
+    (trainer,) = [result for _, _, result in trainers]
+    # A flat grey crop stays flat through every warp and contrast change; only an erased rectangle (filled with
+    # another grey) breaks it. With erasing at 0.5, about half of 64 crops show one.
+    flat = np.full((64, 48, 48, 1), 128.0, np.float32)
+    seen = keras.ops.convert_to_numpy(trainer.get_layer("augment")(flat, training=True))
+    erased = (seen.reshape(64, -1).max(1) - seen.reshape(64, -1).min(1)) > 1
+    assert 10 <= erased.sum() <= 54, erased.sum()
+    # The loss trained with: a confident right answer still costs something against smoothed targets.
+    onehot = np.eye(3, dtype=np.float32)
+    assert float(trainer.loss(onehot, np.clip(onehot, 1e-7, 1))) > 0.1
 
 
 def test_keras_runs_the_model_where_no_tflite_interpreter_is_installed(trained, monkeypatch):
@@ -268,18 +295,24 @@ def test_a_split_seed_holds_out_the_same_images_under_another_training_seed(data
         split_files(dataset, TrainOptions(split_seed=1), val_dir=dataset)
 
 
-def test_train_distils_from_a_teacher(trained, dataset, tmp_path):
+def test_train_distils_from_a_teacher(trained, dataset, tmp_path, monkeypatch):
+    """The student trains towards distill x the teacher's predictions + the rest on the label."""
+    from batchemo.pipeline.model import EmotionModel
+
+    fed = _spy(monkeypatch, "datasets")
     out = tmp_path / "student.keras"
     args = ["train", str(dataset), "--out", str(out), "--alpha", "0.25", "--size", "32", "--epochs", "1",
             "--head-epochs", "0", "--base-weights", "none", "--batch-size", "16", "--val-split", "0.25",
             "--group-by", r"^(S\d+)_", "--teacher", str(trained), "--distill", "0.5"]
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
-    card = json.loads(out.with_suffix(".json").read_text())
-    assert card["options"]["teachers"] == [str(trained)] and card["options"]["distill"] == 0.5
-    assert f"--teacher {trained}" in card["command"]
-    assert 0 <= card["validation"]["accuracy"] <= 1
     assert "Distilled from" in out.with_suffix(".md").read_text()
+    (call,) = fed
+    train_files, train_y = call[0][0], call[0][3]
+    crops = np.stack([D.read_grey(p, 48) for p in train_files.paths])
+    teacher = EmotionModel.load(trained).predict(crops)  # the teacher's classes are the data's, in the same order
+    expected = 0.5 * teacher + 0.5 * np.eye(3)[train_files.labels]
+    assert train_y is not None and np.allclose(train_y, expected, atol=1e-4)
     # A teacher without one of the data's classes is refused by name, before any training.
     small = tmp_path / "two"
     for k in CLASSES[:2]:
@@ -388,15 +421,17 @@ def test_train_widens_a_narrower_init_model(trained, dataset, tmp_path):
                             # replaced by the init model, so never loaded (alpha 0.25 weights would not fit)
                             "--base-weights", str(trained.with_suffix(".h5"))])
     assert r.exit_code == 0, r.output
+    assert "widened from its alpha 0.25" in r.output  # the console says what became of what was asked
+    assert f"--base-weights {trained.with_suffix('.h5')} not loaded: --init-model replaces the whole base" in r.output
     card = json.loads(out.with_suffix(".json").read_text())
     assert "widened from 256 to 512 channels" in card["base_weights"]
     assert keras.saving.load_model(out, compile=False).get_layer("base").output.shape[-1] == 512
 
 
-def test_imagenet_weights_from_cache_or_download_else_from_scratch(tmp_path, monkeypatch, capsys):
+def test_imagenet_weights_from_cache_or_download_else_an_error(tmp_path, monkeypatch):
     import keras
 
-    from batchemo.training.train import TrainOptions, resolve_base_weights
+    from batchemo.training.start import KERAS_WEIGHTS_URL, resolve_start
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     asked = []
@@ -406,15 +441,15 @@ def test_imagenet_weights_from_cache_or_download_else_from_scratch(tmp_path, mon
         raise OSError("no network")
 
     monkeypatch.setattr(keras.utils, "get_file", offline)
-    assert resolve_base_weights(TrainOptions(alpha=0.5))[0] is None
-    assert asked == ["https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/"
-                     "mobilenet_5_0_224_tf_no_top.h5"]
-    assert "training from scratch" in capsys.readouterr().err
+    with pytest.raises(FileNotFoundError, match="--base-weights PATH") as e:
+        resolve_start(TrainOptions(alpha=0.5, base_weights="imagenet"))
+    assert "mobilenet_5_0_224_tf_no_top.h5" in str(e.value) and "\n" not in str(e.value)
+    assert asked == [KERAS_WEIGHTS_URL + "mobilenet_5_0_224_tf_no_top.h5"]
     cached = tmp_path / "models" / "mobilenet_2_5_224_tf_no_top.h5"
     cached.parent.mkdir()
     cached.write_bytes(b"h5")
-    described = "ImageNet MobileNet alpha 0.25 (Keras cache mobilenet_2_5_224_tf_no_top.h5)"
-    assert resolve_base_weights(TrainOptions(alpha=0.25)) == (str(cached), described)
+    start = resolve_start(TrainOptions(base_weights="imagenet"))
+    assert start.weights == str(cached) and (start.opts.alpha, start.opts.size) == (0.25, 96) and start.pretrained
     assert len(asked) == 1  # a cached file is not fetched again
 
 

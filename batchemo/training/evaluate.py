@@ -21,6 +21,7 @@ from ..report import write_atomic, write_csv, write_json
 from .calibration import calibration_figures, ece, fit_temperature, nll, plot_reliability
 from .card import set_temperature
 from .options import comparable_options, hold_out_seed
+from .start import Start, resolve_start
 from .train import TrainOptions, fit, split_files
 from .votes import majority, read_votes
 
@@ -67,7 +68,7 @@ def metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], present:
             "macro_f1": float(f1[present].mean()) if present else 0.0, "confusion": cm, "per_class": per_class}
 
 
-def plot_confusion(cm: np.ndarray, classes: list[str], path: Path, title: str) -> None:
+def plot_confusion(cm: np.ndarray, classes: list[str], path: Path, title: str, truth: str = "true") -> None:
     from ..report.plots import pyplot
 
     plt = pyplot()
@@ -79,7 +80,7 @@ def plot_confusion(cm: np.ndarray, classes: list[str], path: Path, title: str) -
     ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
     ax.set_yticks(range(len(classes)), classes)
     ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ax.set_ylabel(truth)
     ax.set_title(title)
     for i in range(len(classes)):
         for j in range(len(classes)):
@@ -146,8 +147,8 @@ def evaluate(model_path: str | Path | None, data_dir: str | Path, out: str | Pat
     m = score(em, files, batch_size, progress)
     out.mkdir(parents=True, exist_ok=True)
     title = f"{Path(em.path).name} on {Path(data_dir).name}" + (" (mirror-averaged)" if em.flip else "")
-    write_outputs(m, em.classes, out, title)
     crowd = np.asarray([crowd_of[p] for p in m["paths"]], np.int64) if crowd_of is not None else None
+    crowd_m = write_outputs(m, em.classes, out, title, crowd)
     cal = calibration_summary(m, em, crowd, votes)
     curves = {"folder labels": (m["probs"], m["y_true"])}
     if crowd is not None:
@@ -155,8 +156,18 @@ def evaluate(model_path: str | Path | None, data_dir: str | Path, out: str | Pat
         curves["crowd majority"] = (m["probs"][c], crowd[c])
     plot_reliability(curves, out / "calibration.png", f"{title}, temperature {em.temperature:.3f}")
     result = {**summary_dict(m, str(em.path), str(data_dir)), "flip_average": em.flip, **cal}
+    if crowd_m is not None:
+        result.update({"crowd_macro_f1": crowd_m["macro_f1"],
+                       "crowd_per_class": crowd_m["per_class"].to_dict(orient="records")})
     write_json(result, out / "metrics.json")
     return result
+
+
+def crowd_metrics(m: dict, crowd: np.ndarray, classes: list[str]) -> dict:
+    """The predictions scored against the crowd majority (`crowd`: per image its class index, -1 for none), on the
+    images that have one."""
+    c = crowd >= 0
+    return metrics(crowd[c], m["y_pred"][c], classes, sorted(set(crowd[c].tolist())))
 
 
 def crowd_majority(paths: list[str], votes_csv: str | Path, data_dir: str | Path, classes: list[str]) -> np.ndarray:
@@ -180,6 +191,9 @@ def calibration_summary(m: dict, em: EmotionModel, crowd: np.ndarray | None = No
     before it (`*_raw`, temperature 1)."""
     raw = apply_temperature(m["probs"], 1 / em.temperature)  # undoes the temperature: the network's own output
     out = {"temperature": em.temperature, **calibration_figures(m["probs"], m["y_true"])}
+    fitted_on = (em.card.get("calibration") or {}).get("target")
+    if fitted_on and em.temperature == (em.card.get("inference") or {}).get("temperature"):  # not --temperature
+        out["temperature_target"] = fitted_on
     if em.temperature != 1.0:
         out.update(calibration_figures(raw, m["y_true"], "raw_"))
     if crowd is not None:
@@ -194,16 +208,38 @@ def calibration_summary(m: dict, em: EmotionModel, crowd: np.ndarray | None = No
     return out
 
 
-def write_outputs(m: dict, classes: list[str], out: Path, title: str) -> None:
-    cm = pd.DataFrame(m["confusion"], index=pd.Index(classes, name="true"), columns=classes)
-    write_atomic(out / "confusion.csv", lambda tmp: cm.to_csv(tmp))
-    write_csv(m["per_class"], out / "per_class.csv")
+def write_outputs(m: dict, classes: list[str], out: Path, title: str,
+                  crowd: np.ndarray | None = None) -> dict | None:
+    """per_class.csv, confusion.csv/.png and predictions.csv (each class's probability beside the prediction); with
+    `crowd` (the crowd majority per image, -1 for none) also per_class_crowd.csv and confusion_crowd.csv/.png
+    against it, and predictions.csv names it. Returns the metrics against the crowd (None without)."""
+    write_confusion(m, classes, out, "", f"{title}\naccuracy {100 * m['accuracy']:.2f} %, macro F1 "
+                                        f"{m['macro_f1']:.3f}", "folder label")
+    probs = m["probs"] if len(m["probs"]) else np.zeros((0, len(classes)))
     pred = pd.DataFrame({"path": m["paths"], "true": [classes[i] for i in m["y_true"]],
                          "predicted": [classes[i] for i in m["y_pred"]],
-                         "confidence": m["probs"].max(1) if len(m["probs"]) else []})
+                         "confidence": probs.max(1) if len(probs) else []})
+    if crowd is not None:
+        # Empty where the crowd has no unique majority (a tie, not a face, or not in the votes file).
+        pred["crowd_majority"] = [classes[i] if i >= 0 else "" for i in crowd]
+    cm = crowd_metrics(m, crowd, classes) if crowd is not None else None
+    if cm is not None:
+        write_confusion(cm, classes, out, "_crowd", f"{title}, against the crowd majority\naccuracy "
+                                                    f"{100 * cm['accuracy']:.2f} %, macro F1 {cm['macro_f1']:.3f}",
+                        "crowd majority")
+    for j, c in enumerate(classes):
+        pred[f"p_{c}"] = probs[:, j]
     write_csv(pred, out / "predictions.csv")
-    plot_confusion(m["confusion"], classes, out / "confusion.png",
-                   f"{title}\naccuracy {100 * m['accuracy']:.2f} %, macro F1 {m['macro_f1']:.3f}")
+    return cm
+
+
+def write_confusion(m: dict, classes: list[str], out: Path, suffix: str, title: str, truth: str) -> None:
+    """per_class{suffix}.csv, confusion{suffix}.csv and confusion{suffix}.png of metrics `m`; `truth` names what the
+    rows are (folder label, crowd majority)."""
+    cm = pd.DataFrame(m["confusion"], index=pd.Index(classes, name="true"), columns=classes)
+    write_atomic(out / f"confusion{suffix}.csv", lambda tmp: cm.to_csv(tmp))
+    write_csv(m["per_class"], out / f"per_class{suffix}.csv")
+    plot_confusion(m["confusion"], classes, out / f"confusion{suffix}.png", title, truth)
 
 
 def summary_dict(m: dict, model: str, data: str) -> dict:
@@ -216,9 +252,13 @@ def summary_dict(m: dict, model: str, data: str) -> dict:
 
 
 def cross_validate(data_dir: str | Path, out: str | Path, folds: int, group_by: str | None, opts: TrainOptions,
-                   val_split: float = 0.1, batch_size: int = 64, command: str = "") -> dict:
+                   val_split: float = 0.1, batch_size: int = 64, command: str = "", start: Start | None = None) -> dict:
     """K-fold CV split by group: each fold trains on the other folds (selecting on a group-split part of them)
-    with `opts`, and is tested on its own groups, which training never saw."""
+    with `opts`, and is tested on its own groups, which training never saw. The folds start where `batchemo train`
+    with the same options would (by default the shipped model's network), so the figure is the one its users get."""
+    start = start or resolve_start(opts)
+    opts = start.opts
+    print(start.line, flush=True)
     files = D.list_labelled(data_dir)
     classes = [canonical(c) for c in files.classes]
     groups = D.group_keys(files.paths, group_by)

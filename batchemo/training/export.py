@@ -8,13 +8,15 @@ import numpy as np
 
 from ..pipeline.model import _LitePredictor
 from ..report import write_atomic
+from .quiet import tensorflow_output
 
 
 def export_tflite(model, path: Path, check: np.ndarray | None = None) -> None:
     """Write the TFLite twin of a Keras model to `path`; refuse if its outputs on `check` differ from Keras's."""
-    import tensorflow as tf
+    with tensorflow_output():  # the converter lists the SavedModel it goes through, and logs each step, from C++
+        import tensorflow as tf
 
-    content = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+        content = tf.lite.TFLiteConverter.from_keras_model(model).convert()
     if check is not None:
         diff = np.abs(_LitePredictor(content)(check) - np.asarray(model(check, training=False))).max()
         if diff > 1e-3:
@@ -24,7 +26,9 @@ def export_tflite(model, path: Path, check: np.ndarray | None = None) -> None:
 
 def export_model(model_path: str | Path) -> Path:
     """Write the TFLite twin of a saved .keras model (checked against Keras) beside it."""
-    import keras
+    from .quiet import import_keras
+
+    keras = import_keras()
 
     model_path = Path(model_path)
     model = keras.saving.load_model(model_path, compile=False)

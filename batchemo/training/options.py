@@ -5,17 +5,26 @@ from dataclasses import dataclass, field
 
 from ..pipeline.detect import Range, check_ranges
 
-TRAIN_RANGES = {"alpha": Range(0, strict=True), "image_size": Range(1), "epochs": Range(0), "head_epochs": Range(0),
-                "batch_size": Range(1), "lr": Range(0, strict=True), "fine_tune_lr": Range(0, strict=True),
-                "class_weight_power": Range(0), "patience": Range(0), "erase": Range(0, high=1),
-                "label_smoothing": Range(0, high=1), "distill": Range(0, high=1)}
+# One source for what is refused and what `--help` shows. MobileNet refuses inputs under 32 px; NumPy's and Keras's
+# seeds are non-negative.
+TRAIN_RANGES = {"alpha": Range(0, strict=True), "size": Range(32), "image_size": Range(1), "epochs": Range(0),
+                "head_epochs": Range(0), "batch_size": Range(1), "lr": Range(0, strict=True),
+                "fine_tune_lr": Range(0, strict=True), "class_weight_power": Range(0), "patience": Range(0),
+                "erase": Range(0, high=1), "label_smoothing": Range(0, high=1), "distill": Range(0, high=1),
+                "seed": Range(0), "split_seed": Range(0)}
+
+
+# The network of a run that starts from ImageNet weights or from scratch, unless --alpha and --size say otherwise.
+FRESH_ALPHA, FRESH_SIZE = 0.25, 96
 
 
 @dataclass
 class TrainOptions:
-    # Defaults: the recipe of the shipped model before distillation (ImageNet alpha 0.25 fine-tuned at 96 px).
-    alpha: float = 0.25
-    size: int = 96  # network input size; crops are resized inside the model
+    # Where training starts: by default the base of the shipped model (a network that already reads faces; a lab's
+    # few hundred images are too few to learn that from ImageNet or from scratch), with the width and input size of
+    # its card. `training.start.resolve_start` spells these out before anything trains.
+    alpha: float | None = None  # MobileNet width: the starting model's (FRESH_ALPHA from ImageNet or scratch)
+    size: int | None = None  # network input size; crops are resized inside the model
     image_size: int = 48  # crop size the saved model takes (FER2013's native 48 px)
     epochs: int = 40
     head_epochs: int = 1  # epochs with the pretrained base frozen (skipped when training from scratch)
@@ -25,8 +34,8 @@ class TrainOptions:
     seed: int = 1
     # The held-out slice's seed (default: `seed`): other training seeds, the same slice to compare them on.
     split_seed: int | None = None
-    base_weights: str = "imagenet"  # PATH, "imagenet" (Keras cache) or "none"
-    init_model: str | None = None  # start from another batchemo model's base (e.g. FER2013 model for CK+)
+    base_weights: str | None = None  # PATH, "imagenet" (Keras cache) or "none"; None: start from a batchemo model
+    init_model: str | None = None  # the batchemo model whose base starts training (None: the shipped one)
     class_weight_power: float = 0.5
     patience: int = 8
     dropout: float = 0.3

@@ -23,9 +23,7 @@ from .card import write_card
 from .export import export_model
 from .labels import canonical
 from .options import TrainOptions, comparable_options, hold_out_seed
-
-KERAS_WEIGHTS = "mobilenet_{alpha}_{rows}_tf_no_top.h5"
-KERAS_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/"
+from .start import Start, resolve_start
 
 
 @dataclass
@@ -37,32 +35,7 @@ class FitResult:
     history: list[dict] = field(default_factory=list)
     base: str = ""
     seconds: float = 0.0
-
-
-def resolve_base_weights(opts: TrainOptions) -> tuple[str | None, str]:
-    """(weights argument for keras MobileNet, human description)."""
-    spec = (opts.base_weights or "none").strip()
-    if spec.lower() == "none":
-        return None, "none (trained from scratch)"
-    if spec.lower() == "imagenet":
-        cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
-        alpha = {0.25: "2_5", 0.5: "5_0", 0.75: "7_5", 1.0: "1_0"}.get(opts.alpha, str(opts.alpha))
-        cached = cache / KERAS_WEIGHTS.format(alpha=alpha, rows=224)
-        if not cached.exists():
-            import keras
-
-            try:  # Keras's own download into its cache, where there is internet
-                keras.utils.get_file(cached.name, KERAS_WEIGHTS_URL + cached.name, cache_subdir="models")
-            except Exception as e:  # noqa: BLE001 - any failure to fetch means: no weights
-                print(f"note: no ImageNet weights for alpha {opts.alpha} in {cache} and the download failed "
-                      f"({type(e).__name__}); training from scratch (pass --base-weights PATH to fine-tune)",
-                      file=sys.stderr)
-                return None, "none (trained from scratch: ImageNet weights not available)"
-        return str(cached), f"ImageNet MobileNet alpha {opts.alpha} (Keras cache {cached.name})"
-    path = Path(spec)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: --base-weights file not found")
-    return str(path), f"ImageNet MobileNet alpha {opts.alpha} ({path.name})"
+    options: TrainOptions | None = None  # as trained: the starting point, alpha and size spelled out
 
 
 def build_model(n_classes: int, opts: TrainOptions, weights: str | None):
@@ -77,8 +50,14 @@ def build_model(n_classes: int, opts: TrainOptions, weights: str | None):
     if opts.size != opts.image_size:
         x = layers.Resizing(opts.size, opts.size, interpolation="bilinear", name="to_network_size")(x)
     x = layers.Concatenate(name="grey_to_rgb")([x, x, x])
-    base = keras.applications.MobileNet(input_shape=(opts.size, opts.size, 3), alpha=opts.alpha,
-                                        include_top=False, weights=weights, name="base")
+    try:
+        base = keras.applications.MobileNet(input_shape=(opts.size, opts.size, 3), alpha=opts.alpha,
+                                            include_top=False, weights=weights, name="base")
+    except ValueError as e:  # weights for another width, or a file of something else
+        if weights is None:
+            raise
+        raise ValueError(f"{weights}: cannot load as MobileNet alpha {opts.alpha:g} weights "
+                         f"({str(e).splitlines()[0]})") from None
     x = base(x)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     x = layers.Dropout(opts.dropout, name="dropout")(x)
@@ -158,25 +137,28 @@ class _EpochLine:
         self.t0 = time.time()
 
 
-def init_model(n_classes: int, opts: TrainOptions):
-    """(network, description of its base weights, whether the base is pretrained). An --init-model replaces the
-    base weights (copied, or widened when --alpha is wider), so --base-weights is not even loaded then."""
+def init_model(n_classes: int, start: Start):
+    """(network, description of its base weights). An --init-model's base replaces the base weights (copied, or
+    widened when --alpha is wider than its own)."""
     import keras
 
-    weights, base_desc = (None, "") if opts.init_model else resolve_base_weights(opts)
-    model = build_model(n_classes, opts, weights)
+    opts = start.opts
+    model = build_model(n_classes, opts, start.weights)
     if not opts.init_model:
-        return model, base_desc, weights is not None
+        return model, ("none (trained from scratch)" if start.weights is None
+                       else f"ImageNet MobileNet alpha {opts.alpha:g} ({Path(start.weights).name})"
+                       if opts.base_weights == "imagenet" else f"MobileNet alpha {opts.alpha:g} weights "
+                                                              f"({Path(start.weights).name})")
     donor = keras.saving.load_model(opts.init_model, compile=False).get_layer("base")
     base = model.get_layer("base")
     if donor.output.shape[-1] == base.output.shape[-1]:
         base.set_weights(donor.get_weights())
-        return model, f"base of {Path(opts.init_model).name}", True
+        return model, f"base of {Path(opts.init_model).name}"
     from .widen import widen_base
 
     widen_base(donor, base, seed=opts.seed)
     return model, (f"base of {Path(opts.init_model).name} widened from {donor.output.shape[-1]} to "
-                   f"{base.output.shape[-1]} channels (Net2WiderNet)"), True
+                   f"{base.output.shape[-1]} channels (Net2WiderNet)")
 
 
 def training_targets(train: D.Labelled, val: D.Labelled, opts: TrainOptions):
@@ -337,12 +319,16 @@ def run_phase(model, trainer, phase: tuple, train_ds, val_ds, n_train: int, opts
 def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path | None = None,
         verbose: bool = True) -> FitResult:
     """Train on `train`, select on `val`; resumable through `work_dir` (re-run the same call to resume)."""
-    import keras
+    from .quiet import import_keras
+
+    keras = import_keras()
 
     t0 = time.time()
+    start = resolve_start(opts)
+    opts = start.opts
     keras.utils.set_random_seed(opts.seed)
     n = len(train.classes)
-    model, base_desc, pretrained = init_model(n, opts)
+    model, base_desc = init_model(n, start)
     train_y, val_y, loss, accuracy = training_targets(train, val, opts)
     trainer = trainer_of(model, opts)
     train_ds, val_ds, steps_per_execution = datasets(train, val, opts, train_y, val_y)
@@ -352,7 +338,7 @@ def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path |
     work.mkdir(parents=True, exist_ok=True)
     state = load_state(work, opts, {"train": data_fingerprint(train), "val": data_fingerprint(val)})
     epochs_run = 0
-    for phase in plan_phases(opts, pretrained):
+    for phase in plan_phases(opts, start.pretrained):
         epochs_run += run_phase(model, trainer, phase, train_ds, val_ds, len(train.paths), opts, loss, accuracy,
                                 steps_per_execution, work, state, cw, verbose)
 
@@ -363,22 +349,26 @@ def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path |
     trainer.compile(loss=loss, metrics=[accuracy(name="accuracy")])
     val_loss, val_acc = trainer.evaluate(val_ds, verbose=0)
     return FitResult(model, epochs_run, float(val_acc), float(val_loss), state["history"], base_desc,
-                     state.get("seconds", time.time() - t0))
+                     state.get("seconds", time.time() - t0), opts)
 
 
 def train_folder(data_dir: str | Path, out: str | Path, opts: TrainOptions, val_dir: str | Path | None = None,
                  val_split: float = 0.1, group_by: str | None = None, command: str = "",
                  verbose: bool = True, votes: str | Path | None = None,
-                 val_votes: str | Path | None = None) -> dict:
+                 val_votes: str | Path | None = None, start: Start | None = None) -> dict:
     """Train on DATA_DIR and save OUT (.keras) with its model card; returns the card. With `votes` (a crowd votes
-    CSV, see `votes.py`) the images it lists under DATA_DIR are trained towards their vote distributions."""
+    CSV, see `votes.py`) the images it lists under DATA_DIR are trained towards their vote distributions. `start`:
+    `resolve_start(opts)` where the caller already has it (its console line is the one printed)."""
     out = Path(out)
     if out.suffix != ".keras":
         raise ValueError(f"{out}: the model file must end in .keras")
     if out.is_dir() or any(p.exists() and not p.is_dir() for p in out.parents):
         raise ValueError(f"{out}: cannot write the model there (it is a folder, or a file stands in its path)")
+    start = start or resolve_start(opts)  # before the images are read: a start that cannot work is refused at once
+    opts = start.opts
     train, val, split_desc = split_files(data_dir, opts, val_dir, val_split, group_by, votes, val_votes, verbose)
     if verbose:
+        print(start.line, flush=True)
         print(f"train: {len(train.paths)} images {train.counts()}\nval:   {len(val.paths)} images {val.counts()}",
               flush=True)
     out.parent.mkdir(parents=True, exist_ok=True)

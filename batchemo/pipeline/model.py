@@ -106,8 +106,11 @@ class EmotionModel:
             it = predictor._interpreter(INVOKE_SLICE)  # the one full slices run on: built now, not an extra
             _check_shapes(lite, card, it.get_input_details()[0]["shape"], it.get_output_details()[0]["shape"])
             return cls(path, classes, size, card, predictor)
-        import keras
-
+        try:
+            import keras
+        except ImportError:
+            raise ImportError(f"{path}: running this model without its TFLite twin ({lite.name}, or LiteRT to run "
+                              'it) needs TensorFlow: pip install "batchemo[train]"') from None
         model = keras.saving.load_model(path, compile=False)
         _check_shapes(path, card, model.input_shape, model.output_shape)
         return cls.from_keras(model, classes, size, card, path)

@@ -221,3 +221,13 @@ def test_the_converter_log_shows_only_with_verbose(tiny, tmp_path, verbose):
     assert r.exit_code == 0, r.output
     assert ("TensorSpec" in r.output) == verbose, r.output
     assert r.output.strip().splitlines()[-1] == f"wrote {model.with_suffix('.tflite')}"
+
+
+def test_training_without_tensorflow_says_what_to_install(faces, tmp_path, monkeypatch):
+    """TensorFlow is the `train` extra (the folder and video jobs run without it)."""
+    monkeypatch.setitem(sys.modules, "keras", None)  # `import keras` now fails, as where it is not installed
+    r = runner.invoke(app, ["train", str(faces), "--out", str(tmp_path / "m.keras"), *FRESH, *SPLIT])
+    assert r.exit_code == 2, r.output
+    last = r.output.strip().splitlines()[-1]  # after the lines on the start and the split, which need no TensorFlow
+    assert last.startswith("error: training needs TensorFlow") and 'pip install "batchemo[train]"' in last
+    assert "Traceback" not in r.output and not (tmp_path / "m.keras").exists()

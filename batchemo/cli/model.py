@@ -145,7 +145,7 @@ def train(
         card = train_folder(data_dir, out, start.opts, val_dir=val_dir, val_split=val_split, group_by=group_by,
                             command=command_line(ctx, set(ctx.params) - {"verbose"}), votes=votes,
                             val_votes=val_votes, start=start)
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError, ImportError) as e:
         fail(str(e))
     v = card["validation"]
     typer.echo(f"saved {out} (card {out.with_suffix('.json')}, {out.with_suffix('.md')}): validation accuracy "
@@ -256,7 +256,7 @@ def evaluate(
                             or k in ("votes", "crowd_images", "crowd_accuracy", "crowd_accuracy_ci")})
             figures["command"] = command_line(ctx, {"out", "batch_size", "flip", "record", "votes", "temperature"})
             record_in_card(model, record, figures)
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError, ImportError) as e:
         fail(str(e))
     _echo_figures(r, batch_size)
     typer.echo(f"-> {out}")
@@ -335,7 +335,7 @@ def calibrate(
     try:
         info = run_calibrate(model, data_dir, votes, val_split, split_seed, group_by, batch_size,
                              command=command_line(ctx, {"votes", "val_split", "split_seed", "group_by"}))
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError, ImportError) as e:
         fail(str(e))
     typer.echo(f"temperature {info['temperature']:.3f} fitted on {plural(info['images'], 'image')} ({info['target']}): "
                f"accuracy {100 * info['accuracy']:.2f} %, NLL {info['nll_before']:.3f} -> {info['nll_after']:.3f}, "

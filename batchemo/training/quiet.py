@@ -28,14 +28,18 @@ def quiet_tensorflow(quiet: bool = True, import_now: bool = False) -> None:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the user's own setting wins
     if import_now:
-        import_keras()
+        with contextlib.suppress(ImportError):  # the code that needs it says what to install, in its own words
+            import_keras()
 
 
 def import_keras():
     """Keras (and with its TensorFlow backend, TensorFlow), its import-time lines captured in a quiet process.
     Training imports it through here, so that a run refused for its data or options never waits for it."""
     with tensorflow_output():
-        import keras
+        try:
+            import keras
+        except ImportError as e:  # TensorFlow is the `train` extra: the folder and video jobs run without it
+            raise ImportError(f'training needs TensorFlow: pip install "batchemo[train]" ({e})') from None
     return keras
 
 

@@ -238,23 +238,30 @@ def test_a_run_without_people_takes_their_numbers_out(clips, tmp_path, model):
 
 def test_one_person_gets_one_number_across_a_batchs_videos(clips, tmp_path, model):
     need_people()
-    results = batchemo.analyze_videos([clips["a"], clips["b"]], tmp_path / "batch", model, progress=False,
-                                      people=True, annotate=False)
-    a, b = (r.table() for r in results)
-    assert a["person"].eq(0).all() and b["person"].eq(0).all()  # her face, and mirrored, larger, elsewhere
+    # two.avi: her face and its mirror image on screen together (two people for --people); a.avi: the face alone;
+    # b.avi: the mirror image, larger, on another grey. Numbered per video, a.avi and b.avi would both be 0.
+    results = batchemo.analyze_videos([clips["two"], clips["a"], clips["b"]], tmp_path / "batch", model,
+                                      progress=False, people=True, annotate=False)
+    two, a, b = (r.table() for r in results)
+    assert two.groupby("face")["person"].first().tolist() == [0, 1]
+    assert a["person"].eq(0).all() and b["person"].eq(1).all()
     people = batchemo.read_report(tmp_path / "batch" / "people.csv")
-    assert len(people) == 1
-    p = people.iloc[0]
-    assert (p["tracks"], p["videos"], p["first_source"], p["last_source"]) == (2, 2, "a.avi", "b.avi")
-    on_screen = sum(r.table("summary").query("scope == 'track'")["seconds_on_screen"].sum() for r in results)
-    assert p["seconds_on_screen"] == pytest.approx(on_screen, abs=1e-6)
-    assert p["last_seen_s"] == pytest.approx(b["time_s"].max(), abs=1e-6)
+    assert people["person"].tolist() == [0, 1]
+    assert people["tracks"].tolist() == [2, 2] and people["videos"].tolist() == [2, 2]
+    assert people["first_source"].tolist() == ["two.avi", "two.avi"]
+    assert people["last_source"].tolist() == ["a.avi", "b.avi"]
+    track_seconds = {(r.source.name, int(s.face)): s.seconds_on_screen
+                     for r in results for s in r.table("summary").query("scope == 'track'").itertuples()}
+    assert people["seconds_on_screen"].tolist() == pytest.approx(
+        [track_seconds[("two.avi", 0)] + track_seconds[("a.avi", 0)],
+         track_seconds[("two.avi", 1)] + track_seconds[("b.avi", 0)]], abs=1e-6)
+    assert people["last_seen_s"].tolist() == pytest.approx([a["time_s"].max(), b["time_s"].max()], abs=1e-6)
     index = (tmp_path / "batch" / "index.html").read_text()
-    assert 'id="person-0"' in index
-    assert 'href="a/report.html#track-0"' in index and 'href="b/report.html#track-0"' in index
-    assert 'src="a/thumbs/person0.jpg"' in index or 'src="b/thumbs/person0.jpg"' in index
-    both = batchemo.read_report(tmp_path / "batch")  # every video's frames.csv together, typed
-    assert both["person"].dtype == "Int64" and both["person"].eq(0).all()
+    assert 'id="person-0"' in index and 'id="person-1"' in index
+    assert 'href="two/report.html#track-1"' in index and 'href="b/report.html#track-0"' in index
+    assert 'src="two/thumbs/person0.jpg"' in index or 'src="a/thumbs/person0.jpg"' in index
+    every = batchemo.read_report(tmp_path / "batch")  # every video's frames.csv together, typed
+    assert every["person"].dtype == "Int64" and every["person"].notna().all()
 
 
 def test_people_on_ray_are_the_local_numbers(clips, tmp_path, model, monkeypatch):

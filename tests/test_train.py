@@ -288,7 +288,9 @@ def test_teacher_targets_are_the_network_output_without_the_card_temperature(tra
 def test_a_split_seed_holds_out_the_same_images_under_another_training_seed(dataset):
     from batchemo.training.train import split_files
 
-    held = lambda **seeds: split_files(dataset, TrainOptions(**seeds), val_split=0.25)[1].paths
+    def held(**seeds):
+        return split_files(dataset, TrainOptions(**seeds), val_split=0.25)[1].paths
+
     assert held(seed=2, split_seed=1) == held(seed=1)
     assert held(seed=2) != held(seed=1)
     with pytest.raises(ValueError, match="--split-seed"):  # nothing is held out from a separate --val-dir

@@ -110,7 +110,7 @@ def score(em: EmotionModel, files: D.Labelled, batch_size: int = 64, progress: b
     shown = {canonical(files.classes[j]) for j in np.unique(files.labels)}  # an empty class folder shows none
     unused = [c for c in em.classes if canonical(c) not in shown]
     crops = load_crops([p for p, k in zip(files.paths, keep) if k], em.image_size, progress)
-    y_true = np.asarray([mapping[int(l)] for l in files.labels[keep]], dtype=np.int64)
+    y_true = np.asarray([mapping[int(k)] for k in files.labels[keep]], dtype=np.int64)
     probs = em.predict(crops, batch_size)
     y_pred = probs.argmax(1)
     # Macro F1 over the classes these images show, not every class folder: a CV fold with no contempt image
@@ -357,7 +357,7 @@ def calibrate(model_path: str | Path, data_dir: str | Path, votes: str | Path | 
         mapping, lacking, _ = match_classes(em.classes, held.classes)
         if lacking:
             raise ValueError(f"{data_dir}: the model has no class {lacking}")
-        y = np.asarray([mapping[int(l)] for l in held.labels], np.int64)
+        y = np.asarray([mapping[int(k)] for k in held.labels], np.int64)
     keep = y >= 0
     crops = load_crops([p for p, k in zip(held.paths, keep) if k], em.image_size, progress)
     probs = replace(em, temperature=1.0).predict(crops, batch_size)

@@ -45,3 +45,16 @@ EmotionModel.load({str(model)!r})
 """, tmp_path)
     assert r.returncode != 0
     assert 'pip install "batchemo[train]"' in r.stderr.strip().splitlines()[-1]
+
+
+def test_the_commands_say_which_extra_in_one_line(tmp_path):
+    model = tmp_path / "m.keras"
+    for suffix in (".keras", ".json"):
+        model.with_suffix(suffix).write_bytes((ROOT / "models" / f"emotion{suffix}").read_bytes())
+    r = _run(f"""
+from batchemo.cli import app
+app(["folder", {str(SAMPLES / 'images')!r}, "--out", "out", "--model", {str(model)!r}, "--no-progress"],
+    prog_name="batchemo")
+""", tmp_path)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr and 'pip install "batchemo[train]"' in r.stderr

@@ -137,7 +137,7 @@ def folder(
         _interrupted("the photos finished so far are kept")
     except OptionError as e:  # named as the command line spells it (--detect-size, not max_side)
         fail(e.cli)
-    except (FileNotFoundError, NotADirectoryError, ValueError, OutputConflict, RuntimeError) as e:
+    except (FileNotFoundError, NotADirectoryError, ValueError, OutputConflict, RuntimeError, ImportError) as e:
         fail(str(e))
     except OSError as e:  # writing the report failed (disk full, permissions): what was written stays, resumable
         fail(f"{e.filename or out or 'the report'}: cannot write ({e.strerror or e}); the files written so far "
@@ -204,7 +204,7 @@ def video(
         _interrupted("the videos finished so far are kept; the one under way starts over")
     except OptionError as e:
         fail(e.cli)
-    except (FileNotFoundError, ValueError, RuntimeError, OutputConflict) as e:
+    except (FileNotFoundError, ValueError, RuntimeError, OutputConflict, ImportError) as e:
         fail(str(e))
     # A video cut short stays a failure on every re-run that skips it, as its files.csv row stays `partial`.
     failures = [r for r in results if isinstance(r, VideoFailure) or "partial" in (r.status, r.previous_status)]

@@ -290,16 +290,34 @@ def example_files(tmp_path, monkeypatch, two_face_clip):
     return tmp_path
 
 
-def test_readme_api_examples_run_as_written(example_files):
-    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+def test_docs_api_examples_run_as_written(example_files):
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "python.md").read_text(), re.S)
     assert blocks
     ns: dict = {}
     for code in blocks:
-        exec(compile(code, "README.md", "exec"), ns)
+        exec(compile(code, "docs/python.md", "exec"), ns)
     assert len(ns["faces"]) == ns["res"].faces > 0 and ns["vids"][0].status == "complete"
     small = json.loads((example_files / "reports" / "photos_small" / "run.json").read_text())["options"]
     assert small["detect"]["min_face"] == 20 and small["detect"]["max_side"] == 640  # the folder's own size
     assert ns["vid5"].frames_analysed < ns["vid"].frames_analysed
+
+
+def test_readme_examples_run_as_written_and_show_what_they_print(tmp_path, monkeypatch):
+    """README's python blocks, after its first set-up command (`batchemo folder samples/images`); the table README
+    prints below the first block is what that code gives."""
+    shutil.copytree(SAMPLES, tmp_path / "samples")
+    monkeypatch.chdir(tmp_path)
+    batchemo.analyze_folder("samples/images", progress=False)
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) >= 2
+    ns: dict = {}
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), ns)
+    shown = re.search(r"```python\n.*?```\n```\n(.*?)```", text, re.S)[1]
+    first = blocks[0].strip().splitlines()[-1]  # the expression whose value README prints
+    assert eval(first, ns).to_string(index=False).strip() == shown.strip()
+    assert ns["res"].status == "complete" and len(ns["res"].table("summary")) > 0
 
 
 def test_package_docstring_example_runs_as_written(example_files):

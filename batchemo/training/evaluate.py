@@ -9,14 +9,13 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from . import data as D
 from .labels import canonical, match_classes
-from ..pipeline.model import EmotionModel, apply_temperature, crop_faces
+from ..pipeline.model import EmotionModel, apply_temperature
 from ..report import write_atomic, write_csv, write_json
 from .calibration import calibration_figures, ece, fit_temperature, nll, plot_reliability
 from .card import set_temperature
@@ -30,10 +29,7 @@ def load_crops(paths: list[str], image_size: int, progress: bool = False) -> np.
     """Grey crops [N, S, S] uint8, resized as the folder and video jobs resize detected faces."""
     out = np.empty((len(paths), image_size, image_size), np.uint8)
     for i, p in enumerate(tqdm(paths, desc="loading", unit="img", disable=not progress)):
-        img = cv2.imdecode(np.fromfile(p, np.uint8), cv2.IMREAD_GRAYSCALE)
-        if img is None:
-            raise ValueError(f"{p}: not a decodable image")
-        out[i] = crop_faces(img, np.array([[0, 0, img.shape[1], img.shape[0]]]), image_size)[0]
+        out[i] = D.read_grey(p, image_size)
     return out
 
 

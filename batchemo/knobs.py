@@ -12,7 +12,7 @@ import textwrap
 import types
 import typing
 from dataclasses import MISSING
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -141,3 +141,22 @@ def _hint_text(hint) -> str:
 
 def _wrap(text: str, width: int = 100) -> list[str]:
     return textwrap.wrap(" ".join(text.split()), width) if text else []
+
+
+def setting_changes(old: dict, new: dict, defaults: dict | None = None, skip: Iterable[str] = ()) -> list[str]:
+    """What differs between two runs' recorded settings, as 'key old -> new' (nested keys joined by dots), the
+    one test behind every refusal to resume or reuse with other settings (a report, a training run, a fold).
+    `defaults`: the value of a key `old` predates (recorded before that setting existed); a key only `old` has
+    (a setting since removed) is passed over; `skip`: keys whose difference the caller handles."""
+    old, new = _flat(old), _flat(new)
+    base = _flat(defaults) if defaults is not None else {}
+    skip = set(skip)
+    return [f"{k} {old.get(k, base.get(k))} -> {new[k]}" for k in sorted(new)
+            if k not in skip and old.get(k, base.get(k)) != new[k]]
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out

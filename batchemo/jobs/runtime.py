@@ -15,6 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, TypeVar
 
+from ..knobs import setting_changes
 from ..report import read_record
 from .journal import is_report_folder
 
@@ -121,13 +122,6 @@ def analysis_settings(options, model) -> dict:
     return {"model": model_identity(model), "options": {k: v for k, v in opts.items() if k not in ROW_NEUTRAL}}
 
 
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-    return out
-
-
 def recorded_settings(path: Path) -> dict | None:
     """The `analysis` settings a run.json (or a journal's analysis.json) recorded; None where there are none."""
     return (read_record(path) or {}).get("analysis")
@@ -142,11 +136,8 @@ def check_settings(out: Path, previous: dict | None, options, model, ignore: Ite
     current = analysis_settings(options, model)
     if previous is None:
         return current
-    old, new = _flat(previous), _flat(current)
-    defaults = _flat(analysis_settings(type(options)(), model))
     skip = {"model.file"} | {f"options.{k}" for k in ignore}  # the file's name: its content is the sha256
-    changed = [f"{k} {old.get(k, defaults[k])} -> {new[k]}" for k in sorted(new)
-               if k not in skip and old.get(k, defaults[k]) != new[k]]
+    changed = setting_changes(previous, current, analysis_settings(type(options)(), model), skip)
     if changed:
         what = "an interrupted run in it used" if interrupted else "was made with"
         raise OutputConflict(f"{out}: {what} other settings ({', '.join(changed)}): pass --redo to start over "

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from . import data as D
 from .labels import canonical, match_classes
+from ..knobs import setting_changes
 from ..pipeline.model import EmotionModel, apply_temperature
 from ..report import write_atomic, write_csv, write_json
 from .calibration import calibration_figures, ece, fit_temperature, nll, plot_reliability
@@ -271,8 +272,8 @@ def cross_validate(data_dir: str | Path, out: str | Path, folds: int, group_by: 
         if done.exists():  # resumable: a finished fold is not trained again, unless its options were others
             row = json.loads(done.read_text())
             stored = row.get("setup") or {}
-            if {**stored, "options": comparable_options(stored.get("options", {}))} == \
-                    {**setup, "options": comparable_options(setup["options"])}:
+            if not setting_changes({**stored, "options": comparable_options(stored.get("options", {}))},
+                                   {**setup, "options": comparable_options(setup["options"])}):
                 rows.append(row)
                 total_cm += np.asarray(row["confusion"])
                 continue

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..knobs import setting_changes
 from ..report import write_json
 from . import data as D
 from .card import write_card
@@ -222,13 +223,12 @@ def load_state(work: Path, opts: TrainOptions, data: dict | None = None) -> dict
         state["data"] = data
     options = json.loads(json.dumps(asdict(opts)))
     new = comparable_options(options)
-    changed = {k: (v, new.get(k)) for k, v in comparable_options(state.get("options", options)).items()
-               if new.get(k) != v}
+    # An option the saved state predates takes today's value: a run interrupted before it existed resumes.
+    changed = setting_changes(comparable_options(state.get("options", options)), new, defaults=new)
     if changed:
         # Resuming with other options would mix two runs in one model and one card.
-        raise ValueError(f"{work} holds an interrupted run with other options ("
-                         + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items())
-                         + "); re-run with the same options to resume it, or delete that folder to start over")
+        raise ValueError(f"{work} holds an interrupted run with other options ({', '.join(changed)}); re-run with "
+                         "the same options to resume it, or delete that folder to start over")
     state["options"] = options
     return state
 

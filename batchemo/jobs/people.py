@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,11 @@ from .. import report as R
 from ..pipeline import identity as I
 from .descriptors import (DESCRIPTORS_FILE, ENGINE, FACES_PER_GROUP, Described, counted_rows, describe_photos,
                           describe_video)
+
+if TYPE_CHECKING:  # the page module brings Jinja2: imported where a page is written
+    from ..pipeline.model import EmotionModel
+    from ..report.html import People
+    from .options import VideoOptions
 
 PEOPLE_FILE = "people.csv"
 
@@ -77,7 +83,8 @@ def pictures(rows: pd.DataFrame, described: Described) -> pd.DataFrame:
 
 # --- photos ----------------------------------------------------------------------------------------------------
 
-def number_photos(root: Path, out: Path, faces: pd.DataFrame, files: pd.DataFrame, keep_side: int):
+def number_photos(root: Path, out: Path, faces: pd.DataFrame, files: pd.DataFrame,
+                  keep_side: int) -> tuple[pd.DataFrame, People]:
     """--people for a folder: `faces` (faces.csv's final rows, in its order: the order the numbers are given in)
     with `person` appended, and the page's people (report.html.People: people.csv's table and each person's
     picture row). Descriptors from OUT/people.npz where it has them (a resumed run describes only the faces it
@@ -104,13 +111,16 @@ class VideoReport:
 
 @dataclass
 class _Numbered:
+    """A video once numbered: what the batch's people.csv and index page are made from."""
+
     report: VideoReport
     frames: pd.DataFrame
     summary: pd.DataFrame
     pictures: pd.DataFrame
 
 
-def number_videos(reports: list[VideoReport], root: Path | None, *, card: dict | None, html: bool):
+def number_videos(reports: list[VideoReport], root: Path | None, *, card: dict | None,
+                  html: bool) -> People | None:
     """--people for the videos of a run (input order): frames.csv's `person`, people.csv, run.json's `people` and
     report.html (with `html`) of each, and with `root` (a batch) the batch's people.csv. Descriptors come from
     each report's people.npz, described here where it lacks them (a video a run without --people analysed).
@@ -151,14 +161,14 @@ def _set_record(out: Path, people: dict | None) -> dict:
 
 
 def _video_page(r: VideoReport, frames: pd.DataFrame, summary: pd.DataFrame, record: dict, classes: list[str],
-                card: dict | None, people) -> None:
+                card: dict | None, people: People | None) -> None:
     from ..report.html import write_video_page
 
     timeline = R.read_report(r.out / "timeline.csv")
     write_video_page(r.out, r.path, frames, timeline, summary, record, classes=classes, card=card, people=people)
 
 
-def _batch_people(done: list[_Numbered], root: Path):
+def _batch_people(done: list[_Numbered], root: Path) -> People:
     """The batch's people.csv, and the index page's people: each person's tracks per video, and the picture of
     their most confident picked face over the batch (cut by that video's page; the first video wins a tie)."""
     from ..report.html import People
@@ -180,7 +190,8 @@ def _batch_people(done: list[_Numbered], root: Path):
     return People(table, appearances=appearances, picture_files={p: f for p, (_, f) in best.items()})
 
 
-def finish_people(reports: list[VideoReport], root: Path | None, model, opts):
+def finish_people(reports: list[VideoReport], root: Path | None, model: EmotionModel | str | Path | None,
+                  opts: VideoOptions) -> People | None:
     """After the videos of a run (its analysed ones, input order): with `opts.people` their person numbers
     (`number_videos`; returns the index page's people for a batch, `root`); without, what an earlier --people run
     left in the reports this one reused is removed, and their pages written again without it."""
@@ -196,7 +207,7 @@ def finish_people(reports: list[VideoReport], root: Path | None, model, opts):
     return None
 
 
-def card_of(model) -> dict | None:
+def card_of(model: EmotionModel | str | Path | None) -> dict | None:
     """The model card a page quotes: an EmotionModel's own, else read beside the file (None: the shipped model)."""
     from ..pipeline.model import EmotionModel, default_model_path, read_card
 

@@ -6,7 +6,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import pandas as pd
 
@@ -20,6 +20,9 @@ from .options import VideoOptions, job_options
 from .runtime import OutputConflict, refuse_replacing
 from .people import PEOPLE_FILE, VideoReport, check_people, finish_people
 from .video import VideoResult, analyse_video, default_out, refuse_photo, shown_rows
+
+if TYPE_CHECKING:
+    from ..report.html import People
 
 
 @described()
@@ -212,7 +215,7 @@ def write_batch_tables(videos: list[VideoInput], outs: list[Path], results: list
 
 
 def _write_index(videos: list[VideoInput], outs: list[Path], index_dir: Path, results: list,
-                 command: str | None, people=None) -> None:
+                 command: str | None, people: People | None = None) -> None:
     """OUT/index.html of a batch (several videos): each video's page with its one-line summary (and with
     --people, `people`: a card per person)."""
     from ..report.html import write_index_page

@@ -282,7 +282,7 @@ def resumable_early_stopping(patience: int, val_accuracy: list[float]):
     return Resumed(monitor="val_accuracy", mode="max", patience=patience)
 
 
-def run_phase(model, trainer, phase: tuple, train_ds, val_ds, n_train: int, opts: TrainOptions, loss, accuracy,
+def run_phase(model, trainer, phase: tuple, train_ds, val_ds, *, n_train: int, opts: TrainOptions, loss, accuracy,
               steps_per_execution: int, work: Path, state: dict, class_weight, verbose: bool) -> int:
     """Train one phase (resumably); returns the epochs it ran."""
     import keras
@@ -339,8 +339,9 @@ def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path |
     state = load_state(work, opts, {"train": data_fingerprint(train), "val": data_fingerprint(val)})
     epochs_run = 0
     for phase in plan_phases(opts, start.pretrained):
-        epochs_run += run_phase(model, trainer, phase, train_ds, val_ds, len(train.paths), opts, loss, accuracy,
-                                steps_per_execution, work, state, cw, verbose)
+        epochs_run += run_phase(model, trainer, phase, train_ds, val_ds, n_train=len(train.paths), opts=opts, loss=loss,
+                                accuracy=accuracy, steps_per_execution=steps_per_execution, work=work, state=state,
+                                class_weight=cw, verbose=verbose)
 
     best_path = work / "best.keras"  # the whole model without the augmentation, usable while training goes on
     if best_path.exists():
@@ -352,7 +353,7 @@ def fit(train: D.Labelled, val: D.Labelled, opts: TrainOptions, work_dir: Path |
                      state.get("seconds", time.time() - t0), opts)
 
 
-def train_folder(data_dir: str | Path, out: str | Path, opts: TrainOptions, val_dir: str | Path | None = None,
+def train_folder(data_dir: str | Path, out: str | Path, opts: TrainOptions, *, val_dir: str | Path | None = None,
                  val_split: float = 0.1, group_by: str | None = None, command: str = "",
                  verbose: bool = True, votes: str | Path | None = None,
                  val_votes: str | Path | None = None, start: Start | None = None) -> dict:
@@ -374,7 +375,8 @@ def train_folder(data_dir: str | Path, out: str | Path, opts: TrainOptions, val_
     out.parent.mkdir(parents=True, exist_ok=True)
     work = out.with_name(out.name + ".work")
     res = fit(train, val, opts, work_dir=work, verbose=verbose)
-    return save_trained(res, out, opts, data_dir, val_dir, train, val, split_desc, command, votes, val_votes)
+    return save_trained(res, out, opts, data_dir=data_dir, val_dir=val_dir, train=train, val=val,
+                        split_desc=split_desc, command=command, votes=votes, val_votes=val_votes)
 
 
 def split_files(data_dir, opts: TrainOptions, val_dir=None, val_split: float = 0.1, group_by: str | None = None,
@@ -419,7 +421,7 @@ def split_files(data_dir, opts: TrainOptions, val_dir=None, val_split: float = 0
     return train, val, split_desc
 
 
-def save_trained(res: FitResult, out: Path, opts: TrainOptions, data_dir, val_dir, train: D.Labelled,
+def save_trained(res: FitResult, out: Path, opts: TrainOptions, *, data_dir, val_dir, train: D.Labelled,
                  val: D.Labelled, split_desc: str, command: str, votes=None, val_votes=None) -> dict:
     """Write the trained model, its TFLite twin and its card; remove the work folder."""
     classes = [canonical(c) for c in train.classes]

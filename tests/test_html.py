@@ -136,8 +136,10 @@ def test_folder_page_rows_numbers_gallery_and_links(folder_report):
     assert any(unquote(link) == f"annotated/{ODD}" for link in page.links())  # URL-quoted, and it resolves
 
 
-def test_folder_gallery_is_capped_least_confident_first(folder_report, model):
-    src, out = folder_report
+def test_folder_gallery_is_capped_least_confident_first(folder_report, model, tmp_path):
+    src, shared = folder_report
+    out = tmp_path / "report"  # a copy: the module's report stays whole for the tests after this one
+    shutil.copytree(shared, out)
     faces = batchemo.read_report(out / "faces.csv")
     run = json.loads((out / "run.json").read_text())
     H.write_folder_page(out, src, batchemo.read_report(out / "files.csv"), faces, pd.read_csv(out / "summary.csv"),

@@ -179,3 +179,17 @@ def test_the_shot_test_sees_no_cut_in_a_light_change_or_a_person_turning(face_bg
     frames = dim + [scene(face_bgr, face_hidden=True)] * 4 + [a] * 4
     frames[8:] = [cv2.convertScaleAbs(f, alpha=1 - 7 / 40, beta=0) for f in frames[8:]]
     assert _cut_at(frames) == []
+
+
+def test_a_face_that_only_comes_near_after_a_gap_starts_a_new_track():
+    """Centres within one box side continue a track between consecutive steps only (a fast move); after a gap
+    such a face may be someone who stepped into the place (the pedestrian clip's old man and man with glasses)."""
+    from batchemo.pipeline.track import Tracker
+
+    near = np.array([[140, 125, 50, 50]])  # IoU 0.1 with the first box, centre 47 px away
+    for step, same in ((1, True), (6, False)):
+        tracker = Tracker(max_gap=10)
+        tracker.update(np.array([[100, 100, 50, 50]]), 0)
+        tracker.update(near, step)
+        ids, _ = tracker.live(step)
+        assert (list(ids) == [0]) is same, (step, list(ids))

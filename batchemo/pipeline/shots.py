@@ -30,9 +30,8 @@ def thumbnail(grey: np.ndarray) -> np.ndarray:
     return cv2.resize(grey, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
-def colour_histogram(bgr: np.ndarray) -> np.ndarray:
-    """The frame's hue-saturation histogram (16x16 bins of a 64x36 copy), summing to 1."""
-    small = cv2.resize(bgr, (64, 36), interpolation=cv2.INTER_AREA)
+def colour_histogram(small: np.ndarray) -> np.ndarray:
+    """A small colour copy's hue-saturation histogram (16x16 bins), summing to 1."""
     hist = cv2.calcHist([cv2.cvtColor(small, cv2.COLOR_BGR2HSV)], [0, 1], None, [16, 16], [0, 180, 0, 256])
     return cv2.normalize(hist, hist, 1, 0, cv2.NORM_L1)
 
@@ -55,8 +54,14 @@ class ShotBoundaries:
         return max(1, round(SOFT_WINDOW_S / self.interval))
 
     def is_cut(self, bgr: np.ndarray, grey: np.ndarray) -> bool:
-        thumb = thumbnail(grey)
-        hist = colour_histogram(bgr) if bgr.ndim == 3 else None
+        if bgr.ndim == 3:
+            # One pass over the full frame (a 1080p frame costs ~3 ms to shrink): the colour copy, and the grey
+            # thumbnail from it (averaging and the grey conversion are both linear: the same values to rounding).
+            small = cv2.resize(bgr, (64, 36), interpolation=cv2.INTER_AREA)
+            thumb = thumbnail(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
+            hist = colour_histogram(small)
+        else:
+            thumb, hist = thumbnail(grey), None
         hard = self.thumb is not None and float(np.abs(self.thumb - thumb).mean()) > GREY_CUT
         if hist is not None and self.recent:
             hard = hard or colour_distance(self.recent[-1], hist) > COLOUR_CUT

@@ -94,7 +94,11 @@ class Tracker:
             pc = prev[:, :2] + prev[:, 2:] / 2
             bc = boxes[:, :2] + boxes[:, 2:] / 2
             dist = np.linalg.norm(pc[:, None] - bc[None], axis=2)
-            near = dist < np.maximum(prev[:, 2:3], boxes[None, :, 2])
+            # Centres within one box side stand for a fast move between consecutive steps only: after a gap, a face
+            # that close may be someone else who stepped in (the pedestrian clip: an old man's track went on
+            # with the man with glasses who came to his place 0.7 s later).
+            recent = np.array([step - t.last_step <= 1 for t in self.tracks])[:, None]
+            near = (dist < np.maximum(prev[:, 2:3], boxes[None, :, 2])) & recent
             # Near-but-not-overlapping pairs rank below every overlapping pair.
             score = np.where(score >= self.iou_threshold, score, np.where(near, 1e-3 / (1 + dist), -1.0))
             used_t: set[int] = set()

@@ -46,6 +46,17 @@ def need(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+def need_people() -> None:
+    """dlib and its face models (the people extra), for every test that describes faces (`need`: a skip here, a
+    failure in CI, which installs the extra)."""
+    from batchemo.pipeline import identity
+
+    try:
+        identity.require_people()
+    except identity.PeopleUnavailable:
+        need(False, f"needs the people extra (dlib and its models: {identity.INSTALL_HINT})")
+
+
 def needs_shared(*parts: str):
     """Decorator: the test needs ../shared/<parts>, data that lives beside the project (`need`: skipped where it is
     absent, failed in CI)."""

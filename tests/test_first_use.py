@@ -253,9 +253,10 @@ def test_the_batch_index_has_an_all_videos_row(tmp_path, two_face_clip, model):
 
 @needs_shared("media", "realclips", "facerecognition-short_hamilton_clip.mp4")
 def test_readme_face_score_advice_holds_on_the_dim_crowd_clip(tmp_path, model):
-    """README's `face_score` row says what a filter costs, measured by benchmarks/face_score_filter.py: on the
-    Hamilton clip `>= 0.1` drops its false boxes and about 37 % of its real faces, `>= 0.3` about 59 %. The old
-    advice (0.3) dropped most real faces there; this keeps README's figures honest on the clip they name."""
+    """The `face_score` column's row (docs/reports.md) says what a filter costs, as benchmarks/face_score_filter.py
+    measures it: on the Hamilton clip `>= 0.1` drops about 24 % of its real faces, `>= 0.3` about 46 %, and no
+    false box there scores 0.1. The old advice (0.3) dropped most real faces there; this keeps the figures the docs
+    give honest on the clip they name."""
     from .conftest import benchmark
 
     clip = "facerecognition-short_hamilton_clip.mp4"
@@ -266,11 +267,13 @@ def test_readme_face_score_advice_holds_on_the_dim_crowd_clip(tmp_path, model):
                                          pd.read_csv(CLIPS / f"{clip}.faces_blazeface.csv"), "frame")
     kind = benchmark("face_score_filter").label_boxes(rows, must, ignore, "frame")
     hits, false = rows[kind == "hit"], rows[kind == "false"]
-    assert len(false) > 0 and (false["face_score"] < 0.1).all()
+    assert (false["face_score"] < 0.1).all()
     dropped = {t: 1 - (hits["face_score"] >= t).mean() for t in (0.1, 0.3)}
-    assert 0.30 <= dropped[0.1] <= 0.45 and 0.50 <= dropped[0.3] <= 0.65, dropped
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    assert "df[df.face_score >= 0.3]" not in readme
+    assert 0.18 <= dropped[0.1] <= 0.30 and 0.38 <= dropped[0.3] <= 0.54, dropped
+    root = Path(__file__).resolve().parent.parent
+    columns = (root / "docs" / "reports.md").read_text()  # the column reference, where the advice lives
+    assert "face_score_filter.py" in columns and "df[df.face_score >= 0.3]" not in columns
+    assert "df[df.face_score >= 0.3]" not in (root / "README.md").read_text()
 
 
 def test_progress_bar_labels_keep_the_end_of_a_long_name():

@@ -17,21 +17,11 @@ import pytest
 from batchemo.pipeline import identity as I
 from batchemo.pipeline.detect import detect_scored
 
-from .conftest import ROOT, SAMPLES, SHARED, need, needs_shared
+from .conftest import ROOT, SAMPLES, SHARED, need_people, needs_shared
 
 REALCLIPS = ("media", "realclips")
 
 
-def has_people() -> bool:
-    try:
-        I.require_people()
-    except I.PeopleUnavailable:
-        return False
-    return True
-
-
-def need_people() -> None:
-    need(has_people(), f"needs the people extra (dlib and its models: {I.INSTALL_HINT})")
 
 
 # ---------------------------------------------------------------- clustering (synthetic descriptors)

@@ -23,7 +23,7 @@ from batchemo.cli import app
 from batchemo.jobs import descriptors as D
 from batchemo.pipeline import identity as I
 
-from .conftest import SAMPLES, SHARED, moving_faces_video, need, needs_shared
+from .conftest import SAMPLES, SHARED, moving_faces_video, need, need_people, needs_shared
 
 runner = CliRunner()
 QUIET = dict(annotate=False, html=False)  # where only the rows are read: no extra outputs to wait for
@@ -31,17 +31,6 @@ FPS = 10.0
 REALCLIPS = ("media", "realclips")
 
 
-def has_people() -> bool:
-    try:
-        I.require_people()
-    except I.PeopleUnavailable:
-        return False
-    return True
-
-
-def need_people() -> None:
-    """dlib and its models, for every test that describes faces (`need`: a skip here, a failure in CI)."""
-    need(has_people(), f"needs the people extra ({I.INSTALL_HINT})")
 
 
 def one_face_video(path: Path, face: np.ndarray, *, frames: int = 20, mirrored: bool = False,

@@ -303,3 +303,20 @@ def test_a_faces_record_refuses_ids_or_scores_that_do_not_match_its_boxes():
     for wrong in ({"ids": np.array([7])}, {"scores": np.array([0.5])}, {"found_by": ["detected"] * 3}):
         with pytest.raises(ValueError, match="for 2 boxes"):
             Faces("a.png", boxes=boxes, **wrong)
+
+
+def test_the_video_command_says_in_one_line_that_it_cannot_write(monkeypatch, tmp_path, two_face_clip):
+    """Disk full or no permission while writing a video's report: one line naming the file, exit 1, as the folder
+    command does (it was a traceback)."""
+    from typer.testing import CliRunner
+
+    import batchemo.jobs.videos as VS
+    from batchemo.cli import app
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device", str(tmp_path / "out" / "frames.csv"))
+
+    monkeypatch.setattr(VS, "analyze_videos", full)
+    r = CliRunner().invoke(app, ["video", str(two_face_clip), "--out", str(tmp_path / "out")])
+    assert r.exit_code == 1 and (r.exception is None or isinstance(r.exception, SystemExit))
+    assert "frames.csv: cannot write (No space left on device)" in r.output

@@ -207,6 +207,23 @@ def test_rerun_reuses_descriptors_and_redo_describes_again(clips, tmp_path, mode
     assert first.table()["person"].eq(0).all()
 
 
+def test_a_batch_killed_before_its_pages_resumes_without_analysing_again(clips, tmp_path, model):
+    """With --people each video's page waits for the run's numbers: a run stopped before them leaves finished
+    videos without report.html, and the same command must take them as done (the page comes at the end)."""
+    need_people()
+    videos = tmp_path / "in"
+    videos.mkdir()
+    for name in ("a", "b"):
+        shutil.copy(clips[name], videos / f"{name}.avi")
+    out = tmp_path / "out"
+    opts = dict(people=True, annotate=False)
+    batchemo.analyze_videos(videos, out=out, model=model, progress=False, **opts)
+    (out / "a" / "report.html").unlink()  # as a kill between the videos and their pages leaves it
+    again = batchemo.analyze_videos(videos, out=out, model=model, progress=False, **opts)
+    assert [r.status for r in again] == ["skipped", "skipped"]
+    assert (out / "a" / "report.html").is_file()
+
+
 def test_a_run_without_people_takes_their_numbers_out(clips, tmp_path, model):
     need_people()
     out = tmp_path / "two"

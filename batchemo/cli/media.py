@@ -140,8 +140,7 @@ def folder(
     except (FileNotFoundError, NotADirectoryError, ValueError, OutputConflict, RuntimeError, ImportError) as e:
         fail(str(e))
     except OSError as e:  # writing the report failed (disk full, permissions): what was written stays, resumable
-        fail(f"{e.filename or out or 'the report'}: cannot write ({e.strerror or e}); the files written so far "
-             "are kept and the same command resumes", code=1)
+        _cannot_write(e, out)
     classes = [c[len("share_"):] for c in res.summary.columns if c.startswith("share_")]
     _print_summary(res.summary, classes, _folder_line(res))
     if res.errors:
@@ -206,6 +205,8 @@ def video(
         fail(e.cli)
     except (FileNotFoundError, ValueError, RuntimeError, OutputConflict, ImportError) as e:
         fail(str(e))
+    except OSError as e:  # as for folder: one line, what was written stays
+        _cannot_write(e, out)
     # A video cut short stays a failure on every re-run that skips it, as its files.csv row stays `partial`.
     failures = [r for r in results if isinstance(r, VideoFailure) or "partial" in (r.status, r.previous_status)]
     if any(isinstance(r, VideoFailure) and r.usage for r in failures):
@@ -219,6 +220,11 @@ def _folder_line(res) -> str:
     skipped = f", {plural(res.skipped_non_images, 'non-image file')} skipped" if res.skipped_non_images else ""
     return (f"{plural(res.files, 'file')} ({res.skipped_done} already done), {plural(res.faces, 'face')}, "
             f"{plural(res.errors, 'error')}{skipped} in {res.seconds:.1f}s -> {res.out}")
+
+
+def _cannot_write(e: OSError, out) -> None:
+    fail(f"{e.filename or out or 'the report'}: cannot write ({e.strerror or e}); the files written so far "
+         "are kept and the same command resumes", code=1)
 
 
 def _interrupted(kept: str) -> None:

@@ -82,7 +82,10 @@ def prepare_out(path: Path, out: Path, opts: VideoOptions, t0: float, model) -> 
     prev = None if opts.redo else _done_before(out, path)
     if prev is not None:
         check_settings(out, prev.get("analysis"), opts, model, ignore=("min_track_s", "keep_short_tracks"))
-        if any(on and not (out / name).exists() for name, on in extra_outputs(opts, "annotated.mp4").items()):
+        wanted = extra_outputs(opts, "annotated.mp4")
+        if opts.people:  # the page comes once the run's people are numbered (people.finish_people), whatever
+            wanted = {k: v for k, v in wanted.items() if k not in ("report.html", "thumbs")}  # was done before
+        if any(on and not (out / name).exists() for name, on in wanted.items()):
             # An extra output asked for now (--save-faces added, say) needs the frames decoded again: analysed
             # again, with the settings just checked, so its rows stay what they were.
             prev = None

@@ -27,8 +27,8 @@ Scoring, per frame or photo (the recipe of realclips/README.md):
 - false: a system box that overlaps no reference box at all (IoU == 0 with every MTCNN and BlazeFace box). A box
   that overlaps only ignore boxes, or a must-find box that another box won, is neither hit nor false.
 - false<.4: a looser count, system boxes that are not hits and reach IoU 0.4 with no reference box (the false
-  boxes plus boxes that only graze a face). The README's "4.4 / 1.3 false boxes per 100 frames" (plain Haar /
-  batchemo defaults) sit between the two readings: strict gives 3.6 / 0.7, this one 4.6 / 1.3.
+  boxes plus boxes that only graze a face). docs/benchmarks.md quotes the strict count, with this one in
+  brackets.
 Only analysed frames count (every `analyse_every`-th frame of batchemo's run.json; all frames by default).
 
 Video columns:

@@ -65,7 +65,7 @@ def test_seconds_on_screen_counts_each_frame_up_to_the_next_by_the_clips_own_clo
     summary = batchemo.read_report(tmp_path / "r" / "summary.csv")
     n = frames["frame"].nunique()
     assert n >= FACE_FRAMES - 2  # the face is found on (nearly) all its frames
-    # Each row's frame stands for the time up to the next frame, by the clip's own clock (README).
+    # Each row's frame stands for the time up to the next frame, by the clip's own clock (docs/reports.md).
     expected = sum(clip_time(i + 1) - clip_time(i) for i in frames["frame"])
     track = summary[summary["scope"] == "track"].iloc[0]
     assert track["seconds_on_screen"] == pytest.approx(expected, abs=1e-5)

@@ -228,7 +228,7 @@ def test_seconds_on_screen_end_with_the_video(tmp_path):
 
 
 def test_full_frame_detection_is_about_once_a_second():
-    # As README says: the first whole count of analysed frames past 1 s (or --detect-every, if fewer).
+    # As docs/how-it-works.md says: the first whole count of analysed frames past 1 s (or --detect-every, if fewer).
     for fps in (10, 15, 24, 25, 29.97, 30, 60):
         for every in (1, 2, 3, 7):
             s = Schedule.of(fps, VideoOptions(every=every))

@@ -146,7 +146,7 @@ def crowd(tmp_path_factory):
 
 
 def test_distill_votes_writes_teacher_targets_and_keeps_the_crowd_on_the_held_out_slice(crowd, tmp_path):
-    """benchmarks/distill_votes.py: training rows are 0.7 x the teacher's output + 0.3 x the vote shares, the rows
+    """research/distill_votes.py: training rows are 0.7 x the teacher's output + 0.3 x the vote shares, the rows
     `batchemo train --val-split 0.25 --split-seed 5` holds out keep the crowd's votes."""
     import subprocess
     import sys

@@ -29,7 +29,7 @@ def _readable(param) -> None:
     if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
         param.metavar = ""
     elif isinstance(param, TyperArgument) and param.metavar is None:
-        # PATH and INPUTS... as the docstrings and the README name them (typer writes `path`, `{path}`).
+        # PATH and INPUTS... as the docstrings and the docs name them (typer writes `path`, `{path}`).
         param.metavar = param.name.upper() + ("..." if param.nargs != 1 else "")
 
 
@@ -103,6 +103,6 @@ def command_line(ctx: typer.Context, only: set[str] | None = None) -> str:
 
 
 def fail(msg: str, code: int = 2) -> None:
-    """One line on stderr, then exit (2: usage error, as README's exit-code table says)."""
+    """One line on stderr, then exit (2: usage error, as docs/jobs.md's exit codes say)."""
     typer.echo(f"error: {msg}", err=True)
     raise typer.Exit(code)

@@ -54,7 +54,8 @@ ValSplit = Annotated[float, typer.Option(help=(
     "Share of DATA_DIR (of its groups, with --group-by) held out for validation; calibrate fits on the share train "
     "held out, or with 0 on all of DATA_DIR. (>=0,<1; train >0)"))]
 Votes = Annotated[Optional[Path], typer.Option(help=(
-    "Crowd votes CSV for DATA_DIR's files (a file column, one vote-count column per class; README, 'Crowd votes'): "
+    "Crowd votes CSV for DATA_DIR's files (a file column, one vote-count column per class; docs/model.md, "
+    "'Crowd votes'): "
     "train towards each image's vote shares; evaluate and calibrate also against the crowd majority."))]
 Verbose = Annotated[bool, typer.Option("--verbose", help="Show TensorFlow's own log lines (kept off the console "
                                                          "otherwise).")]

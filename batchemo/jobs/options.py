@@ -123,7 +123,8 @@ class VideoOptions:
     force: bool = knob(False, "Write into an OUT that holds another input's report.")
     max_gap_s: float = knob(1.0, "A track missed by the cascades this many seconds is ended.")
     iou_threshold: float = knob(0.3, "A detected box continues the track whose last box it overlaps at least this "
-                                     "much (intersection over union), or whose centre is within one box side.")
+                                     "much (intersection over union), or, from the frame before, whose centre is "
+                                     "within one box side; after a gap, only with the track's colours.")
     max_tracks_plotted: int = knob(4, "Tracks drawn in timeline.png (those on the most frames).")
     split_frames: int = knob(9000, "With Ray: a video longer than 1.5x this many frames is cut into ranges of about "
                                    "this many frames, analysed side by side (0: never).")

@@ -27,7 +27,7 @@ class Faces:
     crops: np.ndarray | None = None  # [N, S, S] grey uint8, the classifier's input
     probs: np.ndarray | None = None  # [N, n_classes] once classified
     scores: np.ndarray | None = None  # [N] face scores in [0, 1] (detect.face_score); NaN where unknown
-    found_by: list[str] | None = None  # [N] how each box was found (README, "found_by")
+    found_by: list[str] | None = None  # [N] how each box was found (docs/reports.md, `found_by`)
 
     def __post_init__(self):
         self.boxes = np.asarray(self.boxes, np.int32).reshape(-1, 4)

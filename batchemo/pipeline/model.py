@@ -220,7 +220,7 @@ def _native_stderr_muted():
 
 # XNNPACK runs a batch as slices of this many crops: one layer's activations for 64 crops (64 x 64 x 64 x 16 floats
 # at 128 px, 16 MB) are far past a core's L2 cache. Slices of 16 gave 1.13x the faces/s of 64-crop invokes on the
-# 2-core CPU (median of 8 alternating rounds), with the same outputs to the bit (benchmarks/bench_lite_slice.py).
+# 2-core CPU (median of 8 alternating rounds), with the same outputs to the bit (research/bench_lite_slice.py).
 INVOKE_SLICE = 16
 
 

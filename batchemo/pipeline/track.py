@@ -1,13 +1,14 @@
 """Face tracks across video frames: each person keeps one id while their boxes keep overlapping.
 
-Rule (README, "Tracking"): boxes of a full-frame detection are matched greedily to the live tracks, best
-IoU first (IoU >= `iou_threshold`, or centres closer than one box side when a fast move breaks the overlap). A
-matched track takes the new box; an unmatched box starts a new track, reported at once when the caller trusts it
-(a strong face score or an eye), otherwise once found again (`confirm_hits`). Between full-frame detections the
-caller re-finds or follows each track on its own (`seen`). A track neither found nor followed stays alive for `max_gap`
-analysed frames: re-found within that gap it keeps its id, and for the first `coast` missed frames its last box
-is carried (held), so one flicker does not drop the face; a track seen on one frame only is never held. Ids
-count up from 0 in order of being reported.
+Rule (docs/how-it-works.md, "Tracking"): boxes of a full-frame detection are matched greedily to the live tracks,
+best IoU first (IoU >= `iou_threshold`, or, for a track seen on the step before, centres closer than one box side
+when a fast move breaks the overlap); after a gap a box continues a track only with its colours (`looks`, where the
+caller gives them). A matched track takes the new box; an unmatched box starts a new track, reported at once when
+the caller trusts it (a strong face score or an eye), otherwise once found again (`confirm_hits`). Between full-
+frame detections the caller re-finds or follows each track on its own (`seen`). A track neither found nor followed
+stays alive for `max_gap` analysed frames: re-found within that gap it keeps its id, and for the first `coast`
+missed frames its last box is carried (held), so one flicker does not drop the face; a track seen on one frame only
+is never held. Ids count up from 0 in order of being reported.
 """
 from __future__ import annotations
 

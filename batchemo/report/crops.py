@@ -201,8 +201,9 @@ def _save(out: Path, rows: pd.DataFrame, cut_all: Callable[[list[Crops]], None],
     then faces/index.csv, in the rows' order, of those written."""
     faces = Path(out) / "faces"
     faces.mkdir(parents=True, exist_ok=True)
-    # A crop the user moved to another class folder (README: relabel by moving) is theirs: kept where it is, listed
-    # there, and not cut again under the model's class (a renamed photo's too, `follow_renames`: one face, one label).
+    # A crop the user moved to another class folder (docs/reports.md: relabel by moving) is theirs: kept where it is,
+    # listed there, and not cut again under the model's class (a renamed photo's too, `follow_renames`: one face,
+    # one label).
     user = _user_crops(faces)
     moved = _moved_crops(user, rows)
     saved = Crops(rows[~rows.index.isin(list(moved))], lambda label, r, crop: write_image(crop, faces / _file(r)))
@@ -290,8 +291,8 @@ def follow_renames(faces: Path, renamed: dict[str, str]) -> None:
 
 def remove_own_crops(faces: Path) -> None:
     """A report's faces/ once its rows change without --save-faces: the crops batchemo put there go; a crop moved
-    or copied to another class folder by hand (relabelled, README) is the user's, and stays, listed in index.csv
-    so that later runs still know it was moved; files batchemo did not write stay too."""
+    or copied to another class folder by hand (relabelled, docs/reports.md) is the user's, and stays, listed in
+    index.csv so that later runs still know it was moved; files batchemo did not write stay too."""
     user = _user_crops(faces)
     _remove_stale_crops(faces, set(user["file"]))
     if len(user):

@@ -31,7 +31,7 @@ GALLERY_CAP = 500  # faces in the folder page's gallery (lowest confidence first
 LOW_CONFIDENCE = 0.5
 LOW_MOMENTS = 6  # low-confidence moments listed per track
 
-# The templates are package data (batchemo/pipeline/templates/, see pyproject.toml), read from beside this module so
+# The templates are package data (batchemo/report/templates/, see pyproject.toml), read from beside this module so
 # that an editable checkout and an installed wheel find them alike. Autoescaping is on for every template whatever its
 # file name: file names are data and may be markup.
 TEMPLATES = Path(__file__).with_name("templates")

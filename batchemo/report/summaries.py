@@ -10,7 +10,7 @@ import pandas as pd
 from .tables import BATCH_SUMMARY, GROUP_SUMMARY, PEOPLE, PHOTO_PEOPLE, TIMELINE, TRACK_SUMMARY, prob_columns
 
 
-SMOOTH_BINS = 3  # centred rolling mean over this many time bins: the timeline's smoothed view (README)
+SMOOTH_BINS = 3  # centred rolling mean over this many time bins: the timeline's smoothed view (docs/how-it-works.md)
 
 
 def _smooth_over_bins(tl: pd.DataFrame, probs: list[str]) -> pd.DataFrame:

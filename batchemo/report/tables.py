@@ -1,5 +1,5 @@
-"""The report tables: their columns and dtypes in one place (the CSV contract README documents), the rows the jobs
-build, and read_report, which reads any of them back typed."""
+"""The report tables: their columns and dtypes in one place (the CSV contract docs/reports.md documents), the rows
+the jobs build, and read_report, which reads any of them back typed."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -16,12 +16,12 @@ __all__ = ["FACE_COLUMNS", "QUALITY_COLUMNS", "QUALITY_DTYPES", "FILE_COLUMNS", 
            "prob_columns_of", "face_columns", "face_row", "face_rows", "faces_from_rows", "faces_frame", "files_frame",
            "read_report", "read_table"]
 
-# Column order is part of the public interface (README, "Report files"): append, never reorder.
+# Column order is part of the public interface (docs/reports.md): append, never reorder.
 FACE_COLUMNS = ["source", "frame", "time_s", "face", "x", "y", "w", "h", "emotion", "confidence"]
-# Appended after the p_<class> columns: how the box was found, and the face score (README, "Columns").
+# Appended after the p_<class> columns: how the box was found, and the face score (docs/reports.md).
 QUALITY_COLUMNS = ["found_by", "face_score"]
 QUALITY_DTYPES = {"found_by": "string", "face_score": "float64", "short_track": "boolean"}
-# Appended last with --people only: the person number, the same for one person across the run (README, "--people").
+# Appended last with --people only: the person number, the same for one person across the run (docs/people.md).
 # Nullable: short tracks and faces the identity gate refused have none.
 PERSON_DTYPES = {"person": "Int64"}
 FILE_COLUMNS = ["source", "width", "height", "faces", "status", "error", "bytes", "mtime_ns"]
@@ -60,7 +60,7 @@ class Schema:
         return df
 
 
-# Every CSV batchemo writes, as read_report types it (README, "Report files" says the same in words).
+# Every CSV batchemo writes, as read_report types it (docs/reports.md says the same in words).
 FACES = Schema("faces.csv / frames.csv", {**FACE_DTYPES, **QUALITY_DTYPES, **PERSON_DTYPES}, {"p_": "float64"},
                frozenset(FACE_DTYPES) - {"source"})
 FILES = Schema("files.csv (photos)", FILE_DTYPES, key=frozenset(FILE_DTYPES) - {"faces"}, empty_is_blank=("error",))
@@ -174,7 +174,7 @@ def _typed(df: pd.DataFrame, dtypes: dict) -> pd.DataFrame:
 
 
 def read_report(path: str | Path) -> pd.DataFrame:
-    """A report table as a DataFrame typed by its declared schema (SCHEMAS; README, "Report files").
+    """A report table as a DataFrame typed by its declared schema (SCHEMAS; docs/reports.md).
 
     `path` may be any CSV batchemo writes (faces/index.csv of --save-faces included), or a report folder: a folder
     run's faces.csv, a video's frames.csv, or for a batch of videos every video's frames.csv together (found

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 # Data sets disagree on names (FER2013 says "angry", CK+ says "anger"); every name is mapped to one canonical
-# spelling before models and data are compared. Documented in README ("Class names").
+# spelling before models and data are compared. Documented in docs/how-it-works.md ("Class names").
 ALIASES: dict[str, str] = {
     "anger": "angry",
     "angry": "angry",

@@ -1,6 +1,6 @@
 """Crowd votes (FER+ style): a CSV of per-image vote counts becomes soft training targets and a crowd majority.
 
-The format (documented in README, "Training on crowd votes"):
+The format (documented in docs/model.md, "Crowd votes and calibrated probabilities"):
 
     file,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF
     train/happy/Training_10019449.jpg,0,10,0,0,0,0,0,0,0,0

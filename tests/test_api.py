@@ -326,3 +326,12 @@ def test_package_docstring_example_runs_as_written(example_files):
     assert "analyze_folder" in code
     exec(compile(code, "batchemo/__init__.py", "exec"), {})
     assert (example_files / "reports" / "clips" / "files.csv").is_file()
+
+
+def test_a_hint_names_only_a_field_of_the_job_asked():
+    """`bin` is the video job's `bin_s` on the command line; a folder run has no timeline, so no such hint."""
+    with pytest.raises(TypeError) as e:
+        batchemo.analyze_folder(SAMPLES / "images", out="unused", bin=1)
+    assert "bin_s" not in str(e.value)
+    with pytest.raises(TypeError, match="did you mean bin_s"):
+        batchemo.analyze_video(SAMPLES / "video" / "two_faces.mp4", out="unused", bin=1)

@@ -158,7 +158,8 @@ def job_options(cls: type[Options], options: Options | dict | None, knobs: dict[
     detect = {f.name for f in fields(DetectOptions)}
     unknown = sorted(set(knobs) - own - detect)
     if unknown:
-        close = _cli_names().get(unknown[0]) or next(iter(difflib.get_close_matches(unknown[0], own | detect, 1)), "")
+        cli = _cli_names().get(unknown[0])  # a CLI name of this job's field only: --bin is no hint for photos
+        close = cli if cli in own | detect else next(iter(difflib.get_close_matches(unknown[0], own | detect, 1)), "")
         hint = f" (did you mean {close}?)" if close else ""
         raise TypeError(f"{caller}() got an unexpected keyword argument {unknown[0]!r}{hint}; it takes the fields "
                         f"of {cls.__name__} and DetectOptions as keywords (help(batchemo.{cls.__name__}))")

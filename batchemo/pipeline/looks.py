@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .shots import colour_distance, colour_histogram
+
 FACE_LIMIT = 0.38
 BODY_LIMIT = 0.65
 
@@ -22,9 +24,7 @@ def _histogram(bgr: np.ndarray, x0: int, y0: int, x1: int, y1: int, size: tuple[
     x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
     if x1 - x0 < 4 or y1 - y0 < 4:
         return None
-    patch = cv2.resize(bgr[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
-    hist = cv2.calcHist([cv2.cvtColor(patch, cv2.COLOR_BGR2HSV)], [0, 1], None, [16, 16], [0, 180, 0, 256])
-    return cv2.normalize(hist, hist, 1, 0, cv2.NORM_L1)
+    return colour_histogram(cv2.resize(bgr[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA))
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def look_of(bgr: np.ndarray, box) -> Look | None:
 
 
 def _distance(a: np.ndarray | None, b: np.ndarray | None) -> float:
-    return 0.0 if a is None or b is None else float(cv2.compareHist(a, b, cv2.HISTCMP_BHATTACHARYYA))
+    return 0.0 if a is None or b is None else colour_distance(a, b)
 
 
 def same_look(a: Look | None, b: Look | None) -> bool:

@@ -145,37 +145,6 @@ def crowd(tmp_path_factory):
     return data, _write(root, rows, header="file,fer2013_row,anger,happiness,surprise,contempt,unknown,NF")
 
 
-def test_distill_votes_writes_teacher_targets_and_keeps_the_crowd_on_the_held_out_slice(crowd, tmp_path):
-    """research/distill_votes.py: training rows are 0.7 x the teacher's output + 0.3 x the vote shares, the rows
-    `batchemo train --val-split 0.25 --split-seed 5` holds out keep the crowd's votes."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from batchemo.training.options import TrainOptions
-    from batchemo.training.train import split_files, teacher_targets
-
-    data, csv = crowd
-    teacher = tmp_path / "t.keras"
-    r = runner.invoke(app, ["train", str(data), "--votes", str(csv), "--out", str(teacher), "--alpha", "0.25",
-                            "--size", "32", "--epochs", "1", "--head-epochs", "0", "--base-weights", "none",
-                            "--batch-size", "16", "--val-split", "0.25"])
-    assert r.exit_code == 0, r.output
-    out = tmp_path / "kd.csv"
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "distill_votes.py"
-    p = subprocess.run([sys.executable, str(script), str(out), str(data), str(csv), str(teacher), "--val-split",
-                        "0.25", "--split-seed", "5"], capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr[-2000:]
-    assert "--split-seed 5 --class-weight-power 0" in p.stdout
-    train, held, _ = split_files(data, TrainOptions(seed=5), None, 0.25, None, csv)
-    train2, held2, _ = split_files(data, TrainOptions(seed=5), None, 0.25, None, out)
-    assert held2.paths == held.paths and np.allclose(held2.votes, held.votes)
-    assert train2.paths == train.paths
-    expected = 0.7 * teacher_targets(train, [str(teacher)]) + 0.3 * train.targets()
-    assert np.allclose(train2.votes / 10, expected, atol=1e-4)
-    assert len(pd.read_csv(out)) == 60  # the not-a-face row is not an example
-
-
 def test_train_calibrate_evaluate_on_votes(crowd, tmp_path):
     data, csv = crowd
     out = tmp_path / "crowd.keras"

@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..pipeline import identity as I
 from ..report.atomic import write_atomic
+from ..report.summaries import shown_rows
 from ..report.crops import photo_images, video_images
 
 DESCRIPTORS_FILE = "people.npz"
@@ -52,9 +53,7 @@ class Described:
 def counted_rows(rows: pd.DataFrame) -> pd.DataFrame:
     """The rows that get a person: all of a photo folder's, a video's but its short tracks (more often a misfire
     than a face, and left out of the summary too)."""
-    if "short_track" not in rows.columns:
-        return rows
-    return rows[~rows["short_track"].astype(bool)]
+    return shown_rows(rows, keep_short_tracks="short_track" not in rows.columns)
 
 
 def describe_video(path: Path, out: Path, frames: pd.DataFrame) -> Described:

@@ -94,7 +94,7 @@ def number_photos(root: Path, out: Path, faces: pd.DataFrame, files: pd.DataFram
     described = describe_photos(root, out, faces, files, keep_side)
     [number] = person_numbers([(faces, described)])
     faces = faces.assign(person=number.reindex(faces.index))
-    classes = [c[len("p_"):] for c in R.prob_columns_of(faces)]
+    classes = R.classes_of(faces)
     return faces, People(R.photo_people_table(faces, classes), pictures(faces, described))
 
 
@@ -137,7 +137,7 @@ def number_videos(reports: list[VideoReport], root: Path | None, *, card: dict |
     for r, (frames, described), number in zip(reports, loaded, numbers):
         frames["person"] = number.reindex(frames.index)
         summary = R.read_report(r.out / "summary.csv")
-        classes = [c[len("p_"):] for c in R.prob_columns_of(frames)]
+        classes = R.classes_of(frames)
         people = R.people_table([(r.source, frames, summary)], classes)
         R.write_csv(frames, r.out / "frames.csv")
         R.write_csv(people, r.out / PEOPLE_FILE)
@@ -173,7 +173,7 @@ def _batch_people(done: list[_Numbered], root: Path) -> People:
     their most confident picked face over the batch (cut by that video's page; the first video wins a tie)."""
     from ..report.html import People
 
-    classes = [c[len("p_"):] for c in R.prob_columns_of(done[0].frames)] if done else []
+    classes = R.classes_of(done[0].frames) if done else []
     table = R.people_table([(d.report.source, d.frames, d.summary) for d in done], classes)
     R.write_csv(table, Path(root) / PEOPLE_FILE)
     seen, best = [], {}
@@ -201,7 +201,7 @@ def finish_people(reports: list[VideoReport], root: Path | None, model: EmotionM
         if drop_people(r.out, "frames.csv") and opts.html and (r.out / "report.html").is_file():
             frames, summary = R.read_report(r.out / "frames.csv"), R.read_report(r.out / "summary.csv")
             _video_page(r, frames, summary, R.read_record(r.out / "run.json") or {},
-                        [c[len("p_"):] for c in R.prob_columns_of(frames)], card_of(model), None)
+                        R.classes_of(frames), card_of(model), None)
     if root is not None:
         remove_people_table(root)
     return None

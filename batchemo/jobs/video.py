@@ -232,11 +232,6 @@ def frame_seconds(frames: pd.DataFrame, sched: Schedule, end_s: float, clock: li
                      index=frames.index)
 
 
-def shown_rows(frames: pd.DataFrame, keep_short_tracks: bool) -> pd.DataFrame:
-    """The rows timeline.* and summary.csv count: short tracks left out unless `keep_short_tracks`."""
-    return frames if keep_short_tracks else frames[~frames["short_track"].astype(bool)]
-
-
 def _describe(path: Path, out: Path, frames: pd.DataFrame) -> None:
     """--people's descriptors of this video's tracks into OUT/people.npz, here, where the video was just analysed
     (a Ray task, not the driver, spends the ~1 s a track): after the pass, since dlib holds the GIL."""
@@ -268,7 +263,7 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
     duration_s = max(res.decoded / (sched.fps or FALLBACK_FPS), res.stream_end_s)
     seen = frame_seconds(frames, sched, duration_s, res.clock)
     frames["short_track"] = short_tracks(frames, seen, opts.min_track_s)
-    shown = shown_rows(frames, opts.keep_short_tracks)
+    shown = R.shown_rows(frames, opts.keep_short_tracks)
     timeline = R.timeline_table(shown, classes, opts.bin_s, source)
     summary = R.track_summary(shown, classes, seen, source)
     R.write_csv(frames, out / "frames.csv")

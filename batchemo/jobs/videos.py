@@ -19,7 +19,7 @@ from .folder import default_out as folder_out
 from .options import VideoOptions, job_options
 from .runtime import OutputConflict, refuse_replacing
 from .people import PEOPLE_FILE, VideoReport, check_people, finish_people
-from .video import VideoResult, analyse_video, default_out, refuse_photo, shown_rows
+from .video import VideoResult, analyse_video, default_out, refuse_photo
 
 if TYPE_CHECKING:
     from ..report.html import People
@@ -191,7 +191,7 @@ def _counted_rows(frames: pd.DataFrame, run: dict) -> pd.DataFrame:
     whether short tracks were kept, and frames.csv's `short_track` column holds the flags of its --min-track.
     A run.json without the option (older than short tracks) counted every row."""
     keep = run.get("options", {}).get("keep_short_tracks", True) or "short_track" not in frames.columns
-    return shown_rows(frames, keep)
+    return R.shown_rows(frames, keep)
 
 
 def write_batch_tables(videos: list[VideoInput], outs: list[Path], results: list[VideoResult | VideoFailure],
@@ -208,7 +208,7 @@ def write_batch_tables(videos: list[VideoInput], outs: list[Path], results: list
         if run is None:
             continue
         frames = R.read_report(o / "frames.csv")
-        classes = classes or [c[2:] for c in R.prob_columns_of(frames)]
+        classes = classes or R.classes_of(frames)
         shares.append(R.video_share_row(_counted_rows(frames, run), classes, v.source))
     R.write_csv(R.VIDEO_FILES.apply(pd.DataFrame(files, columns=list(R.VIDEO_FILES.fixed))), root / "files.csv")
     R.write_csv(R.batch_summary(shares, classes or list(model_classes or [])), root / "summary.csv")

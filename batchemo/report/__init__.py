@@ -8,5 +8,6 @@ from __future__ import annotations
 from .atomic import (ATOMIC_TEMP, read_record, remove_atomic_temps, write_atomic, write_csv,  # noqa: F401
                      write_json)
 from .summaries import (SMOOTH_BINS, batch_summary, emotion_summary, people_table,  # noqa: F401
-                        photo_people_table, row_seconds, seen_for, timeline_table, track_summary, video_share_row)
+                        photo_people_table, row_seconds, seen_for, shown_rows, timeline_table, track_summary,
+                        video_share_row)
 from .tables import *  # noqa: F401,F403  (the schemas, columns and readers)

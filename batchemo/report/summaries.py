@@ -204,3 +204,8 @@ def photo_people_table(faces: pd.DataFrame, classes: list[str]) -> pd.DataFrame:
                     "first_source": rows["source"].iloc[0], "last_source": rows["source"].iloc[-1],
                     **_emotion_columns(rows, classes)})
     return PHOTO_PEOPLE.apply(pd.DataFrame(out, columns=cols))
+
+
+def shown_rows(frames: pd.DataFrame, keep_short_tracks: bool) -> pd.DataFrame:
+    """The rows timeline.* and summary.csv count: short tracks left out unless `keep_short_tracks`."""
+    return frames if keep_short_tracks else frames[~frames["short_track"].astype(bool)]

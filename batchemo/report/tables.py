@@ -13,8 +13,8 @@ from ..pipeline.faces import Faces
 __all__ = ["FACE_COLUMNS", "QUALITY_COLUMNS", "QUALITY_DTYPES", "FILE_COLUMNS", "FACE_DTYPES", "FILE_DTYPES",
            "PERSON_DTYPES", "Schema", "FACES", "FILES", "VIDEO_FILES", "TRACK_SUMMARY", "GROUP_SUMMARY",
            "BATCH_SUMMARY", "TIMELINE", "CROP_INDEX", "PEOPLE", "PHOTO_PEOPLE", "SCHEMAS", "READS", "prob_columns",
-           "prob_columns_of", "face_columns", "face_row", "face_rows", "faces_from_rows", "faces_frame", "files_frame",
-           "read_report", "read_table"]
+           "prob_columns_of", "classes_of", "face_columns", "face_row", "face_rows", "faces_from_rows", "faces_frame",
+           "files_frame", "read_report", "read_table"]
 
 # Column order is part of the public interface (docs/reports.md): append, never reorder.
 FACE_COLUMNS = ["source", "frame", "time_s", "face", "x", "y", "w", "h", "emotion", "confidence"]
@@ -123,6 +123,11 @@ def prob_columns(classes: list[str]) -> list[str]:
 def prob_columns_of(df: pd.DataFrame) -> list[str]:
     """A face table's p_<class> columns, in the model's order."""
     return [c for c in df.columns if c.startswith("p_")]
+
+
+def classes_of(df: pd.DataFrame) -> list[str]:
+    """The model's classes, read from a face table's p_<class> columns."""
+    return [c[len("p_"):] for c in prob_columns_of(df)]
 
 
 def face_columns(classes: list[str]) -> list[str]:

@@ -52,8 +52,8 @@ def test_ranges_joined_equal_one_pass(long_clip, one_pass, model):
     assert sum(p.decoded for p in parts) == FRAMES
     assert sum(p.analysed for p in parts) == FRAMES
     joined = RG.join_ranges([(r, p.frames) for r, p in zip(plan, parts)])
-    # short_track is derived from whole tracks by write_reports, after the join (the Ray runner calls it too)
-    expected = pd.read_csv(one_pass.out / "frames.csv").drop(columns="short_track")
+    # short_track and uncertain are derived by write_reports, after the join (the Ray runner calls it too)
+    expected = pd.read_csv(one_pass.out / "frames.csv").drop(columns=["short_track", "uncertain"])
     got = pd.read_csv(pd.io.common.StringIO(joined.to_csv(index=False)))
     pd.testing.assert_frame_equal(got, expected, atol=1e-5)
     assert sorted(got["face"].unique()) == [0, 1]
@@ -131,4 +131,5 @@ def test_h264_with_b_frames_seeks_exactly_and_joins_equal(long_clip, tmp_path, m
     one = batchemo.analyze_video(mp4, tmp_path / "one", model, opts, progress=False)
     joined = RG.join_ranges([(r, RG.analyse_range(mp4, model, opts, r).frames) for r in plan])
     got = pd.read_csv(pd.io.common.StringIO(joined.to_csv(index=False)))
-    pd.testing.assert_frame_equal(got, pd.read_csv(one.out / "frames.csv").drop(columns="short_track"), atol=1e-5)
+    pd.testing.assert_frame_equal(got, pd.read_csv(one.out / "frames.csv").drop(columns=["short_track", "uncertain"]),
+                                  atol=1e-5)

@@ -116,6 +116,8 @@ def folder(
                               "OUT/faces/<emotion>/ (class folders `batchemo train` reads; faces/index.csv maps them "
                               "to rows)."),
     people: bool = option(FolderOptions, "people", "--people"),
+    min_confidence: float = option(FolderOptions, "min_confidence"),
+    drop_uncertain: bool = option(FolderOptions, "drop_uncertain", "--drop-uncertain"),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Analyse every photo under PATH: faces.csv, files.csv, summary.csv, annotated/ and run.json.
@@ -131,7 +133,8 @@ def folder(
         opts = FolderOptions(detect=_detect_options(scale_factor, min_neighbors, min_face, accurate, detect_size),
                              decode_side=0 if accurate else decode_side, batch_size=batch_size, annotate=annotate,
                              redo=redo, force=force, max_megapixels=max_megapixels, workers=workers, ray=ray,
-                             html=html, save_faces=save_faces, people=people)
+                             html=html, save_faces=save_faces, people=people, min_confidence=min_confidence,
+                             drop_uncertain=drop_uncertain)
         res = analyze_folder(path, out, model, opts, progress=progress, command=command_line(ctx))
     except KeyboardInterrupt:
         _interrupted("the photos finished so far are kept")
@@ -180,6 +183,16 @@ def video(
     html: bool = option(VideoOptions, "html"),
     save_faces: bool = option(VideoOptions, "save_faces", "--save-faces"),
     people: bool = option(VideoOptions, "people", "--people"),
+    min_confidence: float = option(VideoOptions, "min_confidence"),
+    drop_uncertain: bool = option(VideoOptions, "drop_uncertain", "--drop-uncertain"),
+    episode_onset: float = option(VideoOptions, "episode_onset"),
+    episode_offset: float = option(VideoOptions, "episode_offset"),
+    episode_min: float = option(VideoOptions, "episode_min_s", "--episode-min"),
+    episode_bridge: float = option(VideoOptions, "episode_bridge_s", "--episode-bridge"),
+    episode_smooth: float = option(VideoOptions, "episode_smooth_s", "--episode-smooth"),
+    episode_neutral: bool = option(VideoOptions, "episode_neutral", "--episode-neutral"),
+    events: Optional[str] = option(VideoOptions, "events", metavar="EVENTS.CSV"),
+    response_window: float = option(VideoOptions, "response_window_s", "--response-window"),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Analyse videos frame by frame: frames.csv, timeline.csv/.png, summary.csv, annotated.mp4, run.json.
@@ -196,7 +209,11 @@ def video(
                             every=every, fps=fps, detect_every=1 if accurate else detect_every, batch_size=batch_size,
                             bin_s=bin, annotate=annotate, redo=redo, force=force, split_frames=split_frames,
                             min_track_s=min_track, keep_short_tracks=keep_short_tracks, html=html,
-                            save_faces=save_faces, people=people)
+                            save_faces=save_faces, people=people, min_confidence=min_confidence,
+                            drop_uncertain=drop_uncertain, episode_onset=episode_onset, episode_offset=episode_offset,
+                            episode_min_s=episode_min, episode_bridge_s=episode_bridge,
+                            episode_smooth_s=episode_smooth, episode_neutral=episode_neutral, events=events,
+                            response_window_s=response_window)
         results = analyze_videos(inputs, out, model, opts, progress=progress, command=command_line(ctx), ray=ray,
                                  on_result=_print_video)
     except KeyboardInterrupt:

@@ -20,6 +20,7 @@ import pandas as pd
 from ..knobs import described, knob
 from .. import report as R
 from .journal import Journal, is_report_folder
+from ..report import episodes as E
 from ..report.crops import follow_renames, save_photo_faces
 from ..report.extras import write_extras
 from ..pipeline.model import EmotionModel
@@ -168,9 +169,11 @@ def _renamed(out: Path, images: list[SourceFile]) -> dict[str, str]:
 
 
 def _final_tables(journal: Journal, out: Path, images: list[SourceFile], others: list[SourceFile],
-                  refused: list[SourceFile], classes: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+                  refused: list[SourceFile], classes: list[str],
+                  opts: FolderOptions) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(files, faces, summary) of this folder as it is now, in walk order: photos no longer there drop out;
-    then the files refused (an error row each) and those skipped."""
+    then the files refused (an error row each) and those skipped. `uncertain` by this run's --min-confidence, and
+    the summary without the uncertain faces with --drop-uncertain (both worked out again on every run)."""
     files, faces = journal.load(out, "files.csv", "faces.csv", classes)
     order = {s.rel: i for i, s in enumerate(images)}
     skipped = [file_row(Photo(replace(s, rel=source_text(s.rel)), error=refusal(s)), status="error")
@@ -182,14 +185,16 @@ def _final_tables(journal: Journal, out: Path, images: list[SourceFile], others:
     files = files.iloc[np.argsort([order.get(s, len(order) + i) for i, s in enumerate(files["source"])],
                                   kind="stable")].reset_index(drop=True)
     # An earlier --people run's numbers are not this run's: given again (or not at all) once the rows are final.
-    faces = faces[faces["source"].isin(order)].drop(columns="person", errors="ignore")
+    faces = faces[faces["source"].isin(order)].drop(columns=["person", "uncertain"], errors="ignore")
     faces = faces.iloc[np.lexsort((faces["face"].to_numpy(), [order[s] for s in faces["source"]]))] \
         .reset_index(drop=True)
     # A group per top-level sub-folder with photos in it, faces or not: a folder where none was found is a
     # finding (a row of zeros), not something to leave out.
     groups = {_top_folder(s.rel) for s in images}
-    by = faces["source"].map(_top_folder) if groups - {"."} else None
-    summary = R.emotion_summary(faces, classes, by=by, groups=groups)
+    faces = E.with_uncertain(faces, opts.min_confidence)
+    counted = E.counted(faces, opts.drop_uncertain)
+    by = counted["source"].map(_top_folder) if groups - {"."} else None
+    summary = R.emotion_summary(counted, classes, by=by, groups=groups)
     return files, faces, summary
 
 
@@ -257,10 +262,13 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
             bar.update(len(chunk))
             bar.set_postfix(faces=faces_found, errors=errors, refresh=False)
 
-    files, faces, summary = _final_tables(journal, out, images, others, refused, em.classes)
+    files, faces, summary = _final_tables(journal, out, images, others, refused, em.classes, opts)
     people = None
-    if opts.people:  # before faces.csv is written: its last column
+    if opts.people:  # before faces.csv is written: the column before `uncertain`, the last
         faces, people = number_photos(base, out, faces, files, opts.keep_side)
+        faces = E.uncertain_last(faces)
+        if opts.drop_uncertain:
+            people = replace(people, table=R.photo_people_table(E.counted(faces, True), em.classes))
     if opts.annotate:
         _prune_annotated(out / "annotated", files)
     R.write_csv(faces, out / "faces.csv")
@@ -273,8 +281,10 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
         (out / DESCRIPTORS_FILE).unlink(missing_ok=True)
     seconds = time.time() - t0
     errors = int((files["status"] == "error").sum())
+    uncertain = int(faces["uncertain"].sum())
     counts = {"files": len(images) + len(refused), "faces": len(faces), "errors": errors,
-              "skipped_non_images": len(others), "resumed_from_previous": len(done)}
+              "skipped_non_images": len(others), "resumed_from_previous": len(done), "uncertain": uncertain,
+              "uncertain_left_out": uncertain if opts.drop_uncertain else 0}
     extra = {"people": people_record(len(people.table))} if people is not None else {}
     record = run_record("folder", root, out, opts, em, command=command, counts=counts, seconds=seconds, **extra)
     R.write_json(record, out / "run.json")

@@ -5,7 +5,8 @@ import difflib
 from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar
 
-from ..knobs import check_fields, described, knob
+from ..knobs import OptionError, check_fields, described, knob
+from ..report.episodes import EpisodeRule
 from ..pipeline.detect import DETECT_RANGES, DetectOptions, Range
 
 # Photos are searched for faces on a copy whose long side is at most 640 px (InsightFace's default detection
@@ -15,15 +16,23 @@ VIDEO_DETECT_SIDE = 1280
 
 
 FOLDER_RANGES = {"decode_side": Range(0), "batch_size": Range(1), "max_megapixels": Range(0, strict=True),
-                 "workers": Range(1), "pending_megapixels": Range(0, strict=True)}
+                 "workers": Range(1), "pending_megapixels": Range(0, strict=True), "min_confidence": Range(0, high=1)}
 VIDEO_RANGES = {
     "every": Range(1), "fps": Range(0, strict=True), "detect_every": Range(1),
     "max_detect_interval_s": Range(0, strict=True), "follow_s": Range(0), "follow_min_match": Range(-1, high=1),
     "coast_s": Range(0), "min_new_score": Range(0, high=1), "confirm_hits": Range(1),
     "min_track_s": Range(0, flag="--min-track"), "batch_size": Range(1), "bin_s": Range(0, strict=True, flag="--bin"),
     "max_gap_s": Range(0, strict=True), "iou_threshold": Range(0, strict=True, high=1), "max_tracks_plotted": Range(1),
-    "split_frames": Range(0),
+    "split_frames": Range(0), "min_confidence": Range(0, high=1),
+    "episode_onset": Range(0, strict=True, high=1), "episode_offset": Range(0, high=1),
+    "episode_min_s": Range(0, flag="--episode-min"), "episode_bridge_s": Range(0, flag="--episode-bridge"),
+    "episode_smooth_s": Range(0, flag="--episode-smooth"),
+    "response_window_s": Range(0, strict=True, flag="--response-window"),
 }
+MIN_CONFIDENCE_DOC = ("A row whose calibrated confidence is below this is flagged `uncertain` (the last column of "
+                      "{table}): at 0.5, the crowd's majority would more likely than not call the face something "
+                      "else (docs/episodes.md).")
+DROP_UNCERTAIN_DOC = ("Leave uncertain rows out of {what} (run.json's counts say how many); they stay in {table}.")
 PEOPLE_DOC = ("Number the people: the same `person` in {where} for the same person across the run ({groups}), "
               "and people.csv; from face-identity descriptors of a few good faces each (needs the people extra: "
               'pip install "batchemo[people]").')
@@ -68,6 +77,9 @@ class FolderOptions:
     html: bool = knob(True, "Write OUT/report.html (and its thumbnails under OUT/thumbs/).")
     save_faces: bool = knob(False, "Save one crop per face under OUT/faces/<emotion>/ (and faces/index.csv).")
     people: bool = knob(False, PEOPLE_DOC.format(groups="photo faces", where="faces.csv"))
+    min_confidence: float = knob(0.5, MIN_CONFIDENCE_DOC.format(table="faces.csv"))
+    drop_uncertain: bool = knob(False, DROP_UNCERTAIN_DOC.format(what="summary.csv and people.csv",
+                                                                 table="faces.csv"))
 
     def __post_init__(self):  # every bad value refused before any work starts, from the CLI or from Python
         object.__setattr__(self, "detect", job_detect(self.detect, PHOTO_DETECT_SIDE))
@@ -133,10 +145,38 @@ class VideoOptions:
     save_faces: bool = knob(False, "Save a few crops per track (one per second, the most confident) under "
                                    "OUT/faces/<emotion>/.")
     people: bool = knob(False, PEOPLE_DOC.format(groups="tracks, across the videos of a batch", where="frames.csv"))
+    min_confidence: float = knob(0.5, MIN_CONFIDENCE_DOC.format(table="frames.csv"))
+    drop_uncertain: bool = knob(False, DROP_UNCERTAIN_DOC.format(
+        what="timeline.*, summary.csv, people.csv, episodes.csv and responses.csv", table="frames.csv"))
+    # Episodes (episodes.csv; report/episodes.py): the defaults and why are in docs/episodes.md.
+    episode_onset: float = knob(0.5, "An episode of an emotion starts where its smoothed probability reaches this "
+                                     "(calibrated: 0.5 = the crowd's majority would more likely than not call the "
+                                     "face that)...")
+    # Checked against the onset too, by a rule of its own (__post_init__).
+    episode_offset: float = knob(0.35, "...and lasts until it falls below this (hysteresis; at most the onset).")
+    episode_min_s: float = knob(0.3, "Episodes shorter than this many seconds are left out.")
+    episode_bridge_s: float = knob(0.3, "Two episodes of one emotion on one track less than this many seconds "
+                                        "apart are one.")
+    episode_smooth_s: float = knob(0.3, "Probabilities are smoothed over a centred window of this many seconds of "
+                                        "each track before the thresholds (0: not smoothed).")
+    episode_neutral: bool = knob(False, "Count neutral episodes too.")
+    events: str | None = knob(None, "A stimulus log: CSV of time_s, label and optionally source (the video it is "
+                                    "for); writes responses.csv and marks the events on report.html's timelines.")
+    response_window_s: float = knob(3.0, "With events: the seconds after each event a response is looked for.")
 
     def __post_init__(self):  # every bad value refused before any work starts, from the CLI or from Python
         object.__setattr__(self, "detect", job_detect(self.detect, VIDEO_DETECT_SIDE))
+        if self.events is not None and not isinstance(self.events, str):  # a Path, as Python callers pass files
+            object.__setattr__(self, "events", str(self.events))
         check_fields(self, VIDEO_RANGES)
+        if self.episode_offset > self.episode_onset:
+            raise OptionError("episode_offset", f"must be at most episode_onset ({self.episode_onset:g}) "
+                                                f"(got {self.episode_offset:g})")
+
+    @property
+    def episode_rule(self) -> EpisodeRule:
+        return EpisodeRule(self.episode_onset, self.episode_offset, self.episode_min_s, self.episode_bridge_s,
+                           self.episode_smooth_s, self.episode_neutral)
 
 
 Options = TypeVar("Options", FolderOptions, VideoOptions)

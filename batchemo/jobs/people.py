@@ -22,6 +22,9 @@ import pandas as pd
 
 from .. import report as R
 from ..pipeline import identity as I
+from ..report import episodes as E
+from ..report.episodes import uncertain_last
+from .derived import page_events, set_persons
 from .descriptors import (DESCRIPTORS_FILE, ENGINE, FACES_PER_GROUP, Described, counted_rows, describe_photos,
                           describe_video)
 
@@ -136,10 +139,12 @@ def number_videos(reports: list[VideoReport], root: Path | None, *, card: dict |
     done = []
     for r, (frames, described), number in zip(reports, loaded, numbers):
         frames["person"] = number.reindex(frames.index)
+        frames = uncertain_last(frames)  # `person` keeps the place it had before `uncertain` existed
         summary = R.read_report(r.out / "summary.csv")
         classes = R.classes_of(frames)
-        people = R.people_table([(r.source, frames, summary)], classes)
+        people = R.people_table([(r.source, _counted(r.out, frames), summary)], classes)
         R.write_csv(frames, r.out / "frames.csv")
+        set_persons(r.out, frames)
         R.write_csv(people, r.out / PEOPLE_FILE)
         record = _set_record(r.out, people_record(len(people)))
         shown = pictures(frames, described)
@@ -147,6 +152,13 @@ def number_videos(reports: list[VideoReport], root: Path | None, *, card: dict |
             _video_page(r, frames, summary, record, classes, card, People(people, shown))
         done.append(_Numbered(r, frames, summary, shown))
     return _batch_people(done, root) if root is not None else None
+
+
+def _counted(out: Path, frames: pd.DataFrame) -> pd.DataFrame:
+    """The rows a video's people.csv counts: with --drop-uncertain (as its run.json's `derived` says) the uncertain
+    ones left out, as its summary.csv leaves them out."""
+    derived = (R.read_record(Path(out) / "run.json") or {}).get("derived") or {}
+    return E.counted(frames, bool(derived.get("drop_uncertain")))
 
 
 def _set_record(out: Path, people: dict | None) -> dict:
@@ -165,7 +177,8 @@ def _video_page(r: VideoReport, frames: pd.DataFrame, summary: pd.DataFrame, rec
     from ..report.html import write_video_page
 
     timeline = R.read_report(r.out / "timeline.csv")
-    write_video_page(r.out, r.path, frames, timeline, summary, record, classes=classes, card=card, people=people)
+    write_video_page(r.out, r.path, frames, timeline, summary, record, classes=classes, card=card, people=people,
+                     events=page_events(record, r.source))
 
 
 def _batch_people(done: list[_Numbered], root: Path) -> People:
@@ -174,7 +187,7 @@ def _batch_people(done: list[_Numbered], root: Path) -> People:
     from ..report.html import People
 
     classes = R.classes_of(done[0].frames) if done else []
-    table = R.people_table([(d.report.source, d.frames, d.summary) for d in done], classes)
+    table = R.people_table([(d.report.source, _counted(d.report.out, d.frames), d.summary) for d in done], classes)
     R.write_csv(table, Path(root) / PEOPLE_FILE)
     seen, best = [], {}
     for d in done:
@@ -226,7 +239,9 @@ def drop_people(out: Path, table: str) -> bool:
     had = False
     path = out / table
     if path.is_file() and "person" in pd.read_csv(path, nrows=0).columns:
-        R.write_csv(R.read_report(path).drop(columns="person"), path)
+        frames = R.read_report(path).drop(columns="person")
+        R.write_csv(frames, path)
+        set_persons(out, frames)
         had = True
     remove_people_table(out)
     (out / DESCRIPTORS_FILE).unlink(missing_ok=True)

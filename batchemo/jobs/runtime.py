@@ -87,8 +87,12 @@ def in_background(items: Iterable[T], ahead: int) -> Iterator[Iterator[T]]:
 
 # Options that change how fast a report is made or which extra files it has, never its rows. `people` adds a
 # column given after the rows are final, again on every run (a report made without it takes it on a re-run).
+# DERIVED: what is worked out from the final rows (the `uncertain` column, what leaves uncertain rows out, episodes
+# and responses); a run with other values derives them again from the rows (jobs/derived.py), never re-detects.
+DERIVED = {"min_confidence", "drop_uncertain", "episode_onset", "episode_offset", "episode_min_s",
+           "episode_bridge_s", "episode_smooth_s", "episode_neutral", "events", "response_window_s"}
 ROW_NEUTRAL = {"batch_size", "redo", "force", "workers", "pending_megapixels", "ray", "split_frames", "annotate",
-               "html", "save_faces", "max_tracks_plotted", "people"}
+               "html", "save_faces", "max_tracks_plotted", "people"} | DERIVED
 _HASHES: dict = {}
 
 
@@ -200,7 +204,8 @@ class OutputConflict(Exception):
 
 # What a report folder holds, by name: replaced or removed by a run there.
 REPORT_NAMES = ("faces.csv", "files.csv", "summary.csv", "frames.csv", "timeline.csv", "timeline.png", "run.json",
-                "report.html", "annotated", "annotated.mp4", "faces", "thumbs", "people.csv", "people.npz")
+                "report.html", "annotated", "annotated.mp4", "faces", "thumbs", "people.csv", "people.npz",
+                "episodes.csv", "responses.csv")
 
 
 def refuse_replacing(folder: Path, names: tuple[str, ...], what: str, writer: str) -> None:

@@ -4,7 +4,7 @@ the input's audio, run.json. The same `write_reports` finishes a video analysed 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from ..pipeline.model import EmotionModel
 from ..pipeline.files import BadInput, is_photo
 from ..pipeline.video import FALLBACK_FPS, VideoInfo, frame_time, open_video, variable_rate_clock
 from ..progress import bar_label, bar_options, tqdm
+from .derived import EPISODES_FILE, Derived, derive, derived_settings, events_or_none, write_derived
 from .descriptors import DESCRIPTORS_FILE
 from .options import VideoOptions, job_options
 from .runtime import (check_settings, claim_output, extra_outputs, read_record, remove_unwritten_extras,
@@ -50,7 +51,8 @@ class VideoResult:
                                     "decode more of it).")
 
     def table(self, name: str = "frames") -> pd.DataFrame:
-        """A table of the report as a typed DataFrame: 'frames' (frames.csv), 'summary' or 'timeline'."""
+        """A table of the report as a typed DataFrame: 'frames' (frames.csv), 'summary', 'timeline', 'episodes' or
+        (with events) 'responses'."""
         return R.read_report(self.out / f"{name}.csv")
 
     def __repr__(self) -> str:
@@ -90,6 +92,7 @@ def prepare_out(path: Path, out: Path, opts: VideoOptions, t0: float, model) -> 
             # again, with the settings just checked, so its rows stay what they were.
             prev = None
     if prev is not None:
+        prev = derive_again(path, out, prev, opts, model)
         c = prev.get("counts", {})
         note = "; ".join(prev.get("notes") or []) if prev["status"] == "partial" else "already complete"
         return VideoResult(path, out, "skipped", c.get("frames_decoded", 0), c.get("frames_analysed", 0),
@@ -132,6 +135,7 @@ def analyze_video(path: str | Path, out: str | Path | None = None, model: Emotio
 
     opts = job_options(VideoOptions, options, knobs, "analyze_video")
     check_people(opts.people)
+    events_or_none(opts)  # a bad events file stops the run here, in one line
     res = analyse_video(path, out, model, opts, progress=progress, command=command, source=source)
     finish_people([VideoReport(source or Path(path).name, res.source, res.out)], None, model, opts)
     return res
@@ -244,13 +248,64 @@ def _describe(path: Path, out: Path, frames: pd.DataFrame) -> None:
         pass
 
 
+def _timeline_png(path: Path, out: Path, d: Derived, opts: VideoOptions, classes: list[str], duration_s: float,
+                  min_track_s: float) -> None:
+    from ..report.plots import timeline_png
+
+    timeline_png(d.timeline, d.summary, classes, out / "timeline.png",
+                 title=f"{path.name}: emotion over time (smoothed over {R.SMOOTH_BINS} bins of {opts.bin_s:g} s)",
+                 duration_s=duration_s, max_tracks=opts.max_tracks_plotted,
+                 empty_note=("no faces found in this video" if d.frames.empty else
+                             f"only tracks shorter than {min_track_s:g} s (see frames.csv, --keep-short-tracks)"
+                             if d.uncertain_left_out < len(d.shown) else "every row uncertain (--drop-uncertain)"))
+
+
+def recorded_seconds(path: Path, frames: pd.DataFrame, record: dict) -> tuple[pd.Series, float]:
+    """How long each row of a report's frames.csv stands for, and the video's length, from its run.json (and the
+    video's own clock where its rate varies): the `seen` the analysis summed its seconds on screen by."""
+    v = record.get("video") or {}
+    fps_used = float(v.get("fps_used") or FALLBACK_FPS)
+    every = int(v.get("analyse_every") or 1)
+    sched = Schedule(float(v.get("fps") or 0), every, int(v.get("detect_every") or 1), every / fps_used)
+    duration_s = v.get("duration_s")
+    if duration_s is None:  # a run.json older than the field: to the end of the last row's frame
+        duration_s = float(frames["time_s"].max()) + sched.interval if len(frames) else 0.0
+    return frame_seconds(frames, sched, float(duration_s), variable_rate_clock(path, sched.fps)), float(duration_s)
+
+
+def derive_again(path: Path, out: Path, prev: dict, opts: VideoOptions, model) -> dict:
+    """A complete report a run skips, its derived tables (jobs/derived.py) made again from frames.csv where this
+    run asks for other values than the ones they were made with (or they predate them); its run.json as it is
+    then. The analysis's own settings stay the report's: its `--min-track` flags and `--keep-short-tracks`, and
+    `--bin`, which this run does not change either (a batch counts a skipped video by its own settings)."""
+    wanted = derived_settings(opts)
+    if prev.get("derived") == wanted and (out / EPISODES_FILE).is_file():
+        return prev
+    ran = prev.get("options") or {}
+    opts = replace(opts, bin_s=ran.get("bin_s", opts.bin_s))
+    frames = R.read_report(out / "frames.csv")
+    seen, duration_s = recorded_seconds(path, frames, prev)
+    d = derive(frames, seen, opts, str(frames["source"].iloc[0]) if len(frames) else path.name,
+               keep_short_tracks=bool(ran.get("keep_short_tracks", True)))
+    write_derived(out, d)
+    _timeline_png(path, out, d, opts, R.classes_of(frames), duration_s,
+                  float(ran.get("min_track_s", opts.min_track_s)))
+    record = {**prev, "derived": wanted, "counts": {**prev.get("counts", {}), **d.counts()}}
+    R.write_json(record, out / "run.json")
+    if opts.html and not opts.people and (out / "report.html").is_file():  # --people writes its page later
+        from ..report.html import write_video_page
+        from .people import card_of
+
+        write_video_page(out, path, d.frames, d.timeline, d.summary, record, classes=R.classes_of(frames),
+                         card=card_of(model), episodes=d.episodes, events=d.events)
+    return record
+
+
 def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, sched: Schedule, info: VideoInfo,
                   res: PassResult, *, t0: float, notes: list[str] | None = None,
                   command: str | None = None, source: str | None = None) -> VideoResult:
     """frames.csv, timeline.csv/.png, summary.csv, annotated.mp4 and run.json of a pass's result; the same for
     a local run and for frame ranges gathered from a cluster."""
-    from ..report.plots import timeline_png
-
     classes = em.classes
     media = media_facts(path)  # one `ffmpeg -i` for both questions: is it whole, has it audio
     status, status_notes = _status(res, info, media, preroll_frames(path))
@@ -263,32 +318,26 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
     duration_s = max(res.decoded / (sched.fps or FALLBACK_FPS), res.stream_end_s)
     seen = frame_seconds(frames, sched, duration_s, res.clock)
     frames["short_track"] = short_tracks(frames, seen, opts.min_track_s)
-    shown = R.shown_rows(frames, opts.keep_short_tracks)
-    timeline = R.timeline_table(shown, classes, opts.bin_s, source)
-    summary = R.track_summary(shown, classes, seen, source)
-    R.write_csv(frames, out / "frames.csv")
-    R.write_csv(timeline, out / "timeline.csv")
-    R.write_csv(summary, out / "summary.csv")
+    d = derive(frames, seen, opts, source, keep_short_tracks=opts.keep_short_tracks)
+    frames, shown, timeline, summary = d.frames, d.shown, d.timeline, d.summary
+    write_derived(out, d)
     if opts.people:
         _describe(path, out, frames)
-    timeline_png(timeline, summary, classes, out / "timeline.png",
-                 title=f"{path.name}: emotion over time (smoothed over {R.SMOOTH_BINS} bins of {opts.bin_s:g} s)",
-                 duration_s=duration_s, max_tracks=opts.max_tracks_plotted,
-                 empty_note=("no faces found in this video" if frames.empty else
-                             f"only tracks shorter than {opts.min_track_s:g} s (see frames.csv, --keep-short-tracks)"))
+    _timeline_png(path, out, d, opts, classes, duration_s, opts.min_track_s)
     codec = _finish_annotated(path, out, res, media, notes, sched.fps or FALLBACK_FPS)
     st = path.stat()
     seconds = time.time() - t0
     tracks = int(frames["face"].nunique())
     counts = {"frames_decoded": res.decoded, "frames_analysed": res.analysed, "faces": len(frames), "tracks": tracks,
-              "short_tracks": int(frames.loc[frames["short_track"], "face"].nunique())}
+              "short_tracks": int(frames.loc[frames["short_track"], "face"].nunique()), **d.counts()}
     video = {"fps": sched.fps or None, "fps_used": sched.fps or FALLBACK_FPS, "frame_count_metadata": info.frame_count,
              "width": info.width, "height": info.height, "analyse_every": sched.every,
              "detect_every": sched.detect_every, "codec": codec, "duration_s": round(duration_s, 6)}
     record = run_record("video", path, out, opts, em, command=command, counts=counts, seconds=seconds,
                         input_bytes=st.st_size,
                         input_mtime_ns=st.st_mtime_ns, status=status, notes=notes, video=video,
-                        frames_per_second=round(res.decoded / seconds, 2) if seconds else None)
+                        frames_per_second=round(res.decoded / seconds, 2) if seconds else None,
+                        derived=derived_settings(opts))
     R.write_json(record, out / "run.json")
     from ..report.crops import save_video_faces
     from ..report.html import track_thumbs, write_video_page
@@ -299,7 +348,8 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
                  thumbs=lambda: track_thumbs(out, frames, summary),
                  save=lambda also: save_video_faces(out, path, shown, also=also),
                  page=lambda thumbs: write_video_page(out, path, frames, timeline, summary, record, classes=classes,
-                                                      card=em.card, thumbs=thumbs))
+                                                      card=em.card, thumbs=thumbs, episodes=d.episodes,
+                                                      events=d.events))
     # Only a re-analysis gets here: what this run did not write belongs to the analysis it replaced.
     remove_unwritten_extras(out, opts, "annotated.mp4")
     return VideoResult(path, out, status, res.decoded, res.analysed, len(frames), tracks, seconds, "; ".join(notes))

@@ -18,6 +18,8 @@ from ..pipeline.files import VIDEO_EXTENSIONS, BadInput, source_text, walk
 from .folder import default_out as folder_out
 from .options import VideoOptions, job_options
 from .runtime import OutputConflict, refuse_replacing
+from ..report import episodes as E
+from .derived import EPISODES_FILE, RESPONSES_FILE, events_or_none, remove_table
 from .people import PEOPLE_FILE, VideoReport, check_people, finish_people
 from .video import VideoResult, analyse_video, default_out, refuse_photo
 
@@ -189,9 +191,11 @@ def _counted_rows(frames: pd.DataFrame, run: dict) -> pd.DataFrame:
     analysed it keeps that run's summary, which may have counted short tracks (--keep-short-tracks) or flagged
     other tracks short (--min-track). Both settings are in the video's own files: its run.json's options say
     whether short tracks were kept, and frames.csv's `short_track` column holds the flags of its --min-track.
-    A run.json without the option (older than short tracks) counted every row."""
+    A run.json without the option (older than short tracks) counted every row. Uncertain rows are left out where
+    its run.json's `derived` says its summary left them out (--drop-uncertain)."""
     keep = run.get("options", {}).get("keep_short_tracks", True) or "short_track" not in frames.columns
-    return R.shown_rows(frames, keep)
+    drop = bool((run.get("derived") or {}).get("drop_uncertain"))  # its summary.csv's own, as --min-track's flags
+    return E.counted(R.shown_rows(frames, keep), drop)
 
 
 def write_batch_tables(videos: list[VideoInput], outs: list[Path], results: list[VideoResult | VideoFailure],
@@ -212,6 +216,22 @@ def write_batch_tables(videos: list[VideoInput], outs: list[Path], results: list
         shares.append(R.video_share_row(_counted_rows(frames, run), classes, v.source))
     R.write_csv(R.VIDEO_FILES.apply(pd.DataFrame(files, columns=list(R.VIDEO_FILES.fixed))), root / "files.csv")
     R.write_csv(R.batch_summary(shares, classes or list(model_classes or [])), root / "summary.csv")
+    _batch_derived(outs, results, root, classes or list(model_classes or []))
+
+
+def _batch_derived(outs: list[Path], results: list[VideoResult | VideoFailure], root: Path,
+                   classes: list[str]) -> None:
+    """ROOT/episodes.csv (and, where the videos have them, ROOT/responses.csv): every analysed video's rows, in
+    input order; each row's `source` says which video."""
+    done = [o for o, r in zip(outs, results) if isinstance(r, VideoResult)]
+    for name, schema, per_class in ((EPISODES_FILE, R.EPISODES, []),
+                                    (RESPONSES_FILE, R.RESPONSES, [f"mean_p_{c}" for c in classes])):
+        parts = [R.read_report(o / name) for o in done if (o / name).is_file()]
+        if name == RESPONSES_FILE and not parts:
+            remove_table(root / name, schema)
+            continue
+        table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(schema.fixed) + per_class)
+        R.write_csv(schema.apply(table), root / name)
 
 
 def _write_index(videos: list[VideoInput], outs: list[Path], index_dir: Path, results: list,
@@ -274,6 +294,7 @@ def analyze_videos(inputs: str | os.PathLike | Iterable[str | os.PathLike], out:
     photo given by name, no model)."""
     opts = job_options(VideoOptions, options, knobs, "analyze_videos")
     check_people(opts.people)
+    events_or_none(opts)  # a bad events file stops the run here, in one line
     videos = expand_inputs(inputs)
     outs = output_dirs(videos, Path(out) if out else None)
     root = batch_dir(videos, outs, Path(out) if out else None)

@@ -271,8 +271,10 @@ def _folder_facts(run: dict, card: dict | None) -> list[tuple[str, object]]:
 # --- video -----------------------------------------------------------------------------------------------------
 
 def timeline_svg(tl: pd.DataFrame, classes: list[str], cols: dict, duration: float,
-                 width: int = 1000, height: int = 110) -> str:
-    """A small SVG of one track's smoothed class shares over the video's duration (timeline.csv's smooth_*)."""
+                 width: int = 1000, height: int = 110, episodes: pd.DataFrame | None = None,
+                 events: pd.DataFrame | None = None) -> str:
+    """A small SVG of one track's smoothed class shares over the video's duration (timeline.csv's smooth_*), with
+    the track's episodes (episodes.csv's rows) as bars along its foot and the events (--events) as marked lines."""
     x0, x1, y0, y1 = 34, width - 8, 6, height - 18
     d = max(duration, 1e-9)
     sx = lambda t: x0 + (x1 - x0) * min(max(t / d, 0), 1)  # noqa: E731
@@ -305,6 +307,18 @@ def timeline_svg(tl: pd.DataFrame, classes: list[str], cols: dict, duration: flo
                 parts.append(f'<circle cx="{sx(mid[0]):.1f}" cy="{sy(v[0]):.1f}" r="3" fill="{cols[c]}"/>')
             parts.append(f'<polyline fill="none" stroke="{cols[c]}" stroke-width="2" points="{pts}">'
                          f'<title>{html.escape(c)}</title></polyline>')  # a class is a training folder's name
+    for e in (episodes.itertuples() if episodes is not None else ()):
+        a, b = sx(e.onset_s), sx(e.offset_s)
+        parts.append(f'<rect class="episode" x="{a:.1f}" y="{y1 - 7}" width="{max(b - a, 2):.1f}" height="6" '
+                     f'fill="{cols.get(e.emotion, "#999")}" stroke="#333" stroke-width="0.5"><title>'
+                     f'{html.escape(str(e.emotion))} {e.onset_s:.1f}-{e.offset_s:.1f} s, peak {e.peak_p:.2f}'
+                     f'</title></rect>')
+    for e in (events.itertuples() if events is not None else ()):
+        x = sx(e.time_s)
+        parts.append(f'<line class="event" x1="{x:.1f}" x2="{x:.1f}" y1="{y0}" y2="{y1}" stroke="#000" '
+                     f'stroke-dasharray="3,2"><title>{html.escape(str(e.label))} at {e.time_s:g} s</title></line>'
+                     f'<text x="{x + 2:.1f}" y="{y0 + 9}" font-size="9" fill="#000">{html.escape(str(e.label))}'
+                     f'</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -327,12 +341,17 @@ def _run_duration(run: dict) -> float | None:
 
 def write_video_page(out: Path, video: Path, frames: pd.DataFrame, timeline: pd.DataFrame, summary: pd.DataFrame,
                      run: dict, *, classes: list[str], card: dict | None = None, thumbs: C.Crops | None = None,
-                     people: People | None = None) -> Path:
+                     people: People | None = None, episodes: pd.DataFrame | None = None,
+                     events: pd.DataFrame | None = None) -> Path:
     """OUT/report.html of a video run and its track thumbnails under OUT/thumbs/ (cut from the video at each track's
     highest-confidence row of frames.csv). The tables are the ones frames/timeline/summary.csv were written from.
     `thumbs`: the thumbnails from `track_thumbs`, already cut in another pass over the video (the saved faces');
-    without it they are cut here. `people` (--people): a card per person, their picture cut in the same pass."""
+    without it they are cut here. `people` (--people): a card per person, their picture cut in the same pass.
+    `episodes` (episodes.csv; read from OUT where not given) are drawn on each track's timeline and listed on its
+    card, each linking the player to its onset; `events` (--events) are marked on the timelines."""
     out = Path(out)
+    if episodes is None:
+        episodes = _read_if_there(out / "episodes.csv")
     cols = class_colours(classes)
     v = run.get("video", {})
     fps = v.get("fps_used") or 0
@@ -350,10 +369,11 @@ def write_video_page(out: Path, video: Path, frames: pd.DataFrame, timeline: pd.
     thumb_of = {int(thumbs.rows.loc[label, "face"]): _track_thumb_name(label, thumbs.rows.loc[label])
                 for label in thumbs.done}
     rows_of, bins_of = dict(list(frames.groupby("face"))), dict(list(timeline.groupby("face")))
+    eps_of = dict(list(episodes.groupby("face"))) if episodes is not None else {}
     tracks = [_track_card(s, rows_of.get(int(s["face"]), frames.iloc[:0]),
                           bins_of.get(int(s["face"]), timeline.iloc[:0]), classes, cols, thumb_of.get(int(s["face"])),
-                          duration, fps) for _, s in rows.iterrows()]
-    persons = _video_people(people, frames, rows, classes, cols, _pictures_cut(people, pictures), duration)
+                          duration, fps, eps_of.get(int(s["face"])), events) for _, s in rows.iterrows()]
+    persons = _video_people(people, frames, rows, classes, cols, _pictures_cut(people, pictures), duration, episodes)
     if persons is not None:
         of_track = {t: p["person"] for p in persons for t in p["tracks"]}
         for t in tracks:
@@ -362,13 +382,62 @@ def write_video_page(out: Path, video: Path, frames: pd.DataFrame, timeline: pd.
     return _write(out, "report.html", "video.html.j2", name=Path(run.get("input") or video).name,
                   run_facts=_video_facts(run, card, duration, fps, decoded), notes=run.get("notes") or [],
                   video="annotated.mp4" if has_video else None, classes=classes, colors=cols, tracks=tracks,
-                  low=LOW_CONFIDENCE, people=persons,
-                  tables=_tables(out, ["frames.csv", "timeline.csv", "summary.csv", "people.csv", "timeline.png",
-                                       "run.json", "faces/index.csv"]))
+                  low=LOW_CONFIDENCE, people=persons, episode_rule=_episode_rule(run),
+                  events=[] if events is None else [{"t": float(e.time_s), "label": e.label}
+                                                    for e in events.itertuples()],
+                  tables=_tables(out, ["frames.csv", "timeline.csv", "summary.csv", "episodes.csv", "responses.csv",
+                                       "people.csv", "timeline.png", "run.json", "faces/index.csv"]))
+
+
+def _read_if_there(path: Path) -> pd.DataFrame | None:
+    try:
+        return read_report(path)
+    except (OSError, ValueError):
+        return None
+
+
+def _episode_rule(run: dict) -> str:
+    """The rule the page's episodes were found by, from run.json's `derived` ('' where it has none)."""
+    d = run.get("derived") or {}
+    if "episode_onset" not in d:
+        return ""
+    line = (f"smoothed over {d['episode_smooth_s']:g} s, from {d['episode_onset']:g} until below "
+            f"{d['episode_offset']:g}, at least {d['episode_min_s']:g} s, gaps under {d['episode_bridge_s']:g} s "
+            f"bridged{'' if d.get('episode_neutral') else ', neutral left out'}")
+    c = run.get("counts", {})
+    if d.get("drop_uncertain"):
+        line += (f"; {_count(c.get('uncertain_left_out', 0), 'uncertain row')} (confidence < "
+                 f"{d['min_confidence']:g}) left out of the summary, timelines and episodes")
+    elif c.get("uncertain") is not None:
+        line += f"; {_count(c.get('uncertain', 0), 'row')} uncertain (confidence < {d['min_confidence']:g}), counted"
+    return line
+
+
+def _episode_list(eps: pd.DataFrame | None, part: pd.DataFrame, fps: float) -> list[dict]:
+    """A track's episodes for its card, each seeking the player to its onset's frame in annotated.mp4."""
+    if eps is None or not len(eps):
+        return []
+    frame_at = dict(zip(part["time_s"].round(6), part["frame"]))
+    out = []
+    for e in eps.itertuples():
+        f = frame_at.get(round(float(e.onset_s), 6))
+        out.append({"emotion": e.emotion, "onset": float(e.onset_s), "offset": float(e.offset_s),
+                    "duration": float(e.duration_s), "peak": float(e.peak_p),
+                    "at": (f + 0.5) / fps if (f is not None and fps) else float(e.onset_s)})
+    return out
+
+
+def _episode_counts(eps: pd.DataFrame | None) -> list[tuple[str, int]]:
+    """'happy 3, surprise 1' as pairs: episodes per emotion, most first."""
+    if eps is None or not len(eps):
+        return []
+    counts = eps["emotion"].value_counts()
+    return [(str(c), int(n)) for c, n in counts.items()]
 
 
 def _video_people(people: People | None, frames: pd.DataFrame, tracks: pd.DataFrame, classes: list[str],
-                  cols: dict, thumbs: dict[int, str], duration: float) -> list[dict] | None:
+                  cols: dict, thumbs: dict[int, str], duration: float,
+                  episodes: pd.DataFrame | None = None) -> list[dict] | None:
     """The video page's person cards (None without --people): people.csv's row, the person's tracks (those frames.csv
     gives their number, as summary.csv has them) linked to the track cards, and a strip of when they are on screen."""
     if people is None:
@@ -380,10 +449,12 @@ def _video_people(people: People | None, frames: pd.DataFrame, tracks: pd.DataFr
         mine = tracks[tracks["face"].astype(int).isin(tracks_of.get(int(p["person"]), set()))]
         segments = [{"face": int(s["face"]), "first": float(s["first_s"]), "last": float(s["last_s"]),
                      "dominant": s["dominant"]} for _, s in mine.iterrows()]
+        eps = episodes[episodes["face"].isin([sg["face"] for sg in segments])] if episodes is not None else None
         cards.append(_person_card(p, classes, cols, thumbs.get(int(p["person"])),
                                   seconds=_num(p["seconds_on_screen"], "{:.1f}"), faces=_count(int(p["faces"]), "face"),
                                   first=_num(p["first_seen_s"], "{:.1f}"), last=_num(p["last_seen_s"], "{:.1f}"),
-                                  tracks=[sg["face"] for sg in segments], svg=presence_svg(segments, duration, cols)))
+                                  tracks=[sg["face"] for sg in segments], svg=presence_svg(segments, duration, cols),
+                                  episodes=_episode_counts(eps)))
     return cards
 
 
@@ -401,7 +472,8 @@ def _track_thumb_name(label, r: pd.Series) -> str:
 
 
 def _track_card(s: pd.Series, part: pd.DataFrame, tl: pd.DataFrame, classes: list[str], cols: dict,
-                thumb: str | None, duration: float, fps: float) -> dict:
+                thumb: str | None, duration: float, fps: float, eps: pd.DataFrame | None = None,
+                events: pd.DataFrame | None = None) -> dict:
     """One track's card: its summary.csv row, a few evenly spread low-confidence moments among its frames.csv
     rows (`part`), its timeline SVG from its timeline.csv rows (`tl`). A moment shows its `time_s` and seeks the
     player to the middle of its frame in annotated.mp4, which plays at `fps` (a variable-rate original's clock
@@ -417,8 +489,8 @@ def _track_card(s: pd.Series, part: pd.DataFrame, tl: pd.DataFrame, classes: lis
             "low": [{"t": float(m.time_s), "at": (m.frame + 0.5) / fps if fps else float(m.time_s),
                      "emotion": m.emotion, "confidence": float(m.confidence)}
                     for m in picks.itertuples()],
-            "low_more": max(0, len(low) - len(picks)),
-            "svg": timeline_svg(tl, classes, cols, duration)}
+            "low_more": max(0, len(low) - len(picks)), "episodes": _episode_list(eps, part, fps),
+            "svg": timeline_svg(tl, classes, cols, duration, episodes=eps, events=events)}
 
 
 def _video_facts(run: dict, card: dict | None, duration: float, fps: float, decoded: int) -> list[tuple]:
@@ -476,7 +548,32 @@ def write_index_page(index_dir: Path, items: list[dict], command: str | None = N
         videos.append(row)
     facts = [("written", _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")), ("command", command)]
     return _write(index_dir, "index.html", "index.html.j2", videos=videos, total=_batch_total(index_dir, videos),
-                  run_facts=facts, people=_batch_people(index_dir, people))
+                  run_facts=facts, people=_batch_people(index_dir, people),
+                  episodes=_episode_grid(index_dir, by_person=people is not None))
+
+
+def _episode_grid(index_dir: Path, by_person: bool) -> dict | None:
+    """The index's count of episodes per emotion (the batch episodes.csv beside it): per person with --people
+    (tracks without a number left out, and said), else per video and track. None without the table."""
+    eps = _read_if_there(index_dir / "episodes.csv")
+    if eps is None:
+        return None
+    emotions = list(eps["emotion"].value_counts().index)
+    rows = []
+    if by_person:
+        known = eps[eps["person"].notna()]
+        for person, g in known.groupby(known["person"].astype(int), sort=True):
+            counts = g["emotion"].value_counts()
+            rows.append({"who": f"person {person}", "total": len(g),
+                         "n": [int(counts.get(e, 0)) for e in emotions]})
+        unnumbered = int(eps["person"].isna().sum())
+    else:
+        unnumbered = 0
+        for (source, face), g in eps.groupby(["source", "face"], sort=False):
+            counts = g["emotion"].value_counts()
+            rows.append({"who": f"{source} track {int(face)}", "total": len(g),
+                         "n": [int(counts.get(e, 0)) for e in emotions]})
+    return {"emotions": emotions, "rows": rows, "total": len(eps), "unnumbered": unnumbered}
 
 
 def _batch_people(index_dir: Path, people: People | None) -> list[dict] | None:

@@ -11,10 +11,10 @@ import pandas as pd
 from ..pipeline.faces import Faces
 
 __all__ = ["FACE_COLUMNS", "QUALITY_COLUMNS", "QUALITY_DTYPES", "FILE_COLUMNS", "FACE_DTYPES", "FILE_DTYPES",
-           "PERSON_DTYPES", "Schema", "FACES", "FILES", "VIDEO_FILES", "TRACK_SUMMARY", "GROUP_SUMMARY",
-           "BATCH_SUMMARY", "TIMELINE", "CROP_INDEX", "PEOPLE", "PHOTO_PEOPLE", "SCHEMAS", "READS", "prob_columns",
-           "prob_columns_of", "classes_of", "face_columns", "face_row", "face_rows", "faces_from_rows", "faces_frame",
-           "files_frame", "read_report", "read_table"]
+           "PERSON_DTYPES", "UNCERTAIN_DTYPES", "Schema", "FACES", "FILES", "VIDEO_FILES", "TRACK_SUMMARY",
+           "GROUP_SUMMARY", "BATCH_SUMMARY", "TIMELINE", "CROP_INDEX", "PEOPLE", "PHOTO_PEOPLE", "EPISODES",
+           "RESPONSES", "SCHEMAS", "READS", "prob_columns", "prob_columns_of", "classes_of", "face_columns",
+           "face_row", "face_rows", "faces_from_rows", "faces_frame", "files_frame", "read_report", "read_table"]
 
 # Column order is part of the public interface (docs/reports.md): append, never reorder.
 FACE_COLUMNS = ["source", "frame", "time_s", "face", "x", "y", "w", "h", "emotion", "confidence"]
@@ -24,6 +24,9 @@ QUALITY_DTYPES = {"found_by": "string", "face_score": "float64", "short_track": 
 # Appended last with --people only: the person number, the same for one person across the run (docs/people.md).
 # Nullable: short tracks and faces the identity gate refused have none.
 PERSON_DTYPES = {"person": "Int64"}
+# Appended last of all (after `person` where --people gives one, so that no older column moves): the row's calibrated
+# confidence is below --min-confidence (docs/episodes.md).
+UNCERTAIN_DTYPES = {"uncertain": "boolean"}
 FILE_COLUMNS = ["source", "width", "height", "faces", "status", "error", "bytes", "mtime_ns"]
 FACE_DTYPES = {"source": "string", "frame": "int64", "time_s": "float64", "face": "int64", "x": "int64",
                "y": "int64", "w": "int64", "h": "int64", "emotion": "string", "confidence": "float64"}
@@ -61,7 +64,8 @@ class Schema:
 
 
 # Every CSV batchemo writes, as read_report types it (docs/reports.md says the same in words).
-FACES = Schema("faces.csv / frames.csv", {**FACE_DTYPES, **QUALITY_DTYPES, **PERSON_DTYPES}, {"p_": "float64"},
+FACES = Schema("faces.csv / frames.csv", {**FACE_DTYPES, **QUALITY_DTYPES, **PERSON_DTYPES, **UNCERTAIN_DTYPES},
+               {"p_": "float64"},
                frozenset(FACE_DTYPES) - {"source"})
 FILES = Schema("files.csv (photos)", FILE_DTYPES, key=frozenset(FILE_DTYPES) - {"faces"}, empty_is_blank=("error",))
 VIDEO_FILES = Schema("files.csv (batch of videos)",
@@ -110,10 +114,25 @@ PHOTO_PEOPLE = Schema("people.csv (photos)",
                        "last_source": "string", "dominant": "string"},
                       {"share_": "float64", "mean_p_": "float64"},
                       frozenset({"person", "faces", "photos"}))
+# episodes.csv of a video report or a batch of videos: one row per episode per track (report/episodes.py; the
+# rule and its defaults in docs/episodes.md). `person` is <NA> without --people.
+EPISODES = Schema("episodes.csv",
+                  {"source": "string", "face": "int64", "person": "Int64", "emotion": "string", "onset_s": "float64",
+                   "peak_s": "float64", "offset_s": "float64", "duration_s": "float64", "peak_p": "float64",
+                   "mean_p": "float64", "frames": "int64"},
+                  key=frozenset({"face", "emotion", "onset_s", "offset_s", "peak_p"}))
+# responses.csv (--events): per event and per track with rows in the window after it, the first episode that starts
+# in the window (empty where none does) and the mean probabilities of the track's rows in the window.
+RESPONSES = Schema("responses.csv",
+                   {"source": "string", "event": "int64", "label": "string", "event_s": "float64", "face": "int64",
+                    "person": "Int64", "emotion": "string", "onset_s": "float64", "latency_s": "float64",
+                    "peak_s": "float64", "peak_p": "float64", "frames": "int64"},
+                   {"mean_p_": "float64"},
+                   frozenset({"event", "label", "event_s", "face", "latency_s"}))
 SCHEMAS = (FACES, FILES, VIDEO_FILES, TRACK_SUMMARY, GROUP_SUMMARY, BATCH_SUMMARY, TIMELINE, CROP_INDEX, PEOPLE,
-           PHOTO_PEOPLE)
-READS = ("faces.csv, frames.csv, files.csv, summary.csv, timeline.csv, people.csv, faces/index.csv, or a report "
-         "folder")
+           PHOTO_PEOPLE, EPISODES, RESPONSES)
+READS = ("faces.csv, frames.csv, files.csv, summary.csv, timeline.csv, people.csv, episodes.csv, responses.csv, "
+         "faces/index.csv, or a report folder")
 
 
 def prob_columns(classes: list[str]) -> list[str]:

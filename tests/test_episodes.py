@@ -1,0 +1,379 @@
+"""Episodes, responses and `uncertain` (issue #40): the episode rule on frames tables built with known emotion
+stretches (onsets, offsets, hysteresis, bridging, minimum duration, smoothing, exactly), responses to events, the
+events file's errors, and the video job's tables checked against its own frames.csv rows (a real run)."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import batchemo
+from batchemo import report as R
+from batchemo.cli import app
+from batchemo.jobs.options import VideoOptions
+from batchemo.knobs import OptionError
+from batchemo.report import episodes as E
+from batchemo.report.events import EventsError, read_events
+
+from .conftest import SAMPLES, SHARED, need
+
+CLASSES = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+FPS = 10.0
+STEP = 1 / FPS
+RAW = E.EpisodeRule(onset=0.5, offset=0.35, min_s=0.3, bridge_s=0.3, smooth_s=0.0)  # no smoothing: exact rows
+QUIET = dict(annotate=False, html=False)
+SAMPLE_VIDEO = SAMPLES / "video" / "two_faces.mp4"
+
+
+def frames_of(happy: list[float], face: int = 0, start: int = 0, frames: list[int] | None = None,
+              other: str = "neutral") -> pd.DataFrame:
+    """A track's rows at FPS: p_happy as given, the rest on `other`, every other class 0."""
+    idx = frames if frames is not None else list(range(start, start + len(happy)))
+    rows = []
+    for i, p in zip(idx, happy):
+        probs = {f"p_{c}": 0.0 for c in CLASSES}
+        probs["p_happy"], probs[f"p_{other}"] = p, 1 - p
+        top = "happy" if p >= 0.5 else other
+        rows.append({"source": "s.mp4", "frame": i, "time_s": round(i * STEP, 6), "face": face, "emotion": top,
+                     "confidence": max(p, 1 - p), **probs})
+    return pd.DataFrame(rows)
+
+
+def seen_of(frames: pd.DataFrame) -> pd.Series:
+    return pd.Series(STEP, index=frames.index)
+
+
+def episodes(frames: pd.DataFrame, rule: E.EpisodeRule = RAW) -> pd.DataFrame:
+    return E.episodes_table(frames, seen_of(frames), rule, "s.mp4")
+
+
+# --- the rule, on known stretches ------------------------------------------------------------------------------
+
+def test_hysteresis_keeps_an_episode_going_between_the_thresholds():
+    # 1 s low, 1 s above the onset, 1 s between offset and onset, 1 s low: one episode of 2 s from 1.0 s
+    f = frames_of([0.2] * 10 + [0.6] * 10 + [0.4] * 10 + [0.2] * 10)
+    ep = episodes(f)
+    assert len(ep) == 1
+    e = ep.iloc[0]
+    assert (e.emotion, e.face, e.frames) == ("happy", 0, 20)
+    assert e.onset_s == pytest.approx(1.0) and e.offset_s == pytest.approx(3.0) and e.duration_s == pytest.approx(2.0)
+    # without hysteresis (offset = onset) it ends where the values fall below 0.5
+    flat = episodes(f, E.EpisodeRule(0.5, 0.5, 0.3, 0.3, 0.0))
+    assert flat["offset_s"].tolist() == pytest.approx([2.0])
+
+
+def test_values_between_the_thresholds_never_start_an_episode():
+    assert episodes(frames_of([0.2] * 5 + [0.45] * 30 + [0.2] * 5)).empty
+
+
+def test_short_gaps_are_bridged_and_longer_ones_not():
+    dip = frames_of([0.6] * 10 + [0.1] * 2 + [0.6] * 10)  # a 0.2 s dip below the offset
+    one = episodes(dip)
+    assert len(one) == 1 and one.iloc[0].frames == 22 and one.iloc[0].duration_s == pytest.approx(2.2)
+    two = episodes(dip, E.EpisodeRule(0.5, 0.35, 0.3, 0.2, 0.0))  # the dip is not shorter than 0.2 s
+    assert two["onset_s"].tolist() == pytest.approx([0.0, 1.2])
+    assert two["offset_s"].tolist() == pytest.approx([1.0, 2.2])
+
+
+def test_a_hole_in_the_track_is_a_gap_like_a_dip():
+    # rows 0-9 and 13-22: the face unseen for frames 10-12 (0.3 s from the end of frame 9 to frame 13)
+    f = frames_of([0.6] * 20, frames=list(range(10)) + list(range(13, 23)))
+    assert len(episodes(f)) == 2  # 0.3 s is not shorter than the 0.3 s bridge
+    joined = episodes(f, E.EpisodeRule(0.5, 0.35, 0.3, 0.31, 0.0))
+    assert len(joined) == 1 and joined.iloc[0].frames == 20
+    assert joined.iloc[0].onset_s == pytest.approx(0.0) and joined.iloc[0].offset_s == pytest.approx(2.3)
+
+
+def test_minimum_duration():
+    f = frames_of([0.1] * 5 + [0.9] * 2 + [0.1] * 5 + [0.9] * 3 + [0.1] * 5)  # 0.2 s and 0.3 s above
+    ep = episodes(f)
+    assert ep["onset_s"].tolist() == pytest.approx([1.2]) and ep["duration_s"].tolist() == pytest.approx([0.3])
+    both = episodes(f, E.EpisodeRule(0.5, 0.35, 0.2, 0.0, 0.0))
+    assert both["onset_s"].tolist() == pytest.approx([0.5, 1.2])
+
+
+def test_peak_and_mean_are_the_episodes_own_rows():
+    vals = [0.1] * 3 + [0.6, 0.7, 0.95, 0.8, 0.6] + [0.1] * 3
+    e = episodes(frames_of(vals)).iloc[0]
+    assert e.peak_s == pytest.approx(0.5) and e.peak_p == pytest.approx(0.95)
+    assert e.mean_p == pytest.approx(np.mean([0.6, 0.7, 0.95, 0.8, 0.6]))
+
+
+def test_neutral_is_no_episode_unless_asked():
+    f = frames_of([0.1] * 20)  # neutral at 0.9 throughout
+    assert episodes(f).empty
+    with_neutral = episodes(f, E.EpisodeRule(0.5, 0.35, 0.3, 0.3, 0.0, neutral=True))
+    assert with_neutral["emotion"].tolist() == ["neutral"] and with_neutral.iloc[0].frames == 20
+
+
+def test_tracks_are_apart_and_carry_their_person():
+    a = frames_of([0.9] * 10, face=0)
+    b = frames_of([0.1] * 5 + [0.9] * 10, face=1, other="sad")
+    f = pd.concat([a, b], ignore_index=True).assign(person=pd.array([7] * 10 + [pd.NA] * 15, dtype="Int64"))
+    ep = episodes(f)
+    assert ep[["face", "emotion"]].values.tolist() == [[0, "happy"], [1, "sad"], [1, "happy"]]
+    assert ep["person"].tolist()[0] == 7 and ep["person"].isna().tolist()[1:] == [True, True]
+    assert ep.loc[ep.face == 1, "onset_s"].tolist() == pytest.approx([0.0, 0.5])
+
+
+def test_smoothing_is_a_centred_mean_by_time_within_each_track():
+    rng = np.random.default_rng(3)
+    a = frames_of(list(rng.random(30)), face=0, frames=list(range(12)) + list(range(20, 38)))  # a hole at 1.2-2.0 s
+    b = frames_of(list(rng.random(25)), face=1)
+    f = pd.concat([a, b], ignore_index=True)
+    got = E.smoothed(f, ["happy"], 0.5)["p_happy"]
+    for i, r in f.iterrows():  # brute force: the track's rows within 0.25 s either side
+        near = f[(f.face == r.face) & ((f.time_s - r.time_s).abs() <= 0.25 + 1e-9)]
+        assert got[i] == pytest.approx(near["p_happy"].mean())
+
+
+def test_smoothing_decides_what_a_single_frame_spike_is():
+    spike = frames_of([0.1] * 10 + [0.95] * 3 + [0.1] * 10)
+    assert len(episodes(spike)) == 1  # 0.3 s above at full resolution
+    assert episodes(spike, E.EpisodeRule(0.5, 0.35, 0.3, 0.3, 1.0)).empty  # averaged over 1 s it never reaches 0.5
+
+
+# --- uncertain -------------------------------------------------------------------------------------------------
+
+def test_uncertain_is_confidence_below_the_level_and_stays_last():
+    f = frames_of([0.55, 0.9, 0.45, 0.2]).assign(person=pd.array([1, 1, 2, 2], dtype="Int64"))
+    u = E.with_uncertain(f, 0.6)
+    assert u["uncertain"].tolist() == [True, False, True, False] and u.columns[-1] == "uncertain"
+    moved = E.uncertain_last(u.drop(columns="person").assign(person=u["person"]))
+    assert list(moved.columns) == list(u.columns)
+    assert len(E.counted(u, True)) == 2 and len(E.counted(u, False)) == 4
+
+
+# --- responses -------------------------------------------------------------------------------------------------
+
+def test_responses_take_the_first_episode_starting_in_the_window():
+    f = pd.concat([frames_of([0.1] * 10 + [0.9] * 10 + [0.1] * 20, face=0),
+                   frames_of([0.1] * 10, face=1, start=30)], ignore_index=True)
+    ep = episodes(f)
+    ev = pd.DataFrame({"time_s": [0.5, 2.5], "label": ["a", "b"]}, index=[4, 9])
+    r = E.responses_table(ev, f, ep, 1.0, "s.mp4")
+    # event a: only track 0 on screen (track 1 starts at 3 s); its episode starts at 1.0 s, 0.5 s after
+    a = r[r.event == 4]
+    assert a["face"].tolist() == [0] and a.iloc[0].emotion == "happy" and a.iloc[0].latency_s == pytest.approx(0.5)
+    assert a.iloc[0].peak_p == pytest.approx(0.9) and a.iloc[0].frames == 10
+    window = f[(f.face == 0) & (f.time_s >= 0.5) & (f.time_s < 1.5 - 1e-9)]
+    assert a.iloc[0].mean_p_happy == pytest.approx(window["p_happy"].mean())
+    # event b: both tracks on screen in 2.5-3.5 s (track 1 from 3 s), and no episode starts there
+    b = r[r.event == 9]
+    assert b["face"].tolist() == [0, 1] and b["emotion"].isna().all() and b["latency_s"].isna().all()
+    assert b["frames"].tolist() == [10, 5]
+
+
+# --- events files ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, why", [
+    (None, "not found"),
+    ("time,label\n1,a\n", "no time_s column"),
+    ("time_s,label\n1,a\nsoon,b\n", "row 3: time_s must be a number"),
+    ("time_s,label\n-2,a\n", "row 2: time_s must be a number"),
+    ("time_s,label\ninf,a\n", "row 2"),
+])
+def test_bad_events_files_say_which_and_why(tmp_path, text, why):
+    path = tmp_path / "ev.csv"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(EventsError, match=why) as e:
+        read_events(path)
+    assert str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_events_file_reads_sources(tmp_path):
+    path = tmp_path / "ev.csv"
+    path.write_text("time_s, label, source\n1.5, start, a.mp4\n3, all,\n")
+    ev = read_events(path)
+    assert ev["time_s"].tolist() == [1.5, 3.0] and ev["label"].tolist() == ["start", "all"]
+    from batchemo.report.events import events_for
+    assert events_for(ev, "day1/a.mp4").index.tolist() == [0, 1] and events_for(ev, "b.mp4").index.tolist() == [1]
+
+
+def test_the_video_command_refuses_a_bad_events_file_in_one_line(tmp_path):
+    bad = tmp_path / "stimuli.csv"
+    bad.write_text("when,what\n1,a\n")
+    r = CliRunner().invoke(app, ["video", str(SAMPLE_VIDEO), "--out", str(tmp_path / "o"), "--events", str(bad),
+                                 "--no-progress"])
+    assert r.exit_code == 2
+    assert "stimuli.csv: no time_s or label column" in r.output and not (tmp_path / "o").exists()
+
+
+# --- options ---------------------------------------------------------------------------------------------------
+
+def test_episode_options_are_range_checked():
+    with pytest.raises(OptionError, match="episode_offset must be at most episode_onset"):
+        VideoOptions(episode_onset=0.5, episode_offset=0.6)
+    for bad in (dict(episode_onset=0.0), dict(episode_onset=1.2), dict(episode_min_s=-1),
+                dict(response_window_s=0), dict(min_confidence=1.5), dict(episode_smooth_s=float("nan"))):
+        with pytest.raises(OptionError):
+            VideoOptions(**bad)
+    assert VideoOptions().episode_rule == E.EpisodeRule()  # the options' defaults are the rule's
+
+
+# --- the video job ---------------------------------------------------------------------------------------------
+
+def recompute(frames: pd.DataFrame, e: pd.Series, run: dict) -> None:
+    """Check one episodes.csv row against frames.csv's rows of its track, computed here independently: the
+    smoothed probability by brute force, the span's rows, its peak, mean, frames and ends, and the thresholds at
+    its edges."""
+    d = run["derived"]
+    fps = run["video"]["fps_used"] / run["video"]["analyse_every"]
+    track = frames[(frames.face == e.face) & ~frames.short_track.astype(bool)].sort_values("time_s")
+    t, p = track["time_s"].to_numpy(), track[f"p_{e.emotion}"].to_numpy()
+    half = d["episode_smooth_s"] / 2 + 1e-6
+    s = np.array([p[np.abs(t - x) <= half].mean() for x in t])
+    inside = (t >= e.onset_s - 1e-6) & (t < e.offset_s - 1e-6)
+    assert inside.sum() == e.frames
+    k = np.flatnonzero(inside)
+    assert s[k].max() == pytest.approx(e.peak_p, abs=1e-5) and t[k[np.argmax(s[k])]] == pytest.approx(e.peak_s)
+    assert s[k].mean() == pytest.approx(e.mean_p, abs=1e-5)
+    assert s[k[0]] >= d["episode_onset"] - 1e-6  # starts at the onset threshold...
+    assert k[0] == 0 or s[k[0] - 1] < d["episode_onset"]  # ...and not before
+    end = min(t[k[-1]] + 1 / fps, run["video"]["duration_s"])
+    assert e.offset_s == pytest.approx(end, abs=1e-5) and e.duration_s == pytest.approx(end - e.onset_s, abs=1e-5)
+    assert k[-1] == len(t) - 1 or s[k[-1] + 1] < d["episode_offset"]  # ends where it falls below the offset
+    assert e.duration_s >= d["episode_min_s"] - 1e-6
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory, model):
+    out = tmp_path_factory.mktemp("ep") / "two_faces"
+    events = out.parent / "events.csv"
+    events.write_text("time_s,label\n0.5,first\n2,second\n")
+    batchemo.analyze_video(SAMPLE_VIDEO, out, model, VideoOptions(events=str(events)), progress=False)
+    return out, events
+
+
+def test_the_job_writes_episodes_that_agree_with_its_frames(sample_run):
+    out, _ = sample_run
+    frames, ep = R.read_report(out / "frames.csv"), R.read_report(out / "episodes.csv")
+    run = json.loads((out / "run.json").read_text())
+    assert list(ep.columns) == list(R.EPISODES.fixed) and str(ep["person"].dtype) == "Int64"
+    assert frames.columns[-1] == "uncertain" and str(frames["uncertain"].dtype) == "boolean"
+    assert frames["uncertain"].tolist() == (frames["confidence"] < 0.5).tolist()
+    assert len(ep) == run["counts"]["episodes"] > 0
+    for _, e in ep.iterrows():
+        recompute(frames, e, run)
+
+
+def test_the_job_writes_responses_and_marks_events_on_the_page(sample_run):
+    out, _ = sample_run
+    resp = R.read_report(out / "responses.csv")
+    frames = R.read_report(out / "frames.csv")
+    assert set(resp["event"]) == {0, 1} and set(resp["label"]) == {"first", "second"}
+    for _, r in resp.iterrows():  # each track on screen in the 3 s after the event, and its mean there
+        window = frames[(frames.face == r.face) & (frames.time_s >= r.event_s) & (frames.time_s < r.event_s + 3)]
+        assert r.frames == len(window) and r.mean_p_happy == pytest.approx(window["p_happy"].mean(), abs=1e-5)
+    page = (out / "report.html").read_text()
+    assert page.count('class="event"') == 2 * 2  # two events on each of the two tracks' timelines
+    ep = R.read_report(out / "episodes.csv")
+    assert page.count('class="episode"') == len(ep)
+    first = ep.iloc[0]
+    assert f'{first.emotion} {first.onset_s:.1f} s' in page
+
+
+@pytest.mark.parametrize("clip", ["liveportrait-d3.mp4", "facerecognition-short_hamilton_clip.mp4"])
+def test_episodes_of_a_real_clip_agree_with_its_frames(tmp_path, model, clip):
+    path = SHARED / "media" / "realclips" / clip
+    need(path.exists(), f"needs {path} (../shared data)")
+    out = tmp_path / "r"
+    batchemo.analyze_video(path, out, model, VideoOptions(**QUIET), progress=False)
+    frames, ep = R.read_report(out / "frames.csv"), R.read_report(out / "episodes.csv")
+    run = json.loads((out / "run.json").read_text())
+    assert len(ep) > 0
+    for _, e in ep.iterrows():
+        recompute(frames, e, run)
+
+
+def test_a_rerun_with_other_episode_options_rewrites_the_tables_without_analysing(tmp_path, model):
+    out = tmp_path / "v"
+    batchemo.analyze_video(SAMPLE_VIDEO, out, model, VideoOptions(**QUIET), progress=False)
+    frames_before = (out / "frames.csv").read_text()
+    events = tmp_path / "ev.csv"
+    events.write_text("time_s,label\n1,x\n")
+    res = batchemo.analyze_video(SAMPLE_VIDEO, out, model, VideoOptions(**QUIET, episode_neutral=True,
+                                                                        episode_onset=1e-9, episode_offset=0.0,
+                                                                        events=str(events)), progress=False)
+    assert res.status == "skipped"
+    ep = R.read_report(out / "episodes.csv")
+    # every class passes an onset of ~0 on every row: one episode per class per track, the whole track long
+    assert len(ep) == len(CLASSES) * 2 and (out / "responses.csv").is_file()
+    assert (out / "frames.csv").read_text() == frames_before
+    run = json.loads((out / "run.json").read_text())
+    assert run["derived"]["episode_neutral"] is True and run["counts"]["episodes"] == len(ep)
+    # and back: the defaults' tables again, responses.csv gone with the events
+    batchemo.analyze_video(SAMPLE_VIDEO, out, model, VideoOptions(**QUIET), progress=False)
+    assert len(R.read_report(out / "episodes.csv")) == 2 and not (out / "responses.csv").exists()
+
+
+def test_drop_uncertain_leaves_rows_out_of_the_summary_and_says_how_many(tmp_path, model):
+    out = tmp_path / "v"
+    batchemo.analyze_video(SAMPLE_VIDEO, out, model, VideoOptions(**QUIET), progress=False)
+    full = R.read_report(out / "summary.csv")
+    # Every row is below a level of 1: all are left out, on a re-run that does not analyse again.
+    res = batchemo.analyze_video(SAMPLE_VIDEO, out, model, VideoOptions(**QUIET, min_confidence=1.0,
+                                                                        drop_uncertain=True), progress=False)
+    assert res.status == "skipped"
+    frames, summary = R.read_report(out / "frames.csv"), R.read_report(out / "summary.csv")
+    assert frames["uncertain"].all() and len(frames) == int(full.loc[full.scope == "track", "frames"].sum())
+    assert summary["scope"].tolist() == ["all"] and int(summary["frames"].iloc[0]) == 0
+    assert R.read_report(out / "episodes.csv").empty
+    run = json.loads((out / "run.json").read_text())
+    assert run["counts"]["uncertain_left_out"] == len(frames)
+
+
+def test_a_batch_gathers_episodes_and_counts_them_on_its_index(tmp_path, model):
+    videos = tmp_path / "in"
+    (videos / "a").mkdir(parents=True)
+    shutil.copy(SAMPLE_VIDEO, videos / "a" / "one.mp4")
+    shutil.copy(SAMPLE_VIDEO, videos / "two.mp4")
+    batchemo.analyze_videos([videos], tmp_path / "out", model, VideoOptions(annotate=False), progress=False)
+    batch = R.read_report(tmp_path / "out" / "episodes.csv")
+    own = [R.read_report(tmp_path / "out" / rel / "episodes.csv") for rel in ("a/one", "two")]
+    pd.testing.assert_frame_equal(batch, pd.concat(own, ignore_index=True))
+    assert set(batch["source"]) == {"a/one.mp4", "two.mp4"}
+    index = (tmp_path / "out" / "index.html").read_text()
+    assert f"Episodes ({len(batch)})" in index
+    for (source, face), g in batch.groupby(["source", "face"]):
+        assert f"{source} track {face}</td><td class=\"n\">{len(g)}</td>" in index
+
+
+def test_read_report_types_the_new_tables(sample_run):
+    out, _ = sample_run
+    for name, schema in (("episodes.csv", R.EPISODES), ("responses.csv", R.RESPONSES)):
+        found, df = R.read_table(out / name)
+        assert found is schema
+        for col, dt in schema.dtypes(df.columns).items():
+            assert str(df[col].dtype) == dt, (name, col)
+
+
+def test_folder_job_flags_uncertain_faces(tmp_path, sample_tree, model):
+    out = tmp_path / "rep"
+    batchemo.analyze_folder(sample_tree, out, model, annotate=False, html=False, min_confidence=0.99985,
+                            drop_uncertain=True, progress=False)
+    faces = R.read_report(out / "faces.csv")
+    summary = R.read_report(out / "summary.csv")
+    assert faces.columns[-1] == "uncertain"
+    assert faces["uncertain"].tolist() == (faces["confidence"] < 0.99985).tolist()
+    kept = int((~faces["uncertain"]).sum())
+    assert 0 < kept < len(faces)  # the level splits the sample's faces (their confidences are 0.99979-0.99992)
+    assert int(summary.loc[summary.scope == "all", "faces"].iloc[0]) == kept
+    run = json.loads((out / "run.json").read_text())
+    assert run["counts"]["uncertain_left_out"] == len(faces) - kept
+
+
+def test_docs_state_the_defaults():
+    text = (Path(__file__).resolve().parent.parent / "docs" / "episodes.md").read_text()
+    o = VideoOptions()
+    for flag, value in (("--episode-onset", o.episode_onset), ("--episode-offset", o.episode_offset),
+                        ("--episode-min", o.episode_min_s), ("--episode-bridge", o.episode_bridge_s),
+                        ("--episode-smooth", o.episode_smooth_s), ("--min-confidence", o.min_confidence),
+                        ("--response-window", o.response_window_s)):
+        assert f"`{flag}` | {value:g}" in text, flag

@@ -16,6 +16,7 @@ responses to an event every 10 s, and writing episodes.csv / responses.csv), mea
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -158,7 +159,9 @@ def cost(repeats: int = 5) -> str:
             write_derived(out, derive(base, seen, opts, SPEED_CLIP.name, keep_short_tracks=False))
             derived_total.append(time.perf_counter() - t0)
         add = statistics.median(times)
-        return (f"`{SPEED_CLIP.name}`: {res.frames_decoded} frames, {res.faces} face rows, job wall time "
+        load = os.getloadavg()[0]
+        return (f"`{SPEED_CLIP.name}`: {res.frames_decoded} frames, {res.faces} face rows (load average {load:.1f} "
+                f"on {os.cpu_count()} cores), job wall time "
                 f"{job:.2f} s (annotate and page off, so the share is the largest it can be). The additions "
                 f"(uncertain flags, episodes, responses to {len(ev)} events, episodes.csv written): median "
                 f"{1000 * add:.1f} ms of {repeats} = {100 * add / job:.2f} % of the job. The whole derived step "
@@ -175,13 +178,16 @@ def main() -> None:
     reports = [analysed(c) for c in clips()]
     table, classes = sweep(reports)
     parts = ["# Episodes on the shared clips", "",
-             f"`python benchmarks/bench_episodes.py{' --predictions ' + str(a.predictions) if a.predictions else ''}`"
+             f"`python benchmarks/bench_episodes.py{' --predictions PREDICTIONS.csv' if a.predictions else ''}`"
              f", {time.strftime('%Y-%m-%d')}. {len(reports)} clips analysed with the default options (short tracks "
              "left out); each row moves one knob from the defaults.", "",
              "## Per clip, defaults", "", markdown(per_clip(reports)), "",
              "## Episodes per emotion, all clips", "", markdown(table), ""]
     if a.predictions:
-        parts += ["## `uncertain` against the FER+ crowd", "", crowd_check(a.predictions, 0.5), ""]
+        parts += ["## `uncertain` against the FER+ crowd", "",
+                  "PREDICTIONS.csv: `batchemo evaluate models/emotion.keras ../shared/datasets/fer2013/val --votes "
+                  "../shared/datasets/ferplus/val.csv --out OUT` (OUT/predictions.csv).", "",
+                  crowd_check(a.predictions, 0.5), ""]
     if not a.no_cost:
         parts += ["## Cost in the video job", "", cost(), ""]
     text = "\n".join(parts)

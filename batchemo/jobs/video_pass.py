@@ -22,8 +22,8 @@ from ..report.annotate import annotate
 from ..pipeline.detect import detect_scored, has_eyes, refine_faces
 from ..report.encode import Encoded, LazySink
 from ..pipeline.faces import Faces, classify, crop_faces
-from ..pipeline.follow import face_template, follow_template
-from ..pipeline.looks import look_of, same_look
+from ..pipeline.follow import LazyTemplate, follow_template
+from ..pipeline.looks import FrameLooks, same_look
 from ..pipeline.shots import ShotBoundaries
 from ..pipeline.model import EmotionModel
 from ..pipeline.video import FALLBACK_FPS, Frame, read_frames
@@ -89,6 +89,7 @@ class FaceFinder:
         """The faces of an analysed frame, with their crops."""
         bgr = frame.image
         grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+        looks = FrameLooks(bgr)
         cut = self.shots.is_cut(bgr, grey)
         scheduled = self.step % self.sched.detect_every == 0
         # A lost face triggers a full-frame pass, but not more often than every few frames (a crowd loses faces
@@ -103,14 +104,14 @@ class FaceFinder:
             self.redetect = cut
             boxes, scores = detect_scored(grey, self.opts.detect)
             trusted = [sc >= self.opts.min_new_score or has_eyes(grey, b) for b, sc in zip(boxes, scores)]
-            self.tracker.update(boxes, self.step, scores, trusted, [look_of(bgr, b) for b in boxes])
+            self.tracker.update(boxes, self.step, scores, trusted, looks)
         if self.opts.follow:
-            self._look_again(grey, bgr)
+            self._look_again(grey, looks)
         live = self.tracker.live_tracks(self.step)
         for t in live:
             if t.last_hit == self.step:
-                t.template = face_template(grey, t.box)
-                t.look = look_of(bgr, t.box)
+                t.template = LazyTemplate(grey, t.box)
+                t.look = looks(t.box)
         found_by = [t.how if t.last_step == self.step else "held" for t in live]
         self.step += 1
         boxes = np.stack([t.box for t in live]).astype(np.int32) if live else np.zeros((0, 4), np.int32)
@@ -118,7 +119,7 @@ class FaceFinder:
                      crop_faces(grey, boxes, self.image_size), scores=np.asarray([t.score for t in live]),
                      found_by=found_by)
 
-    def _look_again(self, grey: np.ndarray, bgr: np.ndarray) -> None:
+    def _look_again(self, grey: np.ndarray, looks: FrameLooks) -> None:
         """Each recent track not seen on this frame: cascades in a window round its box, else its look (its
         template); either only where the face found there has the track's colours (`looks.same_look`)."""
         step = self.step
@@ -134,15 +135,16 @@ class FaceFinder:
         left = []
         for i in sorted(range(len(missing)), key=lambda i: -closeness[i]):
             t, hit = missing[i], found[i]
-            if hit is not None and not self.tracker.taken(hit[0], step, t) and same_look(t.look, look_of(bgr, hit[0])):
+            if hit is not None and not self.tracker.taken(hit[0], step, t) and same_look(t.look, looks(hit[0])):
                 t.seen(hit[0], step, hit[2], hit[1])
             else:
                 left.append(i)
         for t in (missing[i] for i in sorted(left)):
-            if t.template is not None and t.hits > 1 and step - t.last_hit <= self.follow_steps:
-                box, match = follow_template(grey, t.box, t.template)
+            if t.template is not None and t.hits > 1 and step - t.last_hit <= self.follow_steps \
+                    and (template := t.template.image()) is not None:
+                box, match = follow_template(grey, t.box, template)
                 if match >= self.opts.follow_min_match and not self.tracker.taken(box, step, t) \
-                        and same_look(t.look, look_of(bgr, box)):
+                        and same_look(t.look, looks(box)):
                     t.seen(box, step, "followed")
                     continue
             if t.last_step == step - 1:  # just lost: look over the whole frame soon

@@ -43,6 +43,23 @@ def look_of(bgr: np.ndarray, box) -> Look | None:
     return Look(face, body)
 
 
+class FrameLooks:
+    """The looks of boxes on one frame, each worked out once and only when asked for: a box a window search found
+    is compared by its look and then keeps it as its track's look (one area resize per face and frame instead of
+    two), and a full-frame detection's boxes need theirs only where a track continues after a gap. Call it with a
+    box."""
+
+    def __init__(self, bgr: np.ndarray):
+        self.bgr = bgr
+        self._known: dict[tuple[int, ...], Look | None] = {}
+
+    def __call__(self, box) -> Look | None:
+        key = tuple(int(v) for v in box)
+        if key not in self._known:
+            self._known[key] = look_of(self.bgr, key)
+        return self._known[key]
+
+
 def _distance(a: np.ndarray | None, b: np.ndarray | None) -> float:
     return 0.0 if a is None or b is None else colour_distance(a, b)
 

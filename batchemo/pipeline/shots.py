@@ -55,9 +55,13 @@ class ShotBoundaries:
 
     def is_cut(self, bgr: np.ndarray, grey: np.ndarray) -> bool:
         if bgr.ndim == 3:
-            # One pass over the full frame (a 1080p frame costs ~3 ms to shrink): the colour copy, and the grey
-            # thumbnail from it (averaging and the grey conversion are both linear: the same values to rounding).
-            small = cv2.resize(bgr, (64, 36), interpolation=cv2.INTER_AREA)
+            # The colour copy from a sparse grid of the frame's pixels (16 per thumbnail cell): an area shrink of
+            # every pixel cost 1 ms a frame at 640x480 (1.7 ms at 1080p), a seventh of the face search. On the 10
+            # shared clips the grey differences moved by at most 1 level and the colour distances by 0.04, far
+            # from the limits, and the cuts found were the same. The grey thumbnail comes from it (averaging and
+            # the grey conversion are both linear: the same values to rounding).
+            small = cv2.resize(cv2.resize(bgr, (256, 144), interpolation=cv2.INTER_NEAREST), (64, 36),
+                               interpolation=cv2.INTER_AREA)
             thumb = thumbnail(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
             hist = colour_histogram(small)
         else:

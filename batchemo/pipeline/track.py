@@ -12,6 +12,7 @@ is never held. Ids count up from 0 in order of being reported.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,7 +47,7 @@ class Track:
     score: float = 1.0  # face score of the last cascade hit
     how: str = "detected"  # how the box of `last_step` was found
     last_hit: int = -1  # last step a cascade found it
-    template: np.ndarray | None = None  # its look at the last hit, for following (module `follow`)
+    template: object = None  # its look at the last hit, for following (a `follow.LazyTemplate`)
     hits: int = 1  # steps a cascade found it on: one hit may be a misfire, two make it a face worth following
     confirmed: bool = True  # reported; a track born of a weak box is not, until `confirm_hits` hits
     look: Look | None = None  # its colours at the last hit (module `looks`): what a continuation must match
@@ -78,12 +79,13 @@ class Tracker:
     next_id: int = 0
 
     def update(self, boxes: np.ndarray, step: int, scores: np.ndarray | None = None,
-               trusted: np.ndarray | None = None, looks: list[Look | None] | None = None) -> None:
+               trusted: np.ndarray | None = None, look: Callable[[np.ndarray], Look | None] | None = None) -> None:
         """Match one detection step's boxes (`live_tracks` / `live` then say which faces to report). A box
         that matches no track starts one; where `trusted` is False for it, that track is reported only once
         the cascades have found it `confirm_hits` times (a known face may be confirmed by a weaker hit than it
-        takes to believe in a new one). With `looks` (each box's), a track missed on the step before continues
-        only with a box that looks like it: after a gap another person may stand where it was."""
+        takes to believe in a new one). With `look` (a box's look, `looks.FrameLooks`: asked only where needed),
+        a track missed on the step before continues only with a box that looks like it: after a gap another
+        person may stand where it was."""
         self.expire(step)
         boxes = np.asarray(boxes, dtype=np.int32).reshape(-1, 4)
         scores = np.ones(len(boxes)) if scores is None else np.asarray(scores, np.float64)
@@ -110,7 +112,7 @@ class Tracker:
                 if ti in used_t or assigned[bi] >= 0:
                     continue
                 t = self.tracks[ti]
-                if looks is not None and step - t.last_step > 1 and not same_look(t.look, looks[bi]):
+                if look is not None and step - t.last_step > 1 and not same_look(t.look, look(boxes[bi])):
                     continue
                 used_t.add(ti)
                 assigned[bi] = ti

@@ -155,7 +155,7 @@ def test_responses_take_the_first_episode_starting_in_the_window():
     f = pd.concat([frames_of([0.1] * 10 + [0.9] * 10 + [0.1] * 20, face=0),
                    frames_of([0.1] * 10, face=1, start=30)], ignore_index=True)
     ep = episodes(f)
-    ev = pd.DataFrame({"time_s": [0.5, 2.5], "label": ["a", "b"]}, index=[4, 9])
+    ev = pd.DataFrame({"time_s": [0.5, 2.5, 0.0], "label": ["a", "b", "c"]}, index=[4, 9, 11])
     r = E.responses_table(ev, f, ep, 1.0, "s.mp4")
     # event a: only track 0 on screen (track 1 starts at 3 s); its episode starts at 1.0 s, 0.5 s after
     a = r[r.event == 4]
@@ -167,6 +167,9 @@ def test_responses_take_the_first_episode_starting_in_the_window():
     b = r[r.event == 9]
     assert b["face"].tolist() == [0, 1] and b["emotion"].isna().all() and b["latency_s"].isna().all()
     assert b["frames"].tolist() == [10, 5]
+    # event c at 0 s: the window [0, 1) s ends just as the episode starts, so it is no response to c
+    c = r[r.event == 11]
+    assert c["face"].tolist() == [0] and c["emotion"].isna().all() and c.iloc[0].frames == 10
 
 
 # --- events files ----------------------------------------------------------------------------------------------
@@ -377,3 +380,33 @@ def test_docs_state_the_defaults():
                         ("--episode-smooth", o.episode_smooth_s), ("--min-confidence", o.min_confidence),
                         ("--response-window", o.response_window_s)):
         assert f"`{flag}` | {value:g}" in text, flag
+
+
+def test_people_number_the_episodes_and_uncertain_stays_last(tmp_path, model):
+    from .conftest import need_people
+
+    need_people()
+    videos = tmp_path / "in"
+    videos.mkdir()
+    shutil.copy(SAMPLE_VIDEO, videos / "one.mp4")
+    shutil.copy(SAMPLE_VIDEO, videos / "two.mp4")
+    events = tmp_path / "ev.csv"
+    events.write_text("time_s,label\n1,x\n")
+    out = tmp_path / "out"
+    batchemo.analyze_videos([videos], out, model, VideoOptions(annotate=False, people=True, events=str(events)),
+                            progress=False)
+    for rel in ("one", "two"):
+        frames = R.read_report(out / rel / "frames.csv")
+        assert list(frames.columns[-2:]) == ["person", "uncertain"]  # person where it always was, uncertain after
+        person = frames.drop_duplicates("face").set_index("face")["person"]
+        for name in ("episodes.csv", "responses.csv"):
+            table = R.read_report(out / rel / name)
+            assert len(table) and table["person"].tolist() == person.loc[table["face"]].tolist(), name
+    batch = R.read_report(out / "episodes.csv")
+    index = (out / "index.html").read_text()
+    for p, g in batch.groupby("person"):
+        assert f"person {p}</td><td class=\"n\">{len(g)}</td>" in index
+    # a run without --people takes the numbers out of the episodes too
+    batchemo.analyze_videos([videos], out, model, VideoOptions(annotate=False, events=str(events)), progress=False)
+    assert R.read_report(out / "one" / "episodes.csv")["person"].isna().all()
+    assert R.read_report(out / "episodes.csv")["person"].isna().all()

@@ -48,7 +48,8 @@ def test_faces_csv_columns_dtypes_and_probabilities(cli_report, model):
     _, out, _ = cli_report
     faces = batchemo.read_report(out / "faces.csv")
     probs = [f"p_{c}" for c in model.classes]
-    assert list(faces.columns) == FACE_COLUMNS + probs + ["found_by", "face_score"]  # appended, never reordered
+    assert list(faces.columns) == FACE_COLUMNS + probs + ["found_by", "face_score", "uncertain"]  # appended, never
+    # reordered
     assert set(faces["found_by"]) == {"detected"} and faces["face_score"].between(0, 1).all()
     assert faces["frame"].dtype == np.int64 and (faces["frame"] == 0).all()
     assert faces["time_s"].isna().all()

@@ -73,9 +73,10 @@ def embed_counter(monkeypatch) -> list[int]:
     return calls
 
 
-def without_last_column(path: Path) -> list[str]:
-    """A CSV's lines without their last field (the `person` column; no field of these tables holds a comma here)."""
-    return [line.rsplit(",", 1)[0] for line in path.read_text().splitlines()]
+def without_person(path: Path) -> list[str]:
+    """A CSV's lines without their next-to-last field (the `person` column, before `uncertain`, the last, #40; no
+    field of these tables holds a comma here)."""
+    return [",".join(f[:-2] + f[-1:]) for f in (line.split(",") for line in path.read_text().splitlines())]
 
 
 # ---------------------------------------------------------------- photos
@@ -90,7 +91,7 @@ def folder_run(tmp_path_factory, model):
 
 def test_folder_numbers_every_face_the_gate_passes(folder_run):
     faces = folder_run.table()
-    assert list(faces.columns)[-1] == "person" and faces["person"].dtype == "Int64"
+    assert list(faces.columns)[-2:] == ["person", "uncertain"] and faces["person"].dtype == "Int64"
     group = faces[faces["source"] == "group/three_faces.jpg"]
     # three copies of one face on one photo: three people, as two faces at once always are
     assert len(group) == 3 and group["person"].notna().all() and group["person"].nunique() == 3
@@ -159,7 +160,7 @@ def two_run(clips, tmp_path_factory, model):
 
 def test_two_faces_on_screen_are_two_people(two_run):
     frames = two_run.table()
-    assert list(frames.columns)[-1] == "person" and frames["person"].dtype == "Int64"
+    assert list(frames.columns)[-2:] == ["person", "uncertain"] and frames["person"].dtype == "Int64"
     assert frames["face"].nunique() == 2 and frames["person"].notna().all()
     per_track = frames.groupby("face")["person"].agg(["nunique", "first"])
     assert (per_track["nunique"] == 1).all()  # every row of a track has its track's number
@@ -308,7 +309,7 @@ def test_without_people_the_reports_are_as_before(clips, sample_tree, tmp_path, 
     for f in ("a/frames.csv", "two/frames.csv"):
         assert "person" not in (tmp_path / "plain" / f).read_text().splitlines()[0]
         # the same rows, byte for byte, with the person column taken off
-        assert without_last_column(tmp_path / "people" / f) == (tmp_path / "plain" / f).read_text().splitlines()
+        assert without_person(tmp_path / "people" / f) == (tmp_path / "plain" / f).read_text().splitlines()
     for f in ("a/summary.csv", "a/timeline.csv", "two/summary.csv", "two/timeline.csv", "files.csv", "summary.csv",
               "a/thumbs/track0.jpg"):
         assert (tmp_path / "people" / f).read_bytes() == (tmp_path / "plain" / f).read_bytes(), f
@@ -318,7 +319,7 @@ def test_without_people_the_reports_are_as_before(clips, sample_tree, tmp_path, 
     assert "people" not in run and run["options"]["people"] is False
     plain, people = tmp_path / "plain_photos", tmp_path / "people_photos"
     assert not (plain / "people.csv").exists() and not (plain / "people.npz").exists()
-    assert without_last_column(people / "faces.csv") == (plain / "faces.csv").read_text().splitlines()
+    assert without_person(people / "faces.csv") == (plain / "faces.csv").read_text().splitlines()
     for f in ("files.csv", "summary.csv"):
         assert (people / f).read_bytes() == (plain / f).read_bytes()
     assert "person-" not in (plain / "report.html").read_text()

@@ -45,7 +45,7 @@ def clip_report(clip, tmp_path_factory, model):
 
 def test_frames_csv_rows_times_and_columns(clip_report, model):
     df = batchemo.read_report(clip_report)
-    appended = ["found_by", "face_score", "short_track"]  # new columns only ever go at the end
+    appended = ["found_by", "face_score", "short_track", "uncertain"]  # new columns only ever go at the end
     assert list(df.columns) == FACE_COLUMNS + [f"p_{c}" for c in model.classes] + appended
     assert set(df["found_by"]) <= {"detected", "profile", "followed", "held"} and df["short_track"].dtype == "boolean"
     assert len(df) == 2 * FRAMES

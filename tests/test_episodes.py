@@ -410,3 +410,12 @@ def test_people_number_the_episodes_and_uncertain_stays_last(tmp_path, model):
     batchemo.analyze_videos([videos], out, model, VideoOptions(annotate=False, events=str(events)), progress=False)
     assert R.read_report(out / "one" / "episodes.csv")["person"].isna().all()
     assert R.read_report(out / "episodes.csv")["person"].isna().all()
+
+
+def test_the_folder_command_says_how_many_uncertain_faces_it_left_out(tmp_path, sample_tree):
+    out = tmp_path / "rep"
+    r = CliRunner().invoke(app, ["folder", str(sample_tree), "--out", str(out), "--no-progress", "--no-html",
+                                 "--no-annotate", "--min-confidence", "0.99985", "--drop-uncertain"])
+    assert r.exit_code == 0, r.output
+    n = int(R.read_report(out / "faces.csv")["uncertain"].sum())
+    assert n > 0 and f"{n} uncertain face{'s' if n != 1 else ''} (confidence < 0.99985) left out" in r.output

@@ -146,6 +146,7 @@ def folder(
         _cannot_write(e, out)
     classes = [c[len("share_"):] for c in res.summary.columns if c.startswith("share_")]
     _print_summary(res.summary, classes, _folder_line(res))
+    _print_left_out(res.out, "faces")
     if res.errors:
         raise typer.Exit(1)
 
@@ -232,6 +233,18 @@ def video(
         raise typer.Exit(1)
 
 
+def _print_left_out(out: Path, what: str) -> None:
+    """With --drop-uncertain, how many rows the summaries left out (run.json's count), in one line."""
+    from ..report import read_record
+
+    run = read_record(Path(out) / "run.json") or {}
+    n = (run.get("counts") or {}).get("uncertain_left_out", 0)
+    if n:
+        level = (run.get("derived") or run.get("options") or {}).get("min_confidence")
+        typer.echo(f"  {plural(n, 'uncertain ' + what[:-1])} (confidence < {level:g}) left out of the summary "
+                   "(--drop-uncertain)")
+
+
 def _folder_line(res) -> str:
     """'6 files (2 already done), 7 faces, 0 errors, 1 non-image file skipped in 0.3s -> OUT' (files: images)."""
     skipped = f", {plural(res.skipped_non_images, 'non-image file')} skipped" if res.skipped_non_images else ""
@@ -269,3 +282,5 @@ def _print_video(r) -> None:
         typer.echo(f"{name}: {plural(r.frames_decoded, 'frame')} ({r.frames_analysed} analysed), "
                    f"{plural(r.faces, 'face')} in {plural(r.tracks, 'track')}, "
                    f"{r.frames_decoded / max(r.seconds, 1e-9):.1f} frames/s -> {r.out}")
+    if not isinstance(r, VideoFailure):
+        _print_left_out(r.out, "face rows")

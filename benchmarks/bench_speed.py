@@ -2,17 +2,22 @@
 
     python benchmarks/bench_speed.py            # writes benchmarks/results/speed.{csv,md}
     python benchmarks/bench_speed.py --models OLD.keras NEW.keras   # the jobs with each model: models_speed.*
+    python benchmarks/bench_speed.py --only folder --variant folder:size480='--detect-size 480'  # a traded lever
 
 Inputs are made under benchmarks/work/: a real face clip looped to >= 1,000 frames (../shared/media's CASME II
-clip when present, else the sample video), a multi-face clip, and a folder of >= 500 photos of mixed sizes
-(12-megapixel ones included) built from the sample photos. Every variant runs in its own process; its wall
-time (start-up included for batchemo's own commands) and peak RSS come from the OS.
+clip when present, else the sample video), a generated multi-face clip, the shared Hamilton clip (cuts, a
+crowd; real multi-person footage) looped to a third of the frames, the 1080p pedestrian clip (`--only
+pedestrians`: its full-resolution reference is slow), and a folder of >= 500 photos of mixed sizes (12-megapixel
+ones included) built from the sample photos. Every variant runs in its own process; its wall time (start-up
+included for batchemo's own commands), CPU seconds (user + system of its process tree) and peak RSS come from
+the OS. x_reference compares wall times, x_reference_cpu CPU seconds (steadier when the machine is shared).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -131,19 +136,23 @@ def tree_rss_mb(pid: int) -> float:
     return total / 1024
 
 
-def run_child(args: list[str]) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS MB of the process tree, exit code) of a child process, start-up included."""
+def run_child(args: list[str]) -> tuple[float, float, int, float]:
+    """(wall seconds, peak RSS MB of the process tree, exit code, CPU seconds: user + system of the tree) of a
+    child process, start-up included. CPU seconds are steadier than wall time on a shared machine."""
     t = time.perf_counter()
+    before = os.times()
     p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV)
     peak = 0.0
     while p.poll() is None:
         peak = max(peak, tree_rss_mb(p.pid))
         time.sleep(0.05)
     wall = time.perf_counter() - t
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
     err = p.stderr.read()
     if p.returncode not in (0, 1):
         print(err[-2000:], file=sys.stderr)
-    return wall, peak, p.returncode
+    return wall, peak, p.returncode, cpu
 
 
 # ---------------------------------------------------------------- quality guard
@@ -181,7 +190,8 @@ def agreement(a, b, key: str) -> float:
 
 
 # ---------------------------------------------------------------- the run
-def bench(kind: str, name: str, path: Path, units: int, extra: list[str]) -> list[dict]:
+def bench(kind: str, name: str, path: Path, units: int, extra: list[str],
+          variants: dict[str, list[str]] | None = None) -> list[dict]:
     import pandas as pd
 
     py = sys.executable
@@ -200,9 +210,12 @@ def bench(kind: str, name: str, path: Path, units: int, extra: list[str]) -> lis
     plan.append(("batchemo defaults, all outputs",
                  [py, "-m", "batchemo", job, str(path), "--out", str(out / "default"), "--no-progress", "--redo",
                   "--force", *extra], out / "default"))
+    for label, args in (variants or {}).items():  # levers that trade answers for speed, behind options
+        plan.append((f"batchemo {label}", [py, "-m", "batchemo", job, str(path), "--out", str(out / label),
+                                           "--no-progress", "--redo", "--force", *extra, *args], out / label))
     for label, args, report in plan:
-        wall, rss, code = run_child(args)
-        rows.append({"input": name, "variant": label, "seconds": round(wall, 2),
+        wall, rss, code, cpu = run_child(args)
+        rows.append({"input": name, "variant": label, "seconds": round(wall, 2), "cpu_s": round(cpu, 1),
                      "per_second": round(units / wall, 1), "peak_rss_mb": round(rss), "exit": code, "report": report})
     base = next(r for r in rows if "reference" in r["variant"])
     ref = json.loads(ref_boxes.read_text())
@@ -210,6 +223,7 @@ def bench(kind: str, name: str, path: Path, units: int, extra: list[str]) -> lis
     straight = None
     for r in rows:
         r["x_reference"] = round(r["per_second"] / base["per_second"], 2)
+        r["x_reference_cpu"] = round(base["cpu_s"] / r["cpu_s"], 2) if r["cpu_s"] else None
         rep = r.pop("report")
         if rep is not None:
             faces = pd.read_csv(rep / ("frames.csv" if kind == "video" else "faces.csv"))
@@ -228,8 +242,8 @@ def compare_models(inputs: list[tuple[str, str, Path, int]], models: list[str], 
         for job, name, path, units in inputs:
             for model in models:
                 out = WORK / "out" / "models" / Path(model).stem / name
-                wall, rss, code = run_child([sys.executable, "-m", "batchemo", job, str(path), "--out", str(out),
-                                             "--model", model, "--no-progress", "--redo", "--force"])
+                wall, rss, code, _ = run_child([sys.executable, "-m", "batchemo", job, str(path), "--out", str(out),
+                                                "--model", model, "--no-progress", "--redo", "--force"])
                 rows.append({"input": name, "model": model, "round": rnd, "seconds": round(wall, 2),
                              "per_second": round(units / wall, 1), "peak_rss_mb": round(rss), "exit": code})
     return rows
@@ -260,7 +274,10 @@ def main() -> None:
     ap.add_argument("paths", nargs="*")
     ap.add_argument("--frames", type=int, default=3000)
     ap.add_argument("--photos", type=int, default=500)
-    ap.add_argument("--only", choices=["video", "multi", "folder"], action="append")
+    ap.add_argument("--only", choices=["video", "multi", "hamilton", "pedestrians", "folder"], action="append",
+                    help="inputs to run (repeatable); default: all but pedestrians (1080p: its reference is slow)")
+    ap.add_argument("--variant", action="append", default=[], metavar="JOB:NAME=ARGS",
+                    help="also run the default job with extra options, e.g. folder:size480='--detect-size 480'")
     ap.add_argument("--models", nargs=2, metavar="MODEL", help="compare two models' speed in the default jobs")
     a = ap.parse_args()
     if a.variant == "decode":
@@ -276,7 +293,19 @@ def main() -> None:
     multi = looped_clip(ROOT / "samples" / "video" / "two_faces.mp4", WORK / f"two_faces_x{a.frames // 3}.avi",
                         a.frames // 3)
     photos = photo_folder(WORK / f"photos_{a.photos}", a.photos)
-    todo = a.only or ["video", "multi", "folder"]
+    # Real multi-person footage (../shared): the Hamilton clip (cuts, a crowd) and the 1080p pedestrians.
+    real = {}
+    for key, clip_name, frames in (("hamilton", "facerecognition-short_hamilton_clip.mp4", a.frames // 3),
+                                   ("pedestrians", "facenetpytorch-video.mp4", a.frames // 10)):
+        src_clip = SHARED_CLIP.parent / "realclips" / clip_name
+        if src_clip.exists():
+            real[key] = (looped_clip(src_clip, WORK / f"{key}_x{frames}.avi", frames), frames)
+    todo = a.only or ["video", "multi", "folder", *(["hamilton"] if "hamilton" in real else [])]
+    variants: dict[str, dict[str, list[str]]] = {}
+    for v in a.variant:
+        job, _, rest = v.partition(":")
+        label, _, args = rest.partition("=")
+        variants.setdefault(job, {})[label] = shlex.split(args)
     if a.models:
         inputs = {"video": ("video", clip.stem, clip, a.frames),
                   "multi": ("video", multi.stem, multi, a.frames // 3),
@@ -287,13 +316,18 @@ def main() -> None:
         return
     rows = []
     if "video" in todo:
-        rows += bench("video", clip.stem, clip, a.frames, [])
+        rows += bench("video", clip.stem, clip, a.frames, [], variants.get("video"))
     if "multi" in todo:
-        rows += bench("video", multi.stem, multi, a.frames // 3, [])
+        rows += bench("video", multi.stem, multi, a.frames // 3, [], variants.get("video"))
+    for key in ("hamilton", "pedestrians"):
+        if key in todo and key in real:
+            path, frames = real[key]
+            rows += bench("video", path.stem, path, frames, [], variants.get("video"))
     if "folder" in todo:
-        rows += bench("folder", photos.name, photos, a.photos, [])
-    write_result("speed", f"on {os.cpu_count()} CPUs with `python benchmarks/bench_speed.py --frames {a.frames} "
-                 f"--photos {a.photos}`", rows)
+        rows += bench("folder", photos.name, photos, a.photos, [], variants.get("folder"))
+    command = " ".join(["python benchmarks/bench_speed.py", f"--frames {a.frames}", f"--photos {a.photos}",
+                        *(f"--only {o}" for o in a.only or []), *(f"--variant {shlex.quote(v)}" for v in a.variant)])
+    write_result("speed", f"on {os.cpu_count()} CPUs with `{command}`", rows)
 
 
 if __name__ == "__main__":

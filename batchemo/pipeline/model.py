@@ -8,6 +8,7 @@ import threading
 import warnings
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -103,7 +104,7 @@ class EmotionModel:
         lite = path.with_suffix(".tflite")
         if lite.exists() and lite.stat().st_mtime_ns >= path.stat().st_mtime_ns and _lite_available():
             predictor = _LitePredictor.from_file(lite)
-            it = predictor._interpreter(INVOKE_SLICE)  # the one full slices run on: built now, not an extra
+            it = predictor._interpreter(INVOKE_SLICE, 1)  # the one the jobs' full slices run on (`faces.classify`)
             _check_shapes(lite, card, it.get_input_details()[0]["shape"], it.get_output_details()[0]["shape"])
             return cls(path, classes, size, card, predictor)
         try:
@@ -129,9 +130,10 @@ class EmotionModel:
             fn = model.predict_on_batch
         return cls(Path(path) if path else Path("<in memory>"), classes, image_size, card or {}, fn)
 
-    def predict(self, crops: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    def predict(self, crops: np.ndarray, batch_size: int = 64, threads: int | None = None) -> np.ndarray:
         """Probabilities [N, n_classes] (float32, rows sum to 1) for grey crops [N, S, S] uint8: the network's
-        softmax, averaged with the mirror image's (`flip`), then tempered (`temperature`)."""
+        softmax, averaged with the mirror image's (`flip`), then tempered (`temperature`). `threads`: the cores
+        the TFLite twin may use (None: all of them); the answers are the same for any count."""
         n = len(crops)
         if n == 0:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
@@ -147,7 +149,9 @@ class EmotionModel:
             pad = 0 if isinstance(self._predict, _LitePredictor) else batch_size - len(chunk)
             if pad:
                 chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), np.float32)])
-            out.append(np.asarray(self._predict(chunk))[:batch_size - pad])
+            run = partial(self._predict, threads=threads) if isinstance(self._predict, _LitePredictor) \
+                else self._predict
+            out.append(np.asarray(run(chunk))[:batch_size - pad])
         p = np.concatenate(out).astype(np.float32)
         if self.flip:
             p = (p[:n] + p[n:]) / 2
@@ -242,33 +246,35 @@ class _LitePredictor:
     def from_file(cls, path: str | Path) -> "_LitePredictor":
         return cls(Path(path).read_bytes())
 
-    def _interpreter(self, n: int):
-        it = self.interpreters.get(n)
+    def _interpreter(self, n: int, threads: int | None = None):
+        threads = threads or os.cpu_count() or 1
+        it = self.interpreters.get((n, threads))
         if it is None:
             global _delegate_announced
             # The line comes once per process, with the first interpreter: only that one is built with fd 2 muted,
             # so later ones (other batch sizes, other models) cannot swallow another thread's error messages.
             with nullcontext() if _delegate_announced else _native_stderr_muted():
-                it = _interpreter_class()(model_content=self.content, num_threads=os.cpu_count() or 1)
+                it = _interpreter_class()(model_content=self.content, num_threads=threads)
                 inp = it.get_input_details()[0]
                 it.resize_tensor_input(inp["index"], (n, *inp["shape"][1:]))
                 it.allocate_tensors()
             _delegate_announced = True
-            self.interpreters[n] = it
+            self.interpreters[n, threads] = it
         return it
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    def __call__(self, x: np.ndarray, threads: int | None = None) -> np.ndarray:
         with self.lock:
-            return np.concatenate([self._invoke(x[i:i + INVOKE_SLICE]) for i in range(0, len(x), INVOKE_SLICE)])
+            return np.concatenate([self._invoke(x[i:i + INVOKE_SLICE], threads)
+                                   for i in range(0, len(x), INVOKE_SLICE)])
 
-    def _invoke(self, x: np.ndarray) -> np.ndarray:
+    def _invoke(self, x: np.ndarray, threads: int | None) -> np.ndarray:
         # A short slice is padded to the next power of two: at most five interpreters (1 to 16), and at most
         # half a short slice's work thrown away. Each crop's output does not depend on what shares its slice.
         n = len(x)
         size = 1 << (n - 1).bit_length()
         if size > n:
             x = np.concatenate([x, np.zeros((size - n, *x.shape[1:]), x.dtype)])
-        it = self._interpreter(size)
+        it = self._interpreter(size, threads)
         it.set_tensor(it.get_input_details()[0]["index"], x)
         it.invoke()
         return it.get_tensor(it.get_output_details()[0]["index"])[:n].copy()

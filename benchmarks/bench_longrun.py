@@ -10,6 +10,8 @@ gives the memory of its process tree.
 from __future__ import annotations
 
 import argparse
+import os
+import pty
 import re
 import subprocess
 import sys
@@ -60,9 +62,13 @@ def image_folder(path: Path, n: int) -> Path:
     return path
 
 
-def watch(args: list[str]) -> dict:
-    """Run a job; sample (time, units done) from its progress bar and the RSS of its process tree."""
-    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, bufsize=1, env=ENV)
+def watch(args: list[str], env: dict) -> dict:
+    """Run a job; sample (time, units done) from its progress bar and the RSS of its process tree. The job's
+    stderr is a pseudo-terminal: to a pipe the bar writes a line only every 30 s (batchemo.progress)."""
+    master, slave = pty.openpty()
+    # cwd too: `python -m` puts it first on sys.path, ahead of PYTHONPATH
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=slave, env=env, cwd=env["PYTHONPATH"])
+    os.close(slave)
     progress: list[tuple[float, int, int]] = []
     rss: list[tuple[float, float]] = []
     t0 = time.time()
@@ -70,8 +76,12 @@ def watch(args: list[str]) -> dict:
     def read():
         buf = ""
         while True:
-            ch = p.stderr.read(256)
+            try:
+                ch = os.read(master, 256).decode(errors="replace")
+            except OSError:  # EIO: the job has exited and closed the terminal
+                ch = ""
             if not ch:
+                os.close(master)
                 return
             buf += ch
             for part in re.split(r"[\r\n]", buf)[:-1]:
@@ -110,27 +120,34 @@ def drift(name: str, unit: str, run: dict) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=30)
-    ap.add_argument("--images", type=int, default=20000)
+    ap.add_argument("--images", type=int, default=20000, help="0: no folder run")
+    ap.add_argument("--batchemo-root", type=Path, default=ROOT,
+                    help="run the jobs with this tree's code (a commit checked out with git worktree add)")
     a = ap.parse_args()
+    env = {**ENV, "PYTHONPATH": str(a.batchemo_root.resolve())}
     WORK.mkdir(exist_ok=True)
     RESULTS.mkdir(exist_ok=True)
     video = synthetic_video(WORK / f"synthetic_{a.minutes:g}min.avi", a.minutes)
     tenth = synthetic_video(WORK / f"synthetic_{a.minutes / 10:g}min.avi", a.minutes / 10)
-    images = image_folder(WORK / f"images_{a.images}", a.images)
     py = [sys.executable, "-m", "batchemo"]
+    tree = "" if a.batchemo_root.resolve() == ROOT else f" ({a.batchemo_root.name} tree)"
     rows = [
-        drift("video, 1/10 length", "frames", watch(py + ["video", str(tenth), "--out",
-                                                          str(WORK / "out" / "shortvideo"), "--redo", "--force"])),
-        drift("video", "frames", watch(py + ["video", str(video), "--out", str(WORK / "out" / "longvideo"),
-                                             "--redo", "--force"])),
-        drift("folder", "images", watch(py + ["folder", str(images), "--out", str(WORK / "out" / "longfolder"),
-                                              "--redo", "--force"])),
+        drift(f"video, 1/10 length{tree}", "frames", watch(py + ["video", str(tenth), "--out",
+                                                                 str(WORK / "out" / "shortvideo"), "--redo",
+                                                                 "--force"], env)),
+        drift(f"video{tree}", "frames", watch(py + ["video", str(video), "--out", str(WORK / "out" / "longvideo"),
+                                                    "--redo", "--force"], env)),
     ]
     # Memory must be flat with length: peak RSS of the whole video against the one ten times shorter.
     rows[1]["peak_rss_vs_1/10_length_%"] = round(100 * (rows[1]["peak_rss_mb"] / rows[0]["peak_rss_mb"] - 1), 1)
-    write_result("longrun", f"with `python benchmarks/bench_longrun.py --minutes {a.minutes:g} --images {a.images}`",
-                 rows)
-
+    if a.images:
+        images = image_folder(WORK / f"images_{a.images}", a.images)
+        rows.append(drift(f"folder{tree}", "images", watch(py + ["folder", str(images), "--out",
+                                                                 str(WORK / "out" / "longfolder"), "--redo",
+                                                                 "--force"], env)))
+    root = f" --batchemo-root {a.batchemo_root}" if tree else ""
+    write_result("longrun", f"with `python benchmarks/bench_longrun.py --minutes {a.minutes:g} --images {a.images}"
+                 f"{root}`", rows)
 
 if __name__ == "__main__":
     main()

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_speed.py            # writes benchmarks/results/speed.{csv,md}
     python benchmarks/bench_speed.py --models OLD.keras NEW.keras   # the jobs with each model: models_speed.*
-    python benchmarks/bench_speed.py --only folder --variant folder:size480='--detect-size 480'  # a traded lever
+    python benchmarks/bench_speed.py --only folder --lever folder:size480='--detect-size 480'  # a traded lever
 
 Inputs are made under benchmarks/work/: a real face clip looped to >= 1,000 frames (../shared/media's CASME II
 clip when present, else the sample video), a generated multi-face clip, the shared Hamilton clip (cuts, a
@@ -136,12 +136,15 @@ def tree_rss_mb(pid: int) -> float:
     return total / 1024
 
 
-def run_child(args: list[str]) -> tuple[float, float, int, float]:
+def run_child(args: list[str], tree: Path = ROOT) -> tuple[float, float, int, float]:
     """(wall seconds, peak RSS MB of the process tree, exit code, CPU seconds: user + system of the tree) of a
-    child process, start-up included. CPU seconds are steadier than wall time on a shared machine."""
+    child process run with `tree`'s batchemo, start-up included. CPU seconds are steadier than wall time on a
+    shared machine."""
     t = time.perf_counter()
     before = os.times()
-    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV)
+    # cwd too: `python -m` puts it first on sys.path, ahead of PYTHONPATH
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tree,
+                         env={**ENV, "PYTHONPATH": str(tree)})
     peak = 0.0
     while p.poll() is None:
         peak = max(peak, tree_rss_mb(p.pid))
@@ -191,7 +194,7 @@ def agreement(a, b, key: str) -> float:
 
 # ---------------------------------------------------------------- the run
 def bench(kind: str, name: str, path: Path, units: int, extra: list[str],
-          variants: dict[str, list[str]] | None = None) -> list[dict]:
+          variants: dict[str, list[str]] | None = None, base: Path | None = None) -> list[dict]:
     import pandas as pd
 
     py = sys.executable
@@ -210,11 +213,15 @@ def bench(kind: str, name: str, path: Path, units: int, extra: list[str],
     plan.append(("batchemo defaults, all outputs",
                  [py, "-m", "batchemo", job, str(path), "--out", str(out / "default"), "--no-progress", "--redo",
                   "--force", *extra], out / "default"))
+    if base is not None:  # the same job by another tree's code (a commit checked out with git worktree add)
+        plan.append((f"batchemo defaults, all outputs, {base.name} tree",
+                     [py, "-m", "batchemo", job, str(path), "--out", str(out / "base"), "--no-progress", "--redo",
+                      "--force", *extra], out / "base"))
     for label, args in (variants or {}).items():  # levers that trade answers for speed, behind options
         plan.append((f"batchemo {label}", [py, "-m", "batchemo", job, str(path), "--out", str(out / label),
                                            "--no-progress", "--redo", "--force", *extra, *args], out / label))
     for label, args, report in plan:
-        wall, rss, code, cpu = run_child(args)
+        wall, rss, code, cpu = run_child(args, base.resolve() if report == out / "base" else ROOT)
         rows.append({"input": name, "variant": label, "seconds": round(wall, 2), "cpu_s": round(cpu, 1),
                      "per_second": round(units / wall, 1), "peak_rss_mb": round(rss), "exit": code, "report": report})
     base = next(r for r in rows if "reference" in r["variant"])
@@ -249,6 +256,11 @@ def compare_models(inputs: list[tuple[str, str, Path, int]], models: list[str], 
     return rows
 
 
+def _head(tree: Path) -> str:
+    return subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
+
+
 def write_result(name: str, how: str, rows: list[dict]) -> None:
     """results/NAME.md (and .csv): when and how it was measured, then the table; printed too."""
     import pandas as pd
@@ -276,8 +288,9 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=500)
     ap.add_argument("--only", choices=["video", "multi", "hamilton", "pedestrians", "folder"], action="append",
                     help="inputs to run (repeatable); default: all but pedestrians (1080p: its reference is slow)")
-    ap.add_argument("--variant", action="append", default=[], metavar="JOB:NAME=ARGS",
+    ap.add_argument("--lever", action="append", default=[], metavar="JOB:NAME=ARGS",
                     help="also run the default job with extra options, e.g. folder:size480='--detect-size 480'")
+    ap.add_argument("--base-root", type=Path, help="also run the default jobs with this tree's code (before/after)")
     ap.add_argument("--models", nargs=2, metavar="MODEL", help="compare two models' speed in the default jobs")
     a = ap.parse_args()
     if a.variant == "decode":
@@ -302,7 +315,7 @@ def main() -> None:
             real[key] = (looped_clip(src_clip, WORK / f"{key}_x{frames}.avi", frames), frames)
     todo = a.only or ["video", "multi", "folder", *(["hamilton"] if "hamilton" in real else [])]
     variants: dict[str, dict[str, list[str]]] = {}
-    for v in a.variant:
+    for v in a.lever:
         job, _, rest = v.partition(":")
         label, _, args = rest.partition("=")
         variants.setdefault(job, {})[label] = shlex.split(args)
@@ -316,17 +329,18 @@ def main() -> None:
         return
     rows = []
     if "video" in todo:
-        rows += bench("video", clip.stem, clip, a.frames, [], variants.get("video"))
+        rows += bench("video", clip.stem, clip, a.frames, [], variants.get("video"), a.base_root)
     if "multi" in todo:
-        rows += bench("video", multi.stem, multi, a.frames // 3, [], variants.get("video"))
+        rows += bench("video", multi.stem, multi, a.frames // 3, [], variants.get("video"), a.base_root)
     for key in ("hamilton", "pedestrians"):
         if key in todo and key in real:
             path, frames = real[key]
-            rows += bench("video", path.stem, path, frames, [], variants.get("video"))
+            rows += bench("video", path.stem, path, frames, [], variants.get("video"), a.base_root)
     if "folder" in todo:
-        rows += bench("folder", photos.name, photos, a.photos, [], variants.get("folder"))
+        rows += bench("folder", photos.name, photos, a.photos, [], variants.get("folder"), a.base_root)
     command = " ".join(["python benchmarks/bench_speed.py", f"--frames {a.frames}", f"--photos {a.photos}",
-                        *(f"--only {o}" for o in a.only or []), *(f"--variant {shlex.quote(v)}" for v in a.variant)])
+                        *(f"--only {o}" for o in a.only or []), *(f"--lever {shlex.quote(v)}" for v in a.lever),
+                        *([f"--base-root <worktree at {_head(a.base_root)}>"] if a.base_root else [])])
     write_result("speed", f"on {os.cpu_count()} CPUs with `{command}`", rows)
 
 

@@ -52,7 +52,8 @@ def run(tree: Path, job: str, path: Path, out: Path) -> float:
     else:
         args += ["--no-annotate", "--no-html"]
     t0 = os.times()
-    p = subprocess.run(args, env=env, capture_output=True, text=True)
+    # cwd too: `python -m` puts it first on sys.path, ahead of PYTHONPATH
+    p = subprocess.run(args, env=env, capture_output=True, text=True, cwd=tree)
     t1 = os.times()
     if p.returncode not in (0, 1):
         raise SystemExit(f"{tree}: {' '.join(args)} failed:\n{p.stderr[-2000:]}")
@@ -106,7 +107,7 @@ def main() -> None:
         for p in paths:
             tables = {}
             for name, tree in (("base", a.base.resolve()), ("new", ROOT)):
-                out = a.work / name / p.name
+                out = (a.work / name / p.name).resolve()
                 cpu[name] += run(tree, kind, p, out)
                 tables[name] = pd.read_csv(out / ("frames.csv" if kind == "video" else "faces.csv"))
             row = {"input": p.name, **compare(tables["base"], tables["new"],
@@ -121,7 +122,7 @@ def main() -> None:
     head = subprocess.run(["git", "-C", str(a.base), "rev-parse", "--short", "HEAD"], capture_output=True,
                           text=True).stdout.strip()
     md = (f"Measured {time.strftime('%Y-%m-%d %H:%M')} with `python benchmarks/same_rows.py --base <worktree at "
-          f"{head}>` (base) against the working tree (new).\n\n{markdown(df.fillna(''))}\n\n"
+          f"{head}>` (base) against the working tree (new).\n\n{markdown(df.astype(object).fillna(''))}\n\n"
           f"All inputs: {int(total['paired'])} rows paired, {int(total['only base'])} only in base, "
           f"{int(total['only new'])} only in new. CPU seconds of the jobs (all child processes): base "
           f"{cpu['base']:.1f}, new {cpu['new']:.1f}.\n")

@@ -28,13 +28,14 @@ def test_a_face_gets_the_same_probabilities_alone_or_in_any_batch(model):
 
 
 def test_the_jobs_one_model_thread_gives_the_answers_of_all_cores(model):
+    need(isinstance(model._predict, _LitePredictor), "the shipped model runs without its TFLite twin here (LiteRT, "
+         "a dependency on Linux and macOS, is missing)")
     crops = _crops(20, seed=1)
     np.testing.assert_allclose(model.predict(crops, threads=1), model.predict(crops, threads=2), atol=1e-6)
     faces = [Faces("a.jpg", boxes=np.zeros((20, 4), np.int32), crops=crops)]
     classify(faces, model, batch_size=64)
     np.testing.assert_allclose(faces[0].probs, model.predict(crops), atol=1e-6)
-    if isinstance(model._predict, _LitePredictor):
-        assert (16, 1) in model._predict.interpreters  # the jobs' full slices run on one core
+    assert {t for _, t in model._predict.interpreters} >= {1, 2}  # both thread counts were really used
 
 
 def test_the_annotated_video_keeps_the_frames_colours_and_pads_odd_sides_black(tmp_path):

@@ -9,30 +9,37 @@ import numpy as np
 TEMPLATE_SIDE = 32  # the face's look is kept at this width: small enough to match in well under a millisecond
 
 
-def face_template(grey: np.ndarray, box) -> np.ndarray | None:
-    """The face in `box`, resized to TEMPLATE_SIDE wide (None for an empty crop)."""
+def _face_crop(grey: np.ndarray, box) -> np.ndarray:
     x, y, w, h = (int(v) for v in box)
-    crop = grey[max(0, y):y + h, max(0, x):x + w]
+    return grey[max(0, y):y + h, max(0, x):x + w]
+
+
+def _shrunk(crop: np.ndarray, w: int, h: int) -> np.ndarray | None:
     if crop.size == 0 or w < 8 or h < 8:
         return None
     s = TEMPLATE_SIDE / w
     return cv2.resize(crop, (TEMPLATE_SIDE, max(8, round(crop.shape[0] * s))), interpolation=cv2.INTER_AREA)
 
 
+def face_template(grey: np.ndarray, box) -> np.ndarray | None:
+    """The face in `box`, resized to TEMPLATE_SIDE wide (None for an empty crop)."""
+    return _shrunk(_face_crop(grey, box), int(box[2]), int(box[3]))
+
+
 class LazyTemplate:
-    """A face's template cut from the frame of its last cascade hit only when following needs it: most faces are
-    found by a cascade again on the next frame, and the area resize cost as much as the window search itself
-    (0.9 of 14 ms per frame on a one-face clip). Keeps a reference to that frame's grey image, which nothing
-    draws on, until then."""
+    """A face's template, shrunk from a copy of the face as its last cascade hit saw it only when following needs
+    it: most faces are found by a cascade again on the next frame, and the area resize cost as much as the window
+    search itself (0.9 of 14 ms per frame on a one-face clip), the copy a fiftieth of that. A copy of the face, not
+    the whole frame, so that a crowd's tracks keep no frames alive."""
 
     def __init__(self, grey: np.ndarray, box):
-        self._grey: np.ndarray | None = grey
-        self._box = box
+        self._crop: np.ndarray | None = _face_crop(grey, box).copy()
+        self._size = int(box[2]), int(box[3])
         self._image: np.ndarray | None = None
 
     def image(self) -> np.ndarray | None:
-        if self._grey is not None:
-            self._image, self._grey = face_template(self._grey, self._box), None
+        if self._crop is not None:
+            self._image, self._crop = _shrunk(self._crop, *self._size), None
         return self._image
 
 

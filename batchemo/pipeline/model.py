@@ -239,7 +239,7 @@ class _LitePredictor:
 
     def __init__(self, content: bytes):
         self.content = bytes(content)
-        self.interpreters: dict[int, object] = {}
+        self.interpreters: dict[tuple[int, int], object] = {}  # by (slice size, threads)
         self.lock = threading.Lock()
 
     @classmethod
@@ -268,8 +268,9 @@ class _LitePredictor:
                                    for i in range(0, len(x), INVOKE_SLICE)])
 
     def _invoke(self, x: np.ndarray, threads: int | None) -> np.ndarray:
-        # A short slice is padded to the next power of two: at most five interpreters (1 to 16), and at most
-        # half a short slice's work thrown away. Each crop's output does not depend on what shares its slice.
+        # A short slice is padded to the next power of two: at most five interpreters per thread count (1 to
+        # 16), and at most half a short slice's work thrown away. A crop's output does not depend on what shares
+        # its slice.
         n = len(x)
         size = 1 << (n - 1).bit_length()
         if size > n:

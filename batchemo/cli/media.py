@@ -165,6 +165,10 @@ def video(
     detect_every: int = option(VideoOptions, "detect_every", help="Full-frame Haar on every k-th analysed frame (and "
                                "about once a second: the first frame past 1 s); in between, each face is re-found "
                                "near its last box."),
+    max_detect_interval: float = option(VideoOptions, "max_detect_interval_s", "--max-detect-interval",
+                                        help="Seconds between full-frame detections at most (new faces are found "
+                                        "at most this late). With --detect-every 60, 2: faster, fewer faces "
+                                        "(docs/benchmarks.md)."),
     bin: float = option(VideoOptions, "bin_s", "--bin"),
     min_track: float = option(VideoOptions, "min_track_s", "--min-track"),
     keep_short_tracks: bool = option(VideoOptions, "keep_short_tracks", "--keep-short-tracks"),
@@ -207,7 +211,8 @@ def video(
 
     try:
         opts = VideoOptions(detect=_detect_options(scale_factor, min_neighbors, min_face, accurate, detect_size),
-                            every=every, fps=fps, detect_every=1 if accurate else detect_every, batch_size=batch_size,
+                            every=every, fps=fps, detect_every=1 if accurate else detect_every,
+                            max_detect_interval_s=max_detect_interval, batch_size=batch_size,
                             bin_s=bin, annotate=annotate, redo=redo, force=force, split_frames=split_frames,
                             min_track_s=min_track, keep_short_tracks=keep_short_tracks, html=html,
                             save_faces=save_faces, people=people, min_confidence=min_confidence,

@@ -132,6 +132,25 @@ def test_smoothing_is_a_centred_mean_by_time_within_each_track():
         assert got[i] == pytest.approx(near["p_happy"].mean())
 
 
+def test_smoothing_never_averages_across_a_hole_that_ends_an_episode():
+    """A hole of --episode-bridge or longer cuts the track for smoothing as for the episodes; a shorter one is
+    bridged, and smoothed across."""
+    rng = np.random.default_rng(5)
+    # frames 0-9, a 0.4 s hole (10-13 unseen), 14-23, a 0.1 s hole (24), 25-39: at 10 fps each row stands for 0.1 s
+    idx = list(range(10)) + list(range(14, 24)) + list(range(25, 40))
+    f = frames_of(list(rng.random(len(idx))), frames=idx)
+    got = E.smoothed(f, ["happy"], 1.0, seen_of(f), 0.3)["p_happy"]
+    part = np.where(f["frame"] < 14, 0, 1)  # the 0.4 s hole cuts; the 0.1 s one does not
+    for i, r in f.iterrows():  # brute force: the rows of its stretch within 0.5 s either side
+        near = f[(part == part[i]) & ((f.time_s - r.time_s).abs() <= 0.5 + 1e-9)]
+        assert got[i] == pytest.approx(near["p_happy"].mean()), i
+    # an episode after such a hole is smoothed from its own rows only: all 0.9, none of the 0.1 before the hole
+    g = frames_of([0.1] * 10 + [0.9] * 10, frames=list(range(10)) + list(range(13, 23)))
+    ep = episodes(g, E.EpisodeRule(0.5, 0.35, 0.3, 0.3, 1.0))
+    assert len(ep) == 1 and ep.iloc[0].onset_s == pytest.approx(1.3)
+    assert ep.iloc[0].mean_p == pytest.approx(0.9) and ep.iloc[0].frames == 10
+
+
 def test_smoothing_decides_what_a_single_frame_spike_is():
     spike = frames_of([0.1] * 10 + [0.95] * 3 + [0.1] * 10)
     assert len(episodes(spike)) == 1  # 0.3 s above at full resolution
@@ -147,6 +166,20 @@ def test_uncertain_is_confidence_below_the_level_and_stays_last():
     moved = E.uncertain_last(u.drop(columns="person").assign(person=u["person"]))
     assert list(moved.columns) == list(u.columns)
     assert len(E.counted(u, True)) == 2 and len(E.counted(u, False)) == 4
+
+
+def test_person_numbers_go_only_into_batchemos_own_tables(tmp_path):
+    """set_persons numbers episodes.csv / responses.csv where batchemo wrote them; a file of the user's by either
+    name stays as it is."""
+    from batchemo.jobs.derived import set_persons
+
+    f = pd.concat([frames_of([0.9] * 10, face=0), frames_of([0.9] * 10, face=1)], ignore_index=True)
+    R.write_csv(episodes(f), tmp_path / "episodes.csv")
+    mine = "face,first_s,last_s,seconds_on_screen,dominant,note\n0,0,1,1,happy,my own notes\n"  # reads as a summary
+    (tmp_path / "responses.csv").write_text(mine)
+    set_persons(tmp_path, f.assign(person=pd.array([3] * 10 + [4] * 10, dtype="Int64")))
+    assert R.read_report(tmp_path / "episodes.csv")["person"].tolist() == [3, 4]
+    assert (tmp_path / "responses.csv").read_text() == mine
 
 
 # --- responses -------------------------------------------------------------------------------------------------
@@ -311,9 +344,61 @@ def test_a_rerun_with_other_episode_options_rewrites_the_tables_without_analysin
     assert (out / "frames.csv").read_text() == frames_before
     run = json.loads((out / "run.json").read_text())
     assert run["derived"]["episode_neutral"] is True and run["counts"]["episodes"] == len(ep)
-    # and back: the defaults' tables again, responses.csv gone with the events
+    assert run["counts"]["responses"] == len(R.read_report(out / "responses.csv"))
+    # run.json's options say what the tables were made with, as `derived` does
+    assert (run["options"]["episode_neutral"], run["options"]["episode_onset"]) == (True, 1e-9)
+    assert run["options"]["events"] == str(events)
+    # a table gone while the options stay: made again on the next run
+    (out / "responses.csv").unlink()
+    res = batchemo.analyze_video(SAMPLE_VIDEO, out, model, VideoOptions(**QUIET, episode_neutral=True,
+                                                                        episode_onset=1e-9, episode_offset=0.0,
+                                                                        events=str(events)), progress=False)
+    assert res.status == "skipped" and (out / "responses.csv").is_file()
+    # and back: the defaults' tables again, responses.csv gone with the events, and its count
     batchemo.analyze_video(SAMPLE_VIDEO, out, model, VideoOptions(**QUIET), progress=False)
     assert len(R.read_report(out / "episodes.csv")) == 2 and not (out / "responses.csv").exists()
+    run = json.loads((out / "run.json").read_text())
+    assert "responses" not in run["counts"] and run["counts"]["episodes"] == 2
+    assert run["options"]["events"] is None and run["options"]["episode_neutral"] is False
+
+
+def test_a_run_reads_its_events_file_once(tmp_path, model):
+    """Every video of a batch gets the events the run read before any work: the file gone (or changed) half way
+    through changes nothing of this run."""
+    videos = tmp_path / "in"
+    videos.mkdir()
+    for name in ("one.mp4", "two.mp4"):
+        shutil.copy(SAMPLE_VIDEO, videos / name)
+    events = tmp_path / "ev.csv"
+    events.write_text("time_s,label\n1,x\n")
+    out = tmp_path / "out"
+    results = batchemo.analyze_videos([videos], out, model, VideoOptions(**QUIET, events=str(events)),
+                                      progress=False, on_result=lambda r: events.unlink(missing_ok=True))
+    assert [r.status for r in results] == ["complete", "complete"], results
+    runs = [json.loads((out / rel / "run.json").read_text()) for rel in ("one", "two")]
+    assert runs[0]["derived"]["events_sha256"] is not None
+    assert runs[0]["derived"]["events_sha256"] == runs[1]["derived"]["events_sha256"]
+    for rel in ("one", "two"):
+        assert R.read_report(out / rel / "responses.csv")["label"].unique().tolist() == ["x"]
+
+
+def test_an_empty_timeline_says_why(tmp_path, model, monkeypatch):
+    """timeline.png's note: every track short is said as such (not as uncertain rows); --drop-uncertain leaving
+    every row out is said as that."""
+    import batchemo.report.plots as plots
+
+    notes = []
+    draw = plots.timeline_png
+    monkeypatch.setattr(plots, "timeline_png", lambda *a, **k: (notes.append(k["empty_note"]), draw(*a, **k))[1])
+    out = tmp_path / "v"
+    batchemo.analyze_video(SAMPLE_VIDEO, out, model, VideoOptions(**QUIET, min_track_s=100), progress=False)
+    assert R.read_report(out / "frames.csv")["short_track"].all()
+    assert notes[-1].startswith("only tracks shorter than 100 s"), notes
+    out = tmp_path / "w"
+    batchemo.analyze_video(SAMPLE_VIDEO, out, model, VideoOptions(**QUIET), progress=False)
+    batchemo.analyze_video(SAMPLE_VIDEO, out, model, VideoOptions(**QUIET, min_confidence=1.0, drop_uncertain=True),
+                           progress=False)
+    assert notes[-1] == "every row uncertain (--drop-uncertain)", notes
 
 
 def test_drop_uncertain_leaves_rows_out_of_the_summary_and_says_how_many(tmp_path, model):
@@ -357,16 +442,27 @@ def test_read_report_types_the_new_tables(sample_run):
             assert str(df[col].dtype) == dt, (name, col)
 
 
+def splitting_level(out: Path) -> float:
+    """A --min-confidence that splits a folder report's faces: midway across the widest gap between two of their
+    confidences (the sample's are all above 0.9997 with today's model: a level of its own for any model)."""
+    c = np.unique(R.read_report(out / "faces.csv")["confidence"].to_numpy(float))
+    assert len(c) >= 2, "the sample's faces need two confidences to split"
+    k = int(np.argmax(np.diff(c)))
+    return float((c[k] + c[k + 1]) / 2)
+
+
 def test_folder_job_flags_uncertain_faces(tmp_path, sample_tree, model):
     out = tmp_path / "rep"
-    batchemo.analyze_folder(sample_tree, out, model, annotate=False, html=False, min_confidence=0.99985,
+    batchemo.analyze_folder(sample_tree, out, model, annotate=False, html=False, progress=False)
+    level = splitting_level(out)  # a re-run works `uncertain` and the summary out again, analysing nothing
+    batchemo.analyze_folder(sample_tree, out, model, annotate=False, html=False, min_confidence=level,
                             drop_uncertain=True, progress=False)
     faces = R.read_report(out / "faces.csv")
     summary = R.read_report(out / "summary.csv")
     assert faces.columns[-1] == "uncertain"
-    assert faces["uncertain"].tolist() == (faces["confidence"] < 0.99985).tolist()
+    assert faces["uncertain"].tolist() == (faces["confidence"] < level).tolist()
     kept = int((~faces["uncertain"]).sum())
-    assert 0 < kept < len(faces)  # the level splits the sample's faces (their confidences are 0.99979-0.99992)
+    assert 0 < kept < len(faces)  # the level splits the sample's faces
     assert int(summary.loc[summary.scope == "all", "faces"].iloc[0]) == kept
     run = json.loads((out / "run.json").read_text())
     assert run["counts"]["uncertain_left_out"] == len(faces) - kept
@@ -412,10 +508,12 @@ def test_people_number_the_episodes_and_uncertain_stays_last(tmp_path, model):
     assert R.read_report(out / "episodes.csv")["person"].isna().all()
 
 
-def test_the_folder_command_says_how_many_uncertain_faces_it_left_out(tmp_path, sample_tree):
+def test_the_folder_command_says_how_many_uncertain_faces_it_left_out(tmp_path, sample_tree, model):
     out = tmp_path / "rep"
+    batchemo.analyze_folder(sample_tree, out, model, annotate=False, html=False, progress=False)
+    level = splitting_level(out)
     r = CliRunner().invoke(app, ["folder", str(sample_tree), "--out", str(out), "--no-progress", "--no-html",
-                                 "--no-annotate", "--min-confidence", "0.99985", "--drop-uncertain"])
+                                 "--no-annotate", "--min-confidence", repr(level), "--drop-uncertain"])
     assert r.exit_code == 0, r.output
     n = int(R.read_report(out / "faces.csv")["uncertain"].sum())
-    assert n > 0 and f"{n} uncertain face{'s' if n != 1 else ''} (confidence < 0.99985) left out" in r.output
+    assert n > 0 and f"{n} uncertain face{'s' if n != 1 else ''} (confidence < {level:g}) left out" in r.output

@@ -13,18 +13,53 @@ import pandas as pd
 
 from .. import report as R
 from ..report import episodes as E
-from ..report.events import events_digest, events_for, read_events
+from ..report.events import EventsLog, events_for, read_log
 from .options import VideoOptions
 from .runtime import DERIVED
 
 EPISODES_FILE, RESPONSES_FILE = "episodes.csv", "responses.csv"
+# run.json's counts that the derived tables give (Derived.counts): a re-derive replaces them all, so one the new
+# tables do not have (responses without --events) goes with the table.
+DERIVED_COUNTS = ("uncertain", "uncertain_left_out", "episodes", "responses")
 
 
-def derived_settings(opts: VideoOptions) -> dict:
-    """run.json's `derived`: the options the derived tables were made with, and the events file's content."""
+def events_or_none(opts: VideoOptions) -> EventsLog | None:
+    """The events file read and checked (EventsError, one line, before any work); None without --events. A run
+    reads it once, here, and hands the log to every video (`events` below)."""
+    return read_log(opts.events) if opts.events else None
+
+
+def run_events(opts: VideoOptions, events: EventsLog | None) -> EventsLog | None:
+    """The run's events log: `events` as the caller read it, else (a caller that has not: a Ray task, which reads
+    the file on its own machine) read here; None without --events."""
+    return events if events is not None or not opts.events else events_or_none(opts)
+
+
+def derived_settings(opts: VideoOptions, events: EventsLog | None = None) -> dict:
+    """run.json's `derived`: the options the derived tables were made with, and the digest of the events the run
+    read (`events`, the run's log of opts.events)."""
     out = {k: getattr(opts, k) for k in sorted(DERIVED)}
-    out["events_sha256"] = events_digest(opts.events)
+    log = run_events(opts, events)
+    out["events_sha256"] = log.sha256 if log is not None else None
     return out
+
+
+def derived_options(options: dict, opts: VideoOptions) -> dict:
+    """run.json's `options` (a record's) with the DERIVED values of `opts`: those a re-derive made its tables
+    with, beside `derived`; the rest stay the analysis's."""
+    return {**options, **{k: getattr(opts, k) for k in sorted(DERIVED)}}
+
+
+def derived_counts(counts: dict, d: "Derived") -> dict:
+    """run.json's `counts` (a record's) with the derived tables' counts of `d` in place of the earlier ones."""
+    return {**{k: v for k, v in counts.items() if k not in DERIVED_COUNTS}, **d.counts()}
+
+
+def counted_as_recorded(frames: pd.DataFrame, record: dict | None) -> pd.DataFrame:
+    """The rows of a report's table that its own summary counts as far as uncertain rows go: with its run.json's
+    `derived` saying --drop-uncertain, those not flagged uncertain (the caller leaves short tracks out first where
+    its summary did)."""
+    return E.counted(frames, bool(((record or {}).get("derived") or {}).get("drop_uncertain")))
 
 
 @dataclass
@@ -47,9 +82,10 @@ class Derived:
 
 
 def derive(frames: pd.DataFrame, seen: pd.Series, opts: VideoOptions, source: str, *,
-           keep_short_tracks: bool) -> Derived:
+           keep_short_tracks: bool, events: EventsLog | None = None) -> Derived:
     """The derived tables of `frames` (frames.csv's rows, `short_track` set); `seen`: how long each row's frame
-    stands for (video.frame_seconds); `keep_short_tracks`: as the analysis ran (a skipped video keeps its own)."""
+    stands for (video.frame_seconds); `keep_short_tracks`: as the analysis ran (a skipped video keeps its own);
+    `events`: the run's log of opts.events (read here where not given)."""
     classes = R.classes_of(frames)
     frames = E.with_uncertain(frames, opts.min_confidence)
     shown = R.shown_rows(frames, keep_short_tracks)
@@ -57,9 +93,10 @@ def derive(frames: pd.DataFrame, seen: pd.Series, opts: VideoOptions, source: st
     timeline = R.timeline_table(counted, classes, opts.bin_s, source)
     summary = R.track_summary(counted, classes, seen, source)
     episodes = E.episodes_table(counted, seen, opts.episode_rule, source)
+    log = run_events(opts, events)
     events = responses = None
-    if opts.events:
-        events = events_for(read_events(opts.events), source)
+    if log is not None:
+        events = events_for(log.table, source)
         responses = E.responses_table(events, counted, episodes, opts.response_window_s, source)
     return Derived(frames, shown, timeline, summary, episodes, events, responses, len(shown) - len(counted))
 
@@ -94,27 +131,31 @@ def set_persons(out: Path, frames: pd.DataFrame) -> None:
         person = dict(zip(known["face"].astype(int), known["person"].astype(int)))
     else:
         person = {}
-    for name in (EPISODES_FILE, RESPONSES_FILE):
+    for name, schema in ((EPISODES_FILE, R.EPISODES), (RESPONSES_FILE, R.RESPONSES)):
         path = Path(out) / name
-        if not path.is_file():
+        try:
+            found, table = R.read_table(path)
+        except (OSError, ValueError):  # not there, or not a table batchemo reads
             continue
-        table = R.read_report(path)
+        if found is not schema:  # a file of the user's by that name stays as it is
+            continue
         table["person"] = pd.array([person.get(int(f)) for f in table["face"]], dtype="Int64")
         R.write_csv(table, path)
 
 
-def events_or_none(opts: VideoOptions) -> pd.DataFrame | None:
-    """The events file read and checked (EventsError, one line, before any work); None without --events."""
-    return read_events(opts.events) if opts.events else None
-
-
-def page_events(record: dict, source: str) -> pd.DataFrame | None:
-    """The events a video's page marks: those of the events file its derived tables were made with (run.json's
-    `derived`), where that file is still there; None without."""
-    path = (record.get("derived") or {}).get("events")
-    if not path or not Path(path).is_file():
+def page_events(record: dict, source: str, events: EventsLog | None = None) -> pd.DataFrame | None:
+    """The events a video's page marks: those its derived tables were made with (run.json's `derived`): from
+    `events`, the run's log, where the record's digest is its; else the file the record names, where it is still
+    there and reads to the same digest. None without."""
+    derived = record.get("derived") or {}
+    path, digest = derived.get("events"), derived.get("events_sha256")
+    if not path:
         return None
-    try:
-        return events_for(read_events(path), source)
-    except ValueError:  # changed since into something unreadable: the page goes without marks
-        return None
+    if events is None or events.sha256 != digest:
+        try:
+            events = read_log(path)
+        except ValueError:  # gone, or changed since into something unreadable: the page goes without marks
+            return None
+        if digest is not None and events.sha256 != digest:  # changed since: not the events responses.csv has
+            return None
+    return events_for(events.table, source)

@@ -265,10 +265,7 @@ def analyze_folder(path: str | Path, out: str | Path | None = None, model: Emoti
     files, faces, summary = _final_tables(journal, out, images, others, refused, em.classes, opts)
     people = None
     if opts.people:  # before faces.csv is written: the column before `uncertain`, the last
-        faces, people = number_photos(base, out, faces, files, opts.keep_side)
-        faces = E.uncertain_last(faces)
-        if opts.drop_uncertain:
-            people = replace(people, table=R.photo_people_table(E.counted(faces, True), em.classes))
+        faces, people = number_photos(base, out, faces, files, opts.keep_side, opts.drop_uncertain)
     if opts.annotate:
         _prune_annotated(out / "annotated", files)
     R.write_csv(faces, out / "faces.csv")

@@ -148,18 +148,21 @@ class VideoOptions:
     min_confidence: float = knob(0.5, MIN_CONFIDENCE_DOC.format(table="frames.csv"))
     drop_uncertain: bool = knob(False, DROP_UNCERTAIN_DOC.format(
         what="timeline.*, summary.csv, people.csv, episodes.csv and responses.csv", table="frames.csv"))
-    # Episodes (episodes.csv; report/episodes.py): the defaults and why are in docs/episodes.md.
-    episode_onset: float = knob(0.5, "An episode of an emotion starts where its smoothed probability reaches this "
-                                     "(calibrated: 0.5 = the crowd's majority would more likely than not call the "
-                                     "face that)...")
+    # Episodes (episodes.csv; report/episodes.py): the defaults and why are in docs/episodes.md. The defaults are
+    # EpisodeRule's, one source for the jobs and for report.episodes' own callers.
+    episode_onset: float = knob(EpisodeRule.onset, "An episode of an emotion starts where its smoothed probability "
+                                                   "reaches this (calibrated: 0.5 = the crowd's majority would more "
+                                                   "likely than not call the face that)...")
     # Checked against the onset too, by a rule of its own (__post_init__).
-    episode_offset: float = knob(0.35, "...and lasts until it falls below this (hysteresis; at most the onset).")
-    episode_min_s: float = knob(0.3, "Episodes shorter than this many seconds are left out.")
-    episode_bridge_s: float = knob(0.3, "Two episodes of one emotion on one track less than this many seconds "
-                                        "apart are one.")
-    episode_smooth_s: float = knob(0.3, "Probabilities are smoothed over a centred window of this many seconds of "
-                                        "each track before the thresholds (0: not smoothed).")
-    episode_neutral: bool = knob(False, "Count neutral episodes too.")
+    episode_offset: float = knob(EpisodeRule.offset, "...and lasts until it falls below this (hysteresis; at most "
+                                                     "the onset).")
+    episode_min_s: float = knob(EpisodeRule.min_s, "Episodes shorter than this many seconds are left out.")
+    episode_bridge_s: float = knob(EpisodeRule.bridge_s, "Two episodes of one emotion on one track less than this "
+                                                         "many seconds apart are one.")
+    episode_smooth_s: float = knob(EpisodeRule.smooth_s, "Probabilities are smoothed over a centred window of this "
+                                                         "many seconds of each track before the thresholds (0: not "
+                                                         "smoothed).")
+    episode_neutral: bool = knob(EpisodeRule.neutral, "Count neutral episodes too.")
     events: str | None = knob(None, "A stimulus log: CSV of time_s, label and optionally source (the video it is "
                                     "for); writes responses.csv and marks the events on report.html's timelines.")
     response_window_s: float = knob(3.0, "With events: the seconds after each event a response is looked for.")

@@ -23,13 +23,13 @@ import pandas as pd
 from .. import report as R
 from ..pipeline import identity as I
 from ..report import episodes as E
-from ..report.episodes import uncertain_last
-from .derived import page_events, set_persons
+from .derived import counted_as_recorded, page_events, set_persons
 from .descriptors import (DESCRIPTORS_FILE, ENGINE, FACES_PER_GROUP, Described, counted_rows, describe_photos,
                           describe_video)
 
 if TYPE_CHECKING:  # the page module brings Jinja2: imported where a page is written
     from ..pipeline.model import EmotionModel
+    from ..report.events import EventsLog
     from ..report.html import People
     from .options import VideoOptions
 
@@ -87,18 +87,20 @@ def pictures(rows: pd.DataFrame, described: Described) -> pd.DataFrame:
 # --- photos ----------------------------------------------------------------------------------------------------
 
 def number_photos(root: Path, out: Path, faces: pd.DataFrame, files: pd.DataFrame,
-                  keep_side: int) -> tuple[pd.DataFrame, People]:
+                  keep_side: int, drop_uncertain: bool = False) -> tuple[pd.DataFrame, People]:
     """--people for a folder: `faces` (faces.csv's final rows, in its order: the order the numbers are given in)
-    with `person` appended, and the page's people (report.html.People: people.csv's table and each person's
-    picture row). Descriptors from OUT/people.npz where it has them (a resumed run describes only the faces it
-    lacks), the others described from the photos under `root`, decoded as the job decodes them (`keep_side`)."""
+    with `person` (and `uncertain` after it, the last column), and the page's people (report.html.People:
+    people.csv's table, counting with `drop_uncertain` only the rows not flagged uncertain, as summary.csv does,
+    and each person's picture row). Descriptors from OUT/people.npz where it has them (a resumed run describes
+    only the faces it lacks), the others described from the photos under `root`, decoded as the job decodes them
+    (`keep_side`)."""
     from ..report.html import People
 
     described = describe_photos(root, out, faces, files, keep_side)
     [number] = person_numbers([(faces, described)])
-    faces = faces.assign(person=number.reindex(faces.index))
-    classes = R.classes_of(faces)
-    return faces, People(R.photo_people_table(faces, classes), pictures(faces, described))
+    faces = E.uncertain_last(faces.assign(person=number.reindex(faces.index)))
+    table = R.photo_people_table(E.counted(faces, drop_uncertain), R.classes_of(faces))
+    return faces, People(table, pictures(faces, described))
 
 
 # --- videos ----------------------------------------------------------------------------------------------------
@@ -123,11 +125,12 @@ class _Numbered:
 
 
 def number_videos(reports: list[VideoReport], root: Path | None, *, card: dict | None,
-                  html: bool) -> People | None:
+                  html: bool, events: EventsLog | None = None) -> People | None:
     """--people for the videos of a run (input order): frames.csv's `person`, people.csv, run.json's `people` and
     report.html (with `html`) of each, and with `root` (a batch) the batch's people.csv. Descriptors come from
     each report's people.npz, described here where it lacks them (a video a run without --people analysed).
-    Returns what the batch's index page shows of the people (report.html.People), None without `root`."""
+    Returns what the batch's index page shows of the people (report.html.People), None without `root`.
+    `events`: the run's events log, marked on the pages."""
     from ..report.html import People
 
     loaded = []
@@ -139,7 +142,7 @@ def number_videos(reports: list[VideoReport], root: Path | None, *, card: dict |
     done = []
     for r, (frames, described), number in zip(reports, loaded, numbers):
         frames["person"] = number.reindex(frames.index)
-        frames = uncertain_last(frames)  # `person` keeps the place it had before `uncertain` existed
+        frames = E.uncertain_last(frames)  # `person` keeps the place it had before `uncertain` existed
         summary = R.read_report(r.out / "summary.csv")
         classes = R.classes_of(frames)
         people = R.people_table([(r.source, _counted(r.out, frames), summary)], classes)
@@ -149,7 +152,7 @@ def number_videos(reports: list[VideoReport], root: Path | None, *, card: dict |
         record = _set_record(r.out, people_record(len(people)))
         shown = pictures(frames, described)
         if html:
-            _video_page(r, frames, summary, record, classes, card, People(people, shown))
+            _video_page(r, frames, summary, record, classes, card, People(people, shown), events)
         done.append(_Numbered(r, frames, summary, shown))
     return _batch_people(done, root) if root is not None else None
 
@@ -157,8 +160,7 @@ def number_videos(reports: list[VideoReport], root: Path | None, *, card: dict |
 def _counted(out: Path, frames: pd.DataFrame) -> pd.DataFrame:
     """The rows a video's people.csv counts: with --drop-uncertain (as its run.json's `derived` says) the uncertain
     ones left out, as its summary.csv leaves them out."""
-    derived = (R.read_record(Path(out) / "run.json") or {}).get("derived") or {}
-    return E.counted(frames, bool(derived.get("drop_uncertain")))
+    return counted_as_recorded(frames, R.read_record(Path(out) / "run.json"))
 
 
 def _set_record(out: Path, people: dict | None) -> dict:
@@ -173,12 +175,12 @@ def _set_record(out: Path, people: dict | None) -> dict:
 
 
 def _video_page(r: VideoReport, frames: pd.DataFrame, summary: pd.DataFrame, record: dict, classes: list[str],
-                card: dict | None, people: People | None) -> None:
+                card: dict | None, people: People | None, events: EventsLog | None = None) -> None:
     from ..report.html import write_video_page
 
     timeline = R.read_report(r.out / "timeline.csv")
     write_video_page(r.out, r.path, frames, timeline, summary, record, classes=classes, card=card, people=people,
-                     events=page_events(record, r.source))
+                     events=page_events(record, r.source, events))
 
 
 def _batch_people(done: list[_Numbered], root: Path) -> People:
@@ -204,17 +206,19 @@ def _batch_people(done: list[_Numbered], root: Path) -> People:
 
 
 def finish_people(reports: list[VideoReport], root: Path | None, model: EmotionModel | str | Path | None,
-                  opts: VideoOptions) -> People | None:
+                  opts: VideoOptions, events: EventsLog | None = None) -> People | None:
     """After the videos of a run (its analysed ones, input order): with `opts.people` their person numbers
     (`number_videos`; returns the index page's people for a batch, `root`); without, what an earlier --people run
-    left in the reports this one reused is removed, and their pages written again without it."""
+    left in the reports this one reused is removed, and their pages written again without it. `events`: the
+    run's log of opts.events, marked on the pages written here."""
     if opts.people:
-        return number_videos(reports, root, card=card_of(model) if opts.html else None, html=opts.html)
+        return number_videos(reports, root, card=card_of(model) if opts.html else None, html=opts.html,
+                             events=events)
     for r in reports:
         if drop_people(r.out, "frames.csv") and opts.html and (r.out / "report.html").is_file():
             frames, summary = R.read_report(r.out / "frames.csv"), R.read_report(r.out / "summary.csv")
             _video_page(r, frames, summary, R.read_record(r.out / "run.json") or {},
-                        R.classes_of(frames), card_of(model), None)
+                        R.classes_of(frames), card_of(model), None, events)
     if root is not None:
         remove_people_table(root)
     return None

@@ -20,7 +20,9 @@ from ..pipeline.model import EmotionModel
 from ..pipeline.files import BadInput, is_photo
 from ..pipeline.video import FALLBACK_FPS, VideoInfo, frame_time, open_video, variable_rate_clock
 from ..progress import bar_label, bar_options, tqdm
-from .derived import EPISODES_FILE, Derived, derive, derived_settings, events_or_none, write_derived
+from ..report.events import EventsLog
+from .derived import (EPISODES_FILE, RESPONSES_FILE, Derived, derive, derived_counts, derived_options,
+                      derived_settings, events_or_none, run_events, write_derived)
 from .descriptors import DESCRIPTORS_FILE
 from .options import VideoOptions, job_options
 from .runtime import (check_settings, claim_output, extra_outputs, read_record, remove_unwritten_extras,
@@ -76,10 +78,12 @@ def _done_before(out: Path, path: Path) -> dict | None:
     return None
 
 
-def prepare_out(path: Path, out: Path, opts: VideoOptions, t0: float, model) -> VideoResult | None:
+def prepare_out(path: Path, out: Path, opts: VideoOptions, t0: float, model,
+                events: EventsLog | None = None) -> VideoResult | None:
     """Claim `out` for this video; the result of an earlier complete run there (to skip), else None. A complete
     report made with other settings (`analysis_settings` of `opts` and `model`) is refused, not passed off as
-    this run's; only the summary options may differ, since a batch counts a skipped video by its own."""
+    this run's; only the summary options may differ, since a batch counts a skipped video by its own. `events`:
+    the run's log of opts.events (read where not given), for the derived tables of a skipped report."""
     claim_output(out, path, opts.force)
     prev = None if opts.redo else _done_before(out, path)
     if prev is not None:
@@ -92,7 +96,7 @@ def prepare_out(path: Path, out: Path, opts: VideoOptions, t0: float, model) -> 
             # again, with the settings just checked, so its rows stay what they were.
             prev = None
     if prev is not None:
-        prev = derive_again(path, out, prev, opts, model)
+        prev = derive_again(path, out, prev, opts, model, events)
         c = prev.get("counts", {})
         note = "; ".join(prev.get("notes") or []) if prev["status"] == "partial" else "already complete"
         return VideoResult(path, out, "skipped", c.get("frames_decoded", 0), c.get("frames_analysed", 0),
@@ -135,23 +139,25 @@ def analyze_video(path: str | Path, out: str | Path | None = None, model: Emotio
 
     opts = job_options(VideoOptions, options, knobs, "analyze_video")
     check_people(opts.people)
-    events_or_none(opts)  # a bad events file stops the run here, in one line
-    res = analyse_video(path, out, model, opts, progress=progress, command=command, source=source)
-    finish_people([VideoReport(source or Path(path).name, res.source, res.out)], None, model, opts)
+    events = events_or_none(opts)  # read once; a bad events file stops the run here, in one line
+    res = analyse_video(path, out, model, opts, progress=progress, command=command, source=source, events=events)
+    finish_people([VideoReport(source or Path(path).name, res.source, res.out)], None, model, opts, events)
     return res
 
 
 def analyse_video(path: str | Path, out: str | Path | None, model: EmotionModel | str | Path | None,
                   opts: VideoOptions, *, progress: bool = True, command: str | None = None,
-                  source: str | None = None) -> VideoResult:
+                  source: str | None = None, events: EventsLog | None = None) -> VideoResult:
     """`analyze_video` up to its own report: the person numbers, given once per run over all its videos, are left
-    to the caller (`people.finish_people`); a batch and Ray's tasks run this for each video."""
+    to the caller (`people.finish_people`); a batch and Ray's tasks run this for each video. `events`: the run's
+    log of opts.events, read once for all its videos (read here where not given: a Ray task)."""
     t0 = time.time()
     path = Path(path)
     refuse_photo(path)
     out = Path(out) if out else default_out(path)
+    events = run_events(opts, events)
     with open_video(path) as (cap, info):
-        done = prepare_out(path, out, opts, t0, model)
+        done = prepare_out(path, out, opts, t0, model, events)
         if done is not None:
             return done
         em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)
@@ -169,7 +175,8 @@ def analyse_video(path: str | Path, out: str | Path | None, model: EmotionModel 
             raise
     if res.decoded == 0:
         raise BadInput("no frames could be decoded (not a video, or no video stream)")
-    return write_reports(path, out, opts, em, sched, info, res, t0=t0, command=command, source=source)
+    return write_reports(path, out, opts, em, sched, info, res, t0=t0, command=command, source=source,
+                         events=events)
 
 
 def _status(res: PassResult, info: VideoInfo, media: MediaFacts, preroll: int = 0) -> tuple[str, list[str]]:
@@ -254,10 +261,17 @@ def _timeline_png(path: Path, out: Path, d: Derived, opts: VideoOptions, classes
 
     timeline_png(d.timeline, d.summary, classes, out / "timeline.png",
                  title=f"{path.name}: emotion over time (smoothed over {R.SMOOTH_BINS} bins of {opts.bin_s:g} s)",
-                 duration_s=duration_s, max_tracks=opts.max_tracks_plotted,
-                 empty_note=("no faces found in this video" if d.frames.empty else
-                             f"only tracks shorter than {min_track_s:g} s (see frames.csv, --keep-short-tracks)"
-                             if d.uncertain_left_out < len(d.shown) else "every row uncertain (--drop-uncertain)"))
+                 duration_s=duration_s, max_tracks=opts.max_tracks_plotted, empty_note=empty_note(d, min_track_s))
+
+
+def empty_note(d: Derived, min_track_s: float) -> str:
+    """What an empty timeline.png says of why it is empty (shown only where it is): no faces; every track short;
+    or --drop-uncertain left out every row the short tracks left."""
+    if d.frames.empty:
+        return "no faces found in this video"
+    if len(d.shown) and d.uncertain_left_out == len(d.shown):
+        return "every row uncertain (--drop-uncertain)"
+    return f"only tracks shorter than {min_track_s:g} s (see frames.csv, --keep-short-tracks)"
 
 
 def recorded_seconds(path: Path, frames: pd.DataFrame, record: dict) -> tuple[pd.Series, float]:
@@ -273,24 +287,30 @@ def recorded_seconds(path: Path, frames: pd.DataFrame, record: dict) -> tuple[pd
     return frame_seconds(frames, sched, float(duration_s), variable_rate_clock(path, sched.fps)), float(duration_s)
 
 
-def derive_again(path: Path, out: Path, prev: dict, opts: VideoOptions, model) -> dict:
+def derive_again(path: Path, out: Path, prev: dict, opts: VideoOptions, model,
+                 events: EventsLog | None = None) -> dict:
     """A complete report a run skips, its derived tables (jobs/derived.py) made again from frames.csv where this
-    run asks for other values than the ones they were made with (or they predate them); its run.json as it is
-    then. The analysis's own settings stay the report's: its `--min-track` flags and `--keep-short-tracks`, and
-    `--bin`, which this run does not change either (a batch counts a skipped video by its own settings)."""
-    wanted = derived_settings(opts)
-    if prev.get("derived") == wanted and (out / EPISODES_FILE).is_file():
+    run asks for other values than the ones they were made with (or they predate them, or one of them is
+    missing); its run.json as it is then, `options` saying the values used beside `derived`. The analysis's own
+    settings stay the report's: its `--min-track` flags and `--keep-short-tracks`, and `--bin`, which this run
+    does not change either (a batch counts a skipped video by its own settings). `events`: the run's log of
+    opts.events."""
+    events = run_events(opts, events)
+    wanted = derived_settings(opts, events)
+    tables = [EPISODES_FILE] + ([RESPONSES_FILE] if opts.events else [])
+    if prev.get("derived") == wanted and all((out / name).is_file() for name in tables):
         return prev
     ran = prev.get("options") or {}
     opts = replace(opts, bin_s=ran.get("bin_s", opts.bin_s))
     frames = R.read_report(out / "frames.csv")
     seen, duration_s = recorded_seconds(path, frames, prev)
     d = derive(frames, seen, opts, str(frames["source"].iloc[0]) if len(frames) else path.name,
-               keep_short_tracks=bool(ran.get("keep_short_tracks", True)))
+               keep_short_tracks=bool(ran.get("keep_short_tracks", True)), events=events)
     write_derived(out, d)
     _timeline_png(path, out, d, opts, R.classes_of(frames), duration_s,
                   float(ran.get("min_track_s", opts.min_track_s)))
-    record = {**prev, "derived": wanted, "counts": {**prev.get("counts", {}), **d.counts()}}
+    record = {**prev, "options": derived_options(ran, opts), "derived": wanted,
+              "counts": derived_counts(prev.get("counts", {}), d)}
     R.write_json(record, out / "run.json")
     if opts.html and not opts.people and (out / "report.html").is_file():  # --people writes its page later
         from ..report.html import write_video_page
@@ -303,9 +323,12 @@ def derive_again(path: Path, out: Path, prev: dict, opts: VideoOptions, model) -
 
 def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, sched: Schedule, info: VideoInfo,
                   res: PassResult, *, t0: float, notes: list[str] | None = None,
-                  command: str | None = None, source: str | None = None) -> VideoResult:
+                  command: str | None = None, source: str | None = None,
+                  events: EventsLog | None = None) -> VideoResult:
     """frames.csv, timeline.csv/.png, summary.csv, annotated.mp4 and run.json of a pass's result; the same for
-    a local run and for frame ranges gathered from a cluster."""
+    a local run and for frame ranges gathered from a cluster. `events`: the run's log of opts.events (read here
+    where not given)."""
+    events = run_events(opts, events)
     classes = em.classes
     media = media_facts(path)  # one `ffmpeg -i` for both questions: is it whole, has it audio
     status, status_notes = _status(res, info, media, preroll_frames(path))
@@ -318,7 +341,7 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
     duration_s = max(res.decoded / (sched.fps or FALLBACK_FPS), res.stream_end_s)
     seen = frame_seconds(frames, sched, duration_s, res.clock)
     frames["short_track"] = short_tracks(frames, seen, opts.min_track_s)
-    d = derive(frames, seen, opts, source, keep_short_tracks=opts.keep_short_tracks)
+    d = derive(frames, seen, opts, source, keep_short_tracks=opts.keep_short_tracks, events=events)
     frames, shown, timeline, summary = d.frames, d.shown, d.timeline, d.summary
     write_derived(out, d)
     if opts.people:
@@ -337,7 +360,7 @@ def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, s
                         input_bytes=st.st_size,
                         input_mtime_ns=st.st_mtime_ns, status=status, notes=notes, video=video,
                         frames_per_second=round(res.decoded / seconds, 2) if seconds else None,
-                        derived=derived_settings(opts))
+                        derived=derived_settings(opts, events))
     R.write_json(record, out / "run.json")
     from ..report.crops import save_video_faces
     from ..report.html import track_thumbs, write_video_page

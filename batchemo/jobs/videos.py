@@ -18,8 +18,8 @@ from ..pipeline.files import VIDEO_EXTENSIONS, BadInput, source_text, walk
 from .folder import default_out as folder_out
 from .options import VideoOptions, job_options
 from .runtime import OutputConflict, refuse_replacing
-from ..report import episodes as E
-from .derived import EPISODES_FILE, RESPONSES_FILE, events_or_none, remove_table
+from ..report.events import EventsLog
+from .derived import EPISODES_FILE, RESPONSES_FILE, counted_as_recorded, events_or_none, remove_table
 from .people import PEOPLE_FILE, VideoReport, check_people, finish_people
 from .video import VideoResult, analyse_video, default_out, refuse_photo
 
@@ -194,8 +194,7 @@ def _counted_rows(frames: pd.DataFrame, run: dict) -> pd.DataFrame:
     A run.json without the option (older than short tracks) counted every row. Uncertain rows are left out where
     its run.json's `derived` says its summary left them out (--drop-uncertain)."""
     keep = run.get("options", {}).get("keep_short_tracks", True) or "short_track" not in frames.columns
-    drop = bool((run.get("derived") or {}).get("drop_uncertain"))  # its summary.csv's own, as --min-track's flags
-    return E.counted(R.shown_rows(frames, keep), drop)
+    return counted_as_recorded(R.shown_rows(frames, keep), run)
 
 
 def write_batch_tables(videos: list[VideoInput], outs: list[Path], results: list[VideoResult | VideoFailure],
@@ -246,8 +245,10 @@ def _write_index(videos: list[VideoInput], outs: list[Path], index_dir: Path, re
 
 
 def _outcomes(videos: list[VideoInput], outs: list[Path], model, opts: VideoOptions, progress: bool,
-              command: str | None, ray: str | None) -> Iterator[VideoResult | VideoFailure]:
-    """Each video's result or failure, in input order, run here one after another or on Ray."""
+              command: str | None, ray: str | None,
+              events: EventsLog | None = None) -> Iterator[VideoResult | VideoFailure]:
+    """Each video's result or failure, in input order, run here one after another or on Ray. `events`: the run's
+    log of opts.events, read once for every video run here (a Ray task reads the file itself, on its machine)."""
     if ray is not None:
         from .ray_runner import ray_videos
 
@@ -262,7 +263,8 @@ def _outcomes(videos: list[VideoInput], outs: list[Path], model, opts: VideoOpti
     em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)
     for v, o in zip(videos, outs):
         try:
-            yield analyse_video(v.path, o, em, opts, progress=progress, command=command, source=v.source)
+            yield analyse_video(v.path, o, em, opts, progress=progress, command=command, source=v.source,
+                                events=events)
         except (BadInput, OutputConflict) as e:
             yield _failure(v.path, o, e)
         except Exception as e:  # noqa: BLE001 - one video's unforeseen failure must not cost the batch the others
@@ -294,21 +296,21 @@ def analyze_videos(inputs: str | os.PathLike | Iterable[str | os.PathLike], out:
     photo given by name, no model)."""
     opts = job_options(VideoOptions, options, knobs, "analyze_videos")
     check_people(opts.people)
-    events_or_none(opts)  # a bad events file stops the run here, in one line
+    events = events_or_none(opts)  # read once for the run; a bad events file stops it here, in one line
     videos = expand_inputs(inputs)
     outs = output_dirs(videos, Path(out) if out else None)
     root = batch_dir(videos, outs, Path(out) if out else None)
     if is_batch(videos):
         claim_batch_dir(root, opts.force, opts.people)
     results = []
-    for r in _outcomes(videos, outs, model, opts, progress, command, ray):
+    for r in _outcomes(videos, outs, model, opts, progress, command, ray, events):
         results.append(r)
         if on_result is not None:
             on_result(r)
     # Person numbers once for the whole run, here in the driver, videos in input order: a run on Ray gives the
     # numbers a local one gives.
     analysed = [VideoReport(v.source, r.source, r.out) for v, r in zip(videos, results) if isinstance(r, VideoResult)]
-    people = finish_people(analysed, root if is_batch(videos) else None, model, opts)
+    people = finish_people(analysed, root if is_batch(videos) else None, model, opts, events)
     if is_batch(videos):
         write_batch_tables(videos, outs, results, root, _classes_of(model))
     if opts.html and is_batch(videos):  # a batch that shrank to one video too: no old index beside its tables

@@ -3,10 +3,11 @@
 to count (`uncertain`). Pure computation on frames.csv's rows: the jobs write the tables (docs/episodes.md says
 why each default is what it is).
 
-An episode of class c on a track: the class's probability, smoothed over `smooth_s` seconds of the track's rows,
-reaches `onset`; it lasts while that stays at or above `offset` (hysteresis: a curve hovering at the threshold is
-one episode, not many); two episodes of one class on one track less than `bridge_s` apart are one; what lasts less
-than `min_s` is not an episode. `onset_s` is the first row's time, `offset_s` the end of the last row's frame (its
+An episode of class c on a track: the class's probability, smoothed over `smooth_s` seconds of the track's rows
+(never across a hole in the track that ends an episode: one of `bridge_s` or longer), reaches `onset`; it lasts
+while that stays at or above `offset` (hysteresis: a curve hovering at the threshold is one episode, not many); two
+episodes of one class on one track less than `bridge_s` apart are one; what lasts less than `min_s` is not an
+episode. `onset_s` is the first row's time, `offset_s` the end of the last row's frame (its
 time plus the time it stands for, as summary.csv's seconds on screen count it)."""
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ EPS = 2e-6
 
 @dataclass(frozen=True)
 class EpisodeRule:
-    """What makes an episode (defaults: VideoOptions, chosen in docs/episodes.md)."""
+    """What makes an episode. Its defaults are VideoOptions' (taken from here), chosen in docs/episodes.md."""
 
     onset: float = 0.5
     offset: float = 0.35
@@ -61,10 +62,21 @@ def counted(frames: pd.DataFrame, drop_uncertain: bool) -> pd.DataFrame:
     return frames[~frames["uncertain"].fillna(False).astype(bool)]
 
 
-def smoothed(frames: pd.DataFrame, classes: list[str], smooth_s: float) -> pd.DataFrame:
+def stretches(t: np.ndarray, seen: np.ndarray, bridge_s: float) -> np.ndarray:
+    """Where one track's rows (times `t`, ascending; `seen`: how long each row's frame stands for) are cut by a
+    hole: the face unseen (or its uncertain rows left out) for `bridge_s` or longer, from the end of a row's frame
+    to the next row. The positions each stretch starts at, and len(t) last. An episode never spans such a hole,
+    and smoothing never averages across one; a shorter hole is bridged like a dip, and smoothed across."""
+    holes = t[1:] - (t[:-1] + seen[:-1])
+    return np.concatenate([[0], np.flatnonzero((holes > EPS) & (holes >= bridge_s - EPS)) + 1, [len(t)]])
+
+
+def smoothed(frames: pd.DataFrame, classes: list[str], smooth_s: float, seen: pd.Series | None = None,
+             bridge_s: float = 0.0) -> pd.DataFrame:
     """Per row, each class's probability averaged over the rows of its track within `smooth_s` / 2 seconds either
-    side (a centred moving mean by time, so a gap in the track is never averaged across as if it were not there);
-    `smooth_s` 0: the rows' own probabilities. Indexed as `frames`."""
+    side (a centred moving mean by time) and within its stretch: never across a hole that ends an episode
+    (`stretches`, by `seen`, how long each row's frame stands for, and `bridge_s`; without `seen` every track is
+    one stretch). `smooth_s` 0: the rows' own probabilities. Indexed as `frames`."""
     probs = [f"p_{c}" for c in classes]
     if frames.empty or smooth_s <= 0:
         return frames[probs].astype(float)
@@ -75,9 +87,13 @@ def smoothed(frames: pd.DataFrame, classes: list[str], smooth_s: float) -> pd.Da
         part = part.sort_values("time_s", kind="stable")
         t = part["time_s"].to_numpy(float)
         p = part[probs].to_numpy(float)
-        csum = np.vstack([np.zeros((1, p.shape[1])), np.cumsum(p, axis=0)])
-        lo, hi = np.searchsorted(t, t - half, "left"), np.searchsorted(t, t + half, "right")
-        out[pos.loc[part.index].to_numpy()] = (csum[hi] - csum[lo]) / (hi - lo)[:, None]
+        cuts = [0, len(t)] if seen is None else stretches(t, seen.reindex(part.index).to_numpy(float), bridge_s)
+        rows = pos.loc[part.index].to_numpy()
+        for i, j in zip(cuts[:-1], cuts[1:]):
+            ts, ps = t[i:j], p[i:j]
+            csum = np.vstack([np.zeros((1, ps.shape[1])), np.cumsum(ps, axis=0)])
+            lo, hi = np.searchsorted(ts, ts - half, "left"), np.searchsorted(ts, ts + half, "right")
+            out[rows[i:j]] = (csum[hi] - csum[lo]) / (hi - lo)[:, None]
     return pd.DataFrame(out, index=frames.index, columns=probs)
 
 
@@ -98,8 +114,7 @@ def episodes_of_track(t: np.ndarray, seen: np.ndarray, s: np.ndarray, rule: Epis
     `seen` how long each row's frame stands for, `s` the smoothed probability."""
     # A hole in the track (the face unseen, or its uncertain rows left out) as long as a bridge or longer ends what
     # went on before it: the next stretch must reach the onset again. A shorter one is bridged like a dip.
-    holes = t[1:] - (t[:-1] + seen[:-1])
-    cuts = np.concatenate([[0], np.flatnonzero((holes > EPS) & (holes >= rule.bridge_s - EPS)) + 1, [len(t)]])
+    cuts = stretches(t, seen, rule.bridge_s)
     runs = [(i + a, i + b) for i, j in zip(cuts[:-1], cuts[1:]) for a, b in _runs(_on(s[i:j], rule.onset,
                                                                                      rule.offset))]
     spans: list[list[int]] = []
@@ -117,7 +132,7 @@ def episodes_table(frames: pd.DataFrame, seen: pd.Series, rule: EpisodeRule, sou
     `person` where --people numbered them; `seen`: how long each row's frame stands for (report.row_seconds)."""
     classes = classes_of(frames)
     wanted = [c for c in classes if rule.neutral or c != "neutral"]
-    sm = smoothed(frames, wanted, rule.smooth_s)
+    sm = smoothed(frames, wanted, rule.smooth_s, seen, rule.bridge_s)
     rows = []
     for face, part in frames.groupby("face", sort=True):
         part = part.sort_values("time_s", kind="stable")

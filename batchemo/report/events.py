@@ -4,7 +4,9 @@ checked before any work, so a bad file stops the run with one line naming it and
 from __future__ import annotations
 
 import hashlib
+import io
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -14,15 +16,41 @@ class EventsError(ValueError):
     """An events file batchemo cannot use; the message is one line naming the file and why."""
 
 
+@dataclass(frozen=True)
+class EventsLog:
+    """An events file as one run reads it, once: its path, its events (`read_events`) and the digest of the very
+    bytes they were read from, so every video of the run gets the same events, and run.json the digest of those
+    (a file changed or removed half way through a batch changes nothing of this run)."""
+
+    path: str
+    table: pd.DataFrame
+    sha256: str
+
+
+def read_log(path: str | Path) -> EventsLog:
+    """The events file at `path` read once and checked (EventsError, one line, as `read_events`)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise EventsError(f"{path}: events file not found") from None
+    except IsADirectoryError:
+        raise EventsError(f"{path}: events file not found (a folder)") from None
+    except OSError as e:
+        raise EventsError(f"{path}: not readable ({' '.join(str(e).split()) or type(e).__name__})") from None
+    return EventsLog(str(path), _parse(path, data), hashlib.sha256(data).hexdigest()[:16])
+
+
 def read_events(path: str | Path) -> pd.DataFrame:
     """The events of `path` in file order: `time_s` (float), `label` (string), `source` (string, <NA> where the row
     is every video's). EventsError (one line) for a missing or unreadable file, a missing column, or a time that is
     not a finite number at least 0."""
-    path = Path(path)
-    if not path.is_file():
-        raise EventsError(f"{path}: events file not found")
+    return read_log(path).table
+
+
+def _parse(path: Path, data: bytes) -> pd.DataFrame:
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        df = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, skipinitialspace=True)
     except (ValueError, UnicodeDecodeError, OSError) as e:  # pandas' parse errors are ValueErrors
         why = " ".join(str(e).split()) or type(e).__name__
         raise EventsError(f"{path}: not a readable CSV ({why})") from None
@@ -48,10 +76,3 @@ def events_for(events: pd.DataFrame, source: str) -> pd.DataFrame:
     name = Path(source).name
     mine = events["source"].isna() | events["source"].isin([source, name])
     return events[mine.fillna(False).astype(bool)]
-
-
-def events_digest(path: str | Path | None) -> str | None:
-    """The file's content as a short digest: run.json records it, so that a changed log rewrites responses.csv."""
-    if not path:
-        return None
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]

@@ -559,20 +559,16 @@ def _episode_grid(index_dir: Path, by_person: bool) -> dict | None:
     if eps is None:
         return None
     emotions = list(eps["emotion"].value_counts().index)
-    rows = []
     if by_person:
         known = eps[eps["person"].notna()]
-        for person, g in known.groupby(known["person"].astype(int), sort=True):
-            counts = g["emotion"].value_counts()
-            rows.append({"who": f"person {person}", "total": len(g),
-                         "n": [int(counts.get(e, 0)) for e in emotions]})
-        unnumbered = int(eps["person"].isna().sum())
+        groups = [(f"person {p}", g) for p, g in known.groupby(known["person"].astype(int), sort=True)]
     else:
-        unnumbered = 0
-        for (source, face), g in eps.groupby(["source", "face"], sort=False):
-            counts = g["emotion"].value_counts()
-            rows.append({"who": f"{source} track {int(face)}", "total": len(g),
-                         "n": [int(counts.get(e, 0)) for e in emotions]})
+        groups = [(f"{s} track {int(f)}", g) for (s, f), g in eps.groupby(["source", "face"], sort=False)]
+    rows = []
+    for who, g in groups:
+        counts = g["emotion"].value_counts()
+        rows.append({"who": who, "total": len(g), "n": [int(counts.get(e, 0)) for e in emotions]})
+    unnumbered = int(eps["person"].isna().sum()) if by_person else 0
     return {"emotions": emotions, "rows": rows, "total": len(eps), "unnumbered": unnumbered}
 
 

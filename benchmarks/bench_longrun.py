@@ -10,11 +10,14 @@ gives the memory of its process tree.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import pty
 import re
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 from pathlib import Path
@@ -66,6 +69,8 @@ def watch(args: list[str], env: dict) -> dict:
     """Run a job; sample (time, units done) from its progress bar and the RSS of its process tree. The job's
     stderr is a pseudo-terminal: to a pipe the bar writes a line only every 30 s (batchemo.progress)."""
     master, slave = pty.openpty()
+    # 120 columns: a terminal of none (a fresh pseudo-terminal's size) makes tqdm draw nothing
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     # cwd too: `python -m` puts it first on sys.path, ahead of PYTHONPATH
     p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=slave, env=env, cwd=env["PYTHONPATH"])
     os.close(slave)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .model import JOB_THREADS
 from .model import crop_faces  # noqa: F401  (the crop step, re-exported with its record)
 
 
@@ -51,11 +52,10 @@ class Faces:
         return [(classes[k], float(p[k])) for k, p in zip(top, self.probs)]
 
 
-def classify(batch: list[Faces], model, batch_size: int, threads: int | None = 1) -> None:
+def classify(batch: list[Faces], model, batch_size: int, threads: int | None = JOB_THREADS) -> None:
     """Fill `probs` of every record in `batch`: all their crops in as few model calls as `batch_size` allows
-    (crops of many photos or frames share a call; that is where batching pays). One core by default: the jobs
-    run the model beside face finding, which keeps the other cores busy, and a second model thread then cost 30 %
-    more CPU per face for the same answers (2.8 -> 3.7 ms, on the 2-core machine of benchmarks/)."""
+    (crops of many photos or frames share a call; that is where batching pays), on the jobs' `JOB_THREADS`
+    cores by default."""
     todo = [f for f in batch if f.crops is not None and len(f)]
     probs = model.predict(np.concatenate([f.crops for f in todo]), batch_size, threads) if todo else None
     at = 0

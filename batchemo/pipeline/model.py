@@ -104,7 +104,7 @@ class EmotionModel:
         lite = path.with_suffix(".tflite")
         if lite.exists() and lite.stat().st_mtime_ns >= path.stat().st_mtime_ns and _lite_available():
             predictor = _LitePredictor.from_file(lite)
-            it = predictor._interpreter(INVOKE_SLICE, 1)  # the one the jobs' full slices run on (`faces.classify`)
+            it = predictor._interpreter(INVOKE_SLICE, JOB_THREADS)  # the one the jobs' full slices run on
             _check_shapes(lite, card, it.get_input_details()[0]["shape"], it.get_output_details()[0]["shape"])
             return cls(path, classes, size, card, predictor)
         try:
@@ -140,17 +140,17 @@ class EmotionModel:
         x = crops.reshape(n, self.image_size, self.image_size, 1).astype(np.float32)
         if self.flip:
             x = np.concatenate([x, x[:, :, ::-1]])
+        # One fixed batch shape for a traced Keras graph (no re-tracing for the short tail batch); the TFLite
+        # twin pads a short slice only to a power of two (`_LitePredictor._invoke`): padding the whole batch
+        # was a quarter of the model's work in the video job, whose batches are a few dozen faces.
+        lite = isinstance(self._predict, _LitePredictor)
+        run = partial(self._predict, threads=threads) if lite else self._predict
         out = []
         for i in range(0, len(x), batch_size):
             chunk = x[i:i + batch_size]
-            # One fixed batch shape for a traced Keras graph (no re-tracing for the short tail batch); the TFLite
-            # twin pads a short slice only to a power of two (`_LitePredictor._invoke`): padding the whole batch
-            # was a quarter of the model's work in the video job, whose batches are a few dozen faces.
-            pad = 0 if isinstance(self._predict, _LitePredictor) else batch_size - len(chunk)
+            pad = 0 if lite else batch_size - len(chunk)
             if pad:
                 chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), np.float32)])
-            run = partial(self._predict, threads=threads) if isinstance(self._predict, _LitePredictor) \
-                else self._predict
             out.append(np.asarray(run(chunk))[:batch_size - pad])
         p = np.concatenate(out).astype(np.float32)
         if self.flip:
@@ -229,6 +229,9 @@ def _native_stderr_muted():
 # at 128 px, 16 MB) are far past a core's L2 cache. Slices of 16 gave 1.13x the faces/s of 64-crop invokes on the
 # 2-core CPU (median of 8 alternating rounds), with the same outputs to the bit (research/bench_lite_slice.py).
 INVOKE_SLICE = 16
+# Cores the jobs run the model on (`faces.classify`): face finding keeps the others busy, and a second model thread
+# then cost 30 % more CPU per face for the same answers (2.8 -> 3.7 ms, on the 2-core machine of benchmarks/).
+JOB_THREADS = 1
 
 
 class _LitePredictor:

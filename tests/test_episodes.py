@@ -315,6 +315,27 @@ def test_the_job_writes_responses_and_marks_events_on_the_page(sample_run):
     assert f'{first.emotion} {first.onset_s:.1f} s' in page
 
 
+def test_timeline_png_marks_the_events(tmp_path, model, monkeypatch):
+    """A dashed line at each event across every track's panel of timeline.png, its label on the first panel; and
+    none without --events."""
+    import batchemo.report.plots as plots
+
+    figures = []
+    make = plots.timeline_figure
+    monkeypatch.setattr(plots, "timeline_figure", lambda *a, **k: (figures.append(make(*a, **k)), figures[-1])[1])
+    events = tmp_path / "ev.csv"
+    events.write_text("time_s,label,source\n0.5,first,\n2,second,two_faces.mp4\n1,elsewhere,other.mp4\n")
+    batchemo.analyze_video(SAMPLE_VIDEO, tmp_path / "v", model, VideoOptions(**QUIET, events=str(events)),
+                           progress=False)
+    panels = figures[-1].axes
+    assert len(panels) == 2  # the sample's two tracks
+    for ax in panels:
+        assert sorted(line.get_xdata()[0] for line in ax.get_lines()) == [0.5, 2.0]
+    assert [t.get_text() for t in panels[0].texts] == ["first", "second"] and not panels[1].texts
+    batchemo.analyze_video(SAMPLE_VIDEO, tmp_path / "w", model, VideoOptions(**QUIET), progress=False)
+    assert all(not ax.get_lines() and not ax.texts for ax in figures[-1].axes)
+
+
 @pytest.mark.parametrize("clip", ["liveportrait-d3.mp4", "facerecognition-short_hamilton_clip.mp4"])
 def test_episodes_of_a_real_clip_agree_with_its_frames(tmp_path, model, clip):
     path = SHARED / "media" / "realclips" / clip

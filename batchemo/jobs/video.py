@@ -261,7 +261,8 @@ def _timeline_png(path: Path, out: Path, d: Derived, opts: VideoOptions, classes
 
     timeline_png(d.timeline, d.summary, classes, out / "timeline.png",
                  title=f"{path.name}: emotion over time (smoothed over {R.SMOOTH_BINS} bins of {opts.bin_s:g} s)",
-                 duration_s=duration_s, max_tracks=opts.max_tracks_plotted, empty_note=empty_note(d, min_track_s))
+                 duration_s=duration_s, max_tracks=opts.max_tracks_plotted, empty_note=empty_note(d, min_track_s),
+                 events=d.events)
 
 
 def empty_note(d: Derived, min_track_s: float) -> str:

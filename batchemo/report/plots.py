@@ -32,8 +32,21 @@ def step_areas(part: pd.DataFrame, classes: list[str]) -> list[tuple[np.ndarray,
 
 
 def timeline_png(timeline: pd.DataFrame, summary: pd.DataFrame, classes: list[str], path: Path, *, title: str,
-                 duration_s: float, max_tracks: int = 4, empty_note: str = "no faces found in this video") -> None:
-    """`empty_note`: what the picture says when no track is shown."""
+                 duration_s: float, max_tracks: int = 4, empty_note: str = "no faces found in this video",
+                 events: pd.DataFrame | None = None) -> None:
+    """timeline.png: `timeline_figure` written atomically."""
+    fig = timeline_figure(timeline, summary, classes, title=title, duration_s=duration_s, max_tracks=max_tracks,
+                          empty_note=empty_note, events=events)
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
+    pyplot().close(fig)
+
+
+def timeline_figure(timeline: pd.DataFrame, summary: pd.DataFrame, classes: list[str], *, title: str,
+                    duration_s: float, max_tracks: int = 4, empty_note: str = "no faces found in this video",
+                    events: pd.DataFrame | None = None):
+    """The stacked probabilities of the `max_tracks` longest tracks, a panel each; `empty_note`: what the picture
+    says when no track is shown; `events` (time_s, label; the video's own, from --events): a dashed line across
+    every panel at each event, its label at the top of the first panel."""
     plt = pyplot()
     per_track = summary[summary["scope"] == "track"]  # the all-faces row has no track (face <NA>)
     tracks = per_track.sort_values("frames", ascending=False)["face"].head(max_tracks)
@@ -55,9 +68,21 @@ def timeline_png(timeline: pd.DataFrame, summary: pd.DataFrame, classes: list[st
         ax.grid(axis="x", alpha=0.3)
     axes[-1, 0].set_xlabel("time (s)")
     axes[-1, 0].set_xlim(0, max(duration_s, 1e-3))
+    if events is not None and len(events):
+        _mark_events(axes[:, 0], events)
     handles = [plt.Rectangle((0, 0), 1, 1, color=palette[c]) for c in classes]
     fig.suptitle(title, x=0.01, ha="left", fontsize=11)
     fig.tight_layout(rect=(0, 0.06 / n, 1, 0.97))
     fig.legend(handles, classes, loc="lower center", ncol=len(classes), fontsize=9, frameon=False)
-    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
-    plt.close(fig)
+    return fig
+
+
+def _mark_events(panels, events: pd.DataFrame) -> None:
+    for ax in panels:
+        for t in events["time_s"]:
+            ax.axvline(float(t), color="black", linestyle="--", linewidth=0.9, alpha=0.75)
+    for t, label in zip(events["time_s"], events["label"].fillna("")):
+        # Turned upright beside its line: labels of events close together stay readable.
+        panels[0].annotate(str(label), (float(t), 0.98), xycoords=("data", "axes fraction"), xytext=(2, 0),
+                           textcoords="offset points", rotation=90, ha="left", va="top", fontsize=7,
+                           annotation_clip=True)

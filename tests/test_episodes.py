@@ -450,8 +450,10 @@ def test_a_batch_gathers_episodes_and_counts_them_on_its_index(tmp_path, model):
     assert set(batch["source"]) == {"a/one.mp4", "two.mp4"}
     index = (tmp_path / "out" / "index.html").read_text()
     assert f"Episodes ({len(batch)})" in index
-    for (source, face), g in batch.groupby(["source", "face"]):
-        assert f"{source} track {face}</td><td class=\"n\">{len(g)}</td>" in index
+    for (source, face), g in batch.groupby(["source", "face"]):  # each linked to its track's card
+        page = Path(source).with_suffix("").as_posix() + "/report.html"
+        assert f'<a href="{page}#track-{face}">{source} track {face}</a></td><td class="n">{len(g)}</td>' in index
+        assert f'id="track-{face}"' in (tmp_path / "out" / page).read_text()
 
 
 def test_read_report_types_the_new_tables(sample_run):
@@ -521,8 +523,9 @@ def test_people_number_the_episodes_and_uncertain_stays_last(tmp_path, model):
             assert len(table) and table["person"].tolist() == person.loc[table["face"]].tolist(), name
     batch = R.read_report(out / "episodes.csv")
     index = (out / "index.html").read_text()
-    for p, g in batch.groupby("person"):
-        assert f"person {p}</td><td class=\"n\">{len(g)}</td>" in index
+    for p, g in batch.groupby("person"):  # each linked to the person's card on the index
+        assert f'<a href="#person-{p}">person {p}</a></td><td class="n">{len(g)}</td>' in index
+        assert f'id="person-{p}"' in index
     # a run without --people takes the numbers out of the episodes too
     batchemo.analyze_videos([videos], out, model, VideoOptions(annotate=False, events=str(events)), progress=False)
     assert R.read_report(out / "one" / "episodes.csv")["person"].isna().all()

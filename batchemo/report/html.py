@@ -549,25 +549,31 @@ def write_index_page(index_dir: Path, items: list[dict], command: str | None = N
     facts = [("written", _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")), ("command", command)]
     return _write(index_dir, "index.html", "index.html.j2", videos=videos, total=_batch_total(index_dir, videos),
                   run_facts=facts, people=_batch_people(index_dir, people),
-                  episodes=_episode_grid(index_dir, by_person=people is not None))
+                  episodes=_episode_grid(index_dir, by_person=people is not None,
+                                         pages={v["source"]: v["link"] for v in videos if v["link"]}))
 
 
-def _episode_grid(index_dir: Path, by_person: bool) -> dict | None:
+def _episode_grid(index_dir: Path, by_person: bool, pages: dict[str, str]) -> dict | None:
     """The index's count of episodes per emotion (the batch episodes.csv beside it): per person with --people
-    (tracks without a number left out, and said), else per video and track. None without the table."""
+    (tracks without a number left out, and said), each linked to the person's card below; else per video and
+    track, each linked to the track's card on the video's page (`pages`: source -> page). None without the
+    table."""
     eps = _read_if_there(index_dir / "episodes.csv")
     if eps is None:
         return None
     emotions = list(eps["emotion"].value_counts().index)
     if by_person:
         known = eps[eps["person"].notna()]
-        groups = [(f"person {p}", g) for p, g in known.groupby(known["person"].astype(int), sort=True)]
+        groups = [(f"person {p}", None, f"person-{p}", g)
+                  for p, g in known.groupby(known["person"].astype(int), sort=True)]
     else:
-        groups = [(f"{s} track {int(f)}", g) for (s, f), g in eps.groupby(["source", "face"], sort=False)]
+        groups = [(f"{s} track {int(f)}", pages.get(s), f"track-{int(f)}", g)
+                  for (s, f), g in eps.groupby(["source", "face"], sort=False)]
     rows = []
-    for who, g in groups:
+    for who, page, anchor, g in groups:
         counts = g["emotion"].value_counts()
-        rows.append({"who": who, "total": len(g), "n": [int(counts.get(e, 0)) for e in emotions]})
+        rows.append({"who": who, "page": page, "anchor": anchor if by_person or page else None, "total": len(g),
+                     "n": [int(counts.get(e, 0)) for e in emotions]})
     unnumbered = int(eps["person"].isna().sum()) if by_person else 0
     return {"emotions": emotions, "rows": rows, "total": len(eps), "unnumbered": unnumbered}
 

@@ -133,6 +133,9 @@ def main() -> None:
               "hamilton_x1000": lambda: B.looped_clip(hamilton, B.WORK / "hamilton_x1000.avi", 1000)}
     if not hamilton.exists():  # ../shared is not beside the project: the real clip is not there to loop
         inputs.pop("hamilton_x1000")
+    missing = [name for name in args.only or [] if name not in inputs]
+    if missing:
+        sys.exit(f"speed_floor.py: {', '.join(missing)} needs {hamilton} (../shared beside the project)")
     instrument()
     rows = []
     for name in args.only or list(inputs):

@@ -69,6 +69,13 @@ def rows_of(text: str, table_id: str) -> list[str]:
     return re.findall(r"<tr>.*?</tr>", body, flags=re.DOTALL)
 
 
+def index_links(page: Page) -> tuple[list[str], list[str]]:
+    """A batch index's links, unquoted and sorted: (to the video pages, from the videos table; to track cards on
+    them, from the episode counts)."""
+    links = sorted(unquote(a["href"]) for a in page.find("a"))
+    return [x for x in links if "#" not in x], [x for x in links if "#" in x]
+
+
 def check_offline_and_links(out: Path, text: str, page: Page) -> None:
     """No http(s) resource anywhere (src, href, url()); every relative link resolves to a file in `out`."""
     for link in page.links():
@@ -217,8 +224,9 @@ def test_batch_index_links_each_video_page(tmp_path, model):
     assert len(results) == 3
     text, page = parse(tmp_path / "out" / "index.html")
     assert len(rows_of(text, "videos")) == 3
-    links = [unquote(a["href"]) for a in page.find("a")]
-    assert sorted(links) == ["a/report.html", "b & <c>/report.html"]
+    pages, cards = index_links(page)
+    assert pages == ["a/report.html", "b & <c>/report.html"]
+    assert cards and {c.split("#")[0] for c in cards} == set(pages)  # both videos' tracks have episodes
     for name in ("a", "b & <c>"):
         # The row's top emotion and its share of the faces shown, counted here from the video's own frames.csv
         frames = batchemo.read_report(tmp_path / "out" / name / "frames.csv")
@@ -247,12 +255,13 @@ def test_the_batch_index_is_this_runs_own(tmp_path, model):
     b = next(r for r in rows_of(text, "videos") if "b.mp4" in r)
     assert "failed" in b and "not a readable video" in b
     assert figures.findall(b) and not any(figures.findall(b)), b  # none of the earlier report's figures
-    assert sorted(unquote(a["href"]) for a in page.find("a")) == ["a/report.html", "c$\\q$/report.html"]
+    pages, cards = index_links(page)
+    assert pages == ["a/report.html", "c$\\q$/report.html"] and {c.split("#")[0] for c in cards} == set(pages)
     for name in ("b.mp4", "c$\\q$.mp4"):
         (vids / name).unlink()
     batchemo.analyze_videos([vids], out=tmp_path / "out", model=model, options=opts, progress=False)
     text, page = parse(tmp_path / "out" / "index.html")
-    assert len(rows_of(text, "videos")) == 1 and [a["href"] for a in page.find("a")] == ["a/report.html"]
+    assert len(rows_of(text, "videos")) == 1 and index_links(page)[0] == ["a/report.html"]
 
 
 def test_the_video_page_says_whether_short_tracks_are_shown(tmp_path, model):
@@ -294,7 +303,8 @@ def test_batch_links_stay_inside_out_through_a_symlinked_reports_folder(tmp_path
     files = pd.read_csv(work / "reports" / "vids" / "files.csv")
     assert list(files["report"]) == ["a", "b"]
     _, page = parse(work / "reports" / "vids" / "index.html")
-    assert sorted(a["href"] for a in page.find("a")) == ["a/report.html", "b/report.html"]
+    pages, cards = index_links(page)
+    assert pages == ["a/report.html", "b/report.html"] and {c.split("#")[0] for c in cards} == set(pages)
 
 
 def test_saved_faces_map_to_rows_and_read_as_training_folder(folder_report, video_report):

@@ -88,6 +88,31 @@ def photo_folder(dst: Path, n: int = 500) -> Path:
     return final
 
 
+# Real multi-person footage (../shared): the Hamilton clip (cuts, a crowd) and the 1080p pedestrians.
+REAL_CLIPS = {"hamilton": SHARED_CLIP.parent / "realclips" / "facerecognition-short_hamilton_clip.mp4",
+              "pedestrians": SHARED_CLIP.parent / "realclips" / "facenetpytorch-video.mp4"}
+INPUT_KEYS = ("video", "multi", "hamilton", "pedestrians", "folder")
+
+
+def make_inputs(frames: int, photos: int, keys) -> dict[str, tuple[Path, int]]:
+    """The inputs named by `keys`, made under WORK where they are not yet: key -> (path, frames or photos), in
+    INPUT_KEYS' order; a real clip ../shared lacks is left out."""
+    WORK.mkdir(exist_ok=True)
+    sample = ROOT / "samples" / "video" / "two_faces.mp4"
+    src = SHARED_CLIP if SHARED_CLIP.exists() else sample
+    made = {"video": lambda: (looped_clip(src, WORK / f"{src.stem}_x{frames}.avi", frames), frames),
+            "multi": lambda: (looped_clip(sample, WORK / f"two_faces_x{frames // 3}.avi", frames // 3), frames // 3),
+            "folder": lambda: (photo_folder(WORK / f"photos_{photos}", photos), photos)}
+    for key, n in (("hamilton", frames // 3), ("pedestrians", frames // 10)):
+        if REAL_CLIPS[key].exists():
+            made[key] = lambda key=key, n=n: (looped_clip(REAL_CLIPS[key], WORK / f"{key}_x{n}.avi", n), n)
+    return {k: made[k]() for k in INPUT_KEYS if k in keys and k in made}
+
+
+def job_of(key: str) -> str:
+    return "folder" if key == "folder" else "video"
+
+
 # ---------------------------------------------------------------- variants (each runs in a child process)
 def variant_decode(path: Path) -> dict:
     cap = cv2.VideoCapture(str(path))
@@ -289,7 +314,7 @@ def main() -> None:
     ap.add_argument("paths", nargs="*")
     ap.add_argument("--frames", type=int, default=3000)
     ap.add_argument("--photos", type=int, default=500)
-    ap.add_argument("--only", choices=["video", "multi", "hamilton", "pedestrians", "folder"], action="append",
+    ap.add_argument("--only", choices=INPUT_KEYS, action="append",
                     help="inputs to run (repeatable); default: all but pedestrians (1080p: its reference is slow)")
     ap.add_argument("--lever", action="append", default=[], metavar="JOB:NAME=ARGS",
                     help="also run the default job with extra options, e.g. folder:size480='--detect-size 480'")
@@ -302,45 +327,22 @@ def main() -> None:
     if a.variant == "haar":
         print(json.dumps(variant_haar(Path(a.paths[0]), Path(a.paths[1]))))
         return
-    WORK.mkdir(exist_ok=True)
     RESULTS.mkdir(exist_ok=True)
-    src = SHARED_CLIP if SHARED_CLIP.exists() else ROOT / "samples" / "video" / "two_faces.mp4"
-    clip = looped_clip(src, WORK / f"{src.stem}_x{a.frames}.avi", a.frames)
-    multi = looped_clip(ROOT / "samples" / "video" / "two_faces.mp4", WORK / f"two_faces_x{a.frames // 3}.avi",
-                        a.frames // 3)
-    photos = photo_folder(WORK / f"photos_{a.photos}", a.photos)
-    # Real multi-person footage (../shared): the Hamilton clip (cuts, a crowd) and the 1080p pedestrians.
-    real = {}
-    for key, clip_name, frames in (("hamilton", "facerecognition-short_hamilton_clip.mp4", a.frames // 3),
-                                   ("pedestrians", "facenetpytorch-video.mp4", a.frames // 10)):
-        src_clip = SHARED_CLIP.parent / "realclips" / clip_name
-        if src_clip.exists():
-            real[key] = (looped_clip(src_clip, WORK / f"{key}_x{frames}.avi", frames), frames)
-    todo = a.only or ["video", "multi", "folder", *(["hamilton"] if "hamilton" in real else [])]
+    todo = a.only or ["video", "multi", "folder", *(["hamilton"] if REAL_CLIPS["hamilton"].exists() else [])]
+    inputs = make_inputs(a.frames, a.photos, todo)
     variants: dict[str, dict[str, list[str]]] = {}
     for v in a.lever:
         job, _, rest = v.partition(":")
         label, _, args = rest.partition("=")
         variants.setdefault(job, {})[label] = shlex.split(args)
     if a.models:
-        inputs = {"video": ("video", clip.stem, clip, a.frames),
-                  "multi": ("video", multi.stem, multi, a.frames // 3),
-                  "folder": ("folder", photos.name, photos, a.photos)}
         write_result("models_speed", f"on {os.cpu_count()} CPUs with `python benchmarks/bench_speed.py --frames "
                      f"{a.frames} --photos {a.photos} --models {' '.join(a.models)}`",
-                     compare_models([inputs[k] for k in todo], a.models))
+                     compare_models([(job_of(k), p.stem, p, n) for k, (p, n) in inputs.items()], a.models))
         return
     rows = []
-    if "video" in todo:
-        rows += bench("video", clip.stem, clip, a.frames, [], variants.get("video"), a.base_root)
-    if "multi" in todo:
-        rows += bench("video", multi.stem, multi, a.frames // 3, [], variants.get("video"), a.base_root)
-    for key in ("hamilton", "pedestrians"):
-        if key in todo and key in real:
-            path, frames = real[key]
-            rows += bench("video", path.stem, path, frames, [], variants.get("video"), a.base_root)
-    if "folder" in todo:
-        rows += bench("folder", photos.name, photos, a.photos, [], variants.get("folder"), a.base_root)
+    for key, (path, units) in inputs.items():
+        rows += bench(job_of(key), path.stem, path, units, [], variants.get(job_of(key)), a.base_root)
     command = " ".join(["python benchmarks/bench_speed.py", f"--frames {a.frames}", f"--photos {a.photos}",
                         *(f"--only {o}" for o in a.only or []), *(f"--lever {shlex.quote(v)}" for v in a.lever),
                         *([f"--base-root <worktree at {_head(a.base_root)}>"] if a.base_root else [])])

@@ -2,7 +2,7 @@
 time a speed target allows, for bench_speed's inputs.
 
     python benchmarks/speed_floor.py                 # writes benchmarks/results/speed_floor.md
-    python benchmarks/speed_floor.py --only photos   # one input (printed, not written)
+    python benchmarks/speed_floor.py --only folder   # one input (printed, not written)
 
 For each input, in this one process:
 - the reference of bench_speed.py (decode + full-resolution Haar, OpenCV on its default threads): its wall time
@@ -41,7 +41,7 @@ from batchemo.jobs.video import analyze_video  # noqa: E402
 from batchemo.pipeline import detect, model  # noqa: E402
 from batchemo.report import encode  # noqa: E402
 
-TARGETS = {"photos_500": 5.0, "two_faces_x1000": 6.0, "hamilton_x1000": 6.0}
+TARGETS = {"folder": 5.0, "multi": 6.0, "hamilton": 6.0}  # bench_speed's inputs of issue 38's targets
 CPU = defaultdict(float)  # seconds of thread CPU by part
 
 
@@ -101,18 +101,18 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def measure(name: str, path: Path, cores: int) -> dict:
+def measure(key: str, path: Path, cores: int) -> dict:
     ref_wall, units = reference_wall(path)
     CPU.clear()
     if not path.is_dir():
         CPU["decode"] = decode_cpu(path)
     with tempfile.TemporaryDirectory() as tmp:
         job_cpu = run_job(path, Path(tmp) / "out")
-    target = TARGETS[name]
+    target = TARGETS[key]
     allowed = ref_wall / units / target
     floor = (CPU["haar"] + CPU["model"] + CPU["decode"] + CPU["encode"]) / cores / units
     ms = lambda s: round(1000 * s / units, 2)  # noqa: E731
-    return {"input": name, "units": units, "reference wall ms": ms(ref_wall), "target": f"{target:g}x",
+    return {"input": path.stem, "units": units, "reference wall ms": ms(ref_wall), "target": f"{target:g}x",
             "allowed wall ms": round(1000 * allowed, 2), "job CPU ms": ms(job_cpu), "Haar CPU ms": ms(CPU["haar"]),
             "model CPU ms": ms(CPU["model"]), "decode CPU ms": ms(CPU["decode"]), "encode CPU ms": ms(CPU["encode"]),
             "cores": cores,
@@ -125,21 +125,15 @@ def main() -> None:
     ap.add_argument("--only", action="append", choices=list(TARGETS), help="inputs to run (repeatable)")
     ap.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="cores the floor may use")
     args = ap.parse_args()
-    B.WORK.mkdir(parents=True, exist_ok=True)
-    hamilton = B.SHARED_CLIP.parent / "realclips" / "facerecognition-short_hamilton_clip.mp4"
-    inputs = {"photos_500": lambda: B.photo_folder(B.WORK / "photos_500", 500),
-              "two_faces_x1000": lambda: B.looped_clip(B.ROOT / "samples" / "video" / "two_faces.mp4",
-                                                       B.WORK / "two_faces_x1000.avi", 1000),
-              "hamilton_x1000": lambda: B.looped_clip(hamilton, B.WORK / "hamilton_x1000.avi", 1000)}
-    if not hamilton.exists():  # ../shared is not beside the project: the real clip is not there to loop
-        inputs.pop("hamilton_x1000")
-    missing = [name for name in args.only or [] if name not in inputs]
+    inputs = B.make_inputs(3000, 500, args.only or list(TARGETS))  # bench_speed's default sizes
+    missing = [key for key in args.only or [] if key not in inputs]
     if missing:
-        sys.exit(f"speed_floor.py: {', '.join(missing)} needs {hamilton} (../shared beside the project)")
+        sys.exit(f"speed_floor.py: {', '.join(missing)} needs {B.REAL_CLIPS['hamilton']} (../shared beside the "
+                 "project)")
     instrument()
     rows = []
-    for name in args.only or list(inputs):
-        rows.append(measure(name, inputs[name](), args.cores))
+    for key, (path, _) in inputs.items():
+        rows.append(measure(key, path, args.cores))
         print(rows[-1], flush=True)
     table = "\n".join(["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
                       + ["| " + " | ".join(str(v) for v in r.values()) + " |" for r in rows])

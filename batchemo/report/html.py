@@ -567,12 +567,12 @@ def _episode_grid(index_dir: Path, by_person: bool, pages: dict[str, str]) -> di
         groups = [(f"person {p}", None, f"person-{p}", g)
                   for p, g in known.groupby(known["person"].astype(int), sort=True)]
     else:
-        groups = [(f"{s} track {int(f)}", pages.get(s), f"track-{int(f)}", g)
+        groups = [(f"{s} track {int(f)}", pages.get(s), f"track-{int(f)}" if s in pages else None, g)
                   for (s, f), g in eps.groupby(["source", "face"], sort=False)]
     rows = []
     for who, page, anchor, g in groups:
         counts = g["emotion"].value_counts()
-        rows.append({"who": who, "page": page, "anchor": anchor if by_person or page else None, "total": len(g),
+        rows.append({"who": who, "page": page, "anchor": anchor, "total": len(g),
                      "n": [int(counts.get(e, 0)) for e in emotions]})
     unnumbered = int(eps["person"].isna().sum()) if by_person else 0
     return {"emotions": emotions, "rows": rows, "total": len(eps), "unnumbered": unnumbered}

@@ -70,7 +70,7 @@ def analysed(clip: Path) -> tuple[Path, pd.DataFrame, pd.Series]:
 
 
 def episodes_for(frames: pd.DataFrame, seen: pd.Series, opts: VideoOptions, source: str) -> pd.DataFrame:
-    return derive(frames, seen, opts, source, keep_short_tracks=False).episodes
+    return derive(frames, seen, opts, source, keep_short_tracks=False, events=None).episodes
 
 
 def sweep(reports: list[tuple[Path, pd.DataFrame, pd.Series]]) -> tuple[pd.DataFrame, list[str]]:
@@ -156,7 +156,7 @@ def cost(repeats: int = 5) -> str:
             R.write_csv(eps, Path(tmp) / "episodes.csv")
             times.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            write_derived(out, derive(base, seen, opts, SPEED_CLIP.name, keep_short_tracks=False))
+            write_derived(out, derive(base, seen, opts, SPEED_CLIP.name, keep_short_tracks=False, events=None))
             derived_total.append(time.perf_counter() - t0)
         add = statistics.median(times)
         load = os.getloadavg()[0]

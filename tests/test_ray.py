@@ -101,6 +101,29 @@ def test_long_video_split_into_ranges_on_ray_equals_local(face_bgr, tmp_path, mo
     assert again.status == "skipped"
 
 
+def test_a_video_cut_into_ranges_takes_the_runs_events_log(face_bgr, tmp_path, model, local_ray, monkeypatch):
+    """The driver writes a cut video's reports with the events the run read once (analyze_videos hands the log
+    down): the file gone since, its responses and run.json's digest are still the run's."""
+    import json
+
+    from batchemo.jobs.ray_runner import ray_videos
+    from batchemo.report.events import read_log
+
+    clip = tmp_path / "long.avi"
+    moving_faces_video(clip, face_bgr, frames=60, fps=24)
+    events = tmp_path / "ev.csv"
+    events.write_text("time_s,label\n0.5,x\n")
+    log = read_log(events)
+    events.unlink()
+    tasks = range_tasks(monkeypatch)
+    opts = VideoOptions(split_frames=30, annotate=False, events=str(events))
+    [res] = ray_videos([clip], [tmp_path / "ray"], model.path, opts, "local", events=log)
+    assert tasks and res.status == "complete"
+    responses = batchemo.read_report(tmp_path / "ray" / "responses.csv")
+    assert set(responses["label"]) == {"x"} and len(responses)
+    assert json.loads((tmp_path / "ray" / "run.json").read_text())["derived"]["events_sha256"] == log.sha256
+
+
 def test_variable_rate_video_on_ray_is_one_task_equal_to_local(face_bgr, tmp_path, model, local_ray, monkeypatch):
     """Frame ranges would misnumber its frames (a seek there lands on a later frame than it says)."""
     from batchemo.jobs.ray_runner import ray_videos

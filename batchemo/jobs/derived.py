@@ -35,12 +35,11 @@ def run_events(opts: VideoOptions, events: EventsLog | None) -> EventsLog | None
     return events if events is not None or not opts.events else events_or_none(opts)
 
 
-def derived_settings(opts: VideoOptions, events: EventsLog | None = None) -> dict:
+def derived_settings(opts: VideoOptions, events: EventsLog | None) -> dict:
     """run.json's `derived`: the options the derived tables were made with, and the digest of the events the run
-    read (`events`, the run's log of opts.events)."""
+    read (`events`, the run's log of opts.events: `run_events`)."""
     out = {k: getattr(opts, k) for k in sorted(DERIVED)}
-    log = run_events(opts, events)
-    out["events_sha256"] = log.sha256 if log is not None else None
+    out["events_sha256"] = events.sha256 if events is not None else None
     return out
 
 
@@ -82,10 +81,10 @@ class Derived:
 
 
 def derive(frames: pd.DataFrame, seen: pd.Series, opts: VideoOptions, source: str, *,
-           keep_short_tracks: bool, events: EventsLog | None = None) -> Derived:
+           keep_short_tracks: bool, events: EventsLog | None) -> Derived:
     """The derived tables of `frames` (frames.csv's rows, `short_track` set); `seen`: how long each row's frame
     stands for (video.frame_seconds); `keep_short_tracks`: as the analysis ran (a skipped video keeps its own);
-    `events`: the run's log of opts.events (read here where not given)."""
+    `events`: the run's log of opts.events (`run_events`), None without --events."""
     classes = R.classes_of(frames)
     frames = E.with_uncertain(frames, opts.min_confidence)
     shown = R.shown_rows(frames, keep_short_tracks)
@@ -93,12 +92,11 @@ def derive(frames: pd.DataFrame, seen: pd.Series, opts: VideoOptions, source: st
     timeline = R.timeline_table(counted, classes, opts.bin_s, source)
     summary = R.track_summary(counted, classes, seen, source)
     episodes = E.episodes_table(counted, seen, opts.episode_rule, source)
-    log = run_events(opts, events)
-    events = responses = None
-    if log is not None:
-        events = events_for(log.table, source)
-        responses = E.responses_table(events, counted, episodes, opts.response_window_s, source)
-    return Derived(frames, shown, timeline, summary, episodes, events, responses, len(shown) - len(counted))
+    mine = responses = None
+    if events is not None:
+        mine = events_for(events.table, source)
+        responses = E.responses_table(mine, counted, episodes, opts.response_window_s, source)
+    return Derived(frames, shown, timeline, summary, episodes, mine, responses, len(shown) - len(counted))
 
 
 def write_derived(out: Path, d: Derived) -> None:

@@ -16,12 +16,14 @@ import numpy as np
 import pandas as pd
 
 from ..report.encode import Encoded
+from ..report.events import EventsLog
 from ..pipeline.faces import Faces
 from ..pipeline.model import EmotionModel
 from ..pipeline.files import BadInput, SourceFile
 from ..pipeline.video import probe
 from ..progress import bar_label, bar_options, tqdm
 from . import ranges as RG
+from .derived import run_events
 from .options import FolderOptions, VideoOptions
 from .photos import Chunk, Photo, detect_photo, finish_batch
 from .ranges import NotSeekable
@@ -119,10 +121,12 @@ def ray_folder_runner(todo: list[SourceFile], em: EmotionModel, opts: FolderOpti
 
 
 def ray_videos(paths: list[Path], outs: list[Path], model_path: Path, opts: VideoOptions, address: str,
-               *, progress: bool = True, command: str | None = None, sources: list[str] | None = None) -> list:
+               *, progress: bool = True, command: str | None = None, sources: list[str] | None = None,
+               events: EventsLog | None = None) -> list:
     """Videos on Ray, results (or the exception that stopped one) in input order: one task per video, and a
     video longer than 1.5 x `opts.split_frames` frames cut into frame ranges analysed by several tasks
-    (`ray_video_ranges`)."""
+    (`ray_video_ranges`). `events`: the run's log of opts.events, for the reports written here (a task reads
+    the file itself, on its machine)."""
     import ray
 
     init(address)
@@ -153,7 +157,7 @@ def ray_videos(paths: list[Path], outs: list[Path], model_path: Path, opts: Vide
         if split[k]:
             try:
                 results.append(ray_video_ranges(Path(p), Path(o), Path(model_path), opts, progress=progress,
-                                                command=command, source=sources[k]))
+                                                command=command, source=sources[k], events=events))
             except NotSeekable:  # no exact frame seeking in this container: one task after all
                 results.append(ray.get(one.remote(str(Path(p).resolve()), str(Path(o).resolve()), sources[k])))
             except EXPECTED as e:
@@ -205,12 +209,15 @@ def _annotate_ranges(path: Path, out: Path, frames: pd.DataFrame, classes: list[
 
 
 def ray_video_ranges(path: Path, out: Path, model_path: Path, opts: VideoOptions, *, progress: bool = True,
-                     command: str | None = None, source: str | None = None) -> VideoResult:
+                     command: str | None = None, source: str | None = None,
+                     events: EventsLog | None = None) -> VideoResult:
     """One long video on Ray: frame ranges analysed by parallel tasks, track ids joined, annotated segments
-    drawn in parallel and joined; the reports are written by the local code (module `ranges`)."""
+    drawn in parallel and joined; the reports are written by the local code (module `ranges`). `events`: the
+    run's log of opts.events (read here where not given)."""
     t0 = time.time()
+    events = run_events(opts, events)
     info = probe(path)
-    done = prepare_out(path, out, opts, t0, model_path)
+    done = prepare_out(path, out, opts, t0, model_path, events)
     if done is not None:
         return done
     sched = Schedule.of(info.fps, opts)
@@ -226,4 +233,5 @@ def ray_video_ranges(path: Path, out: Path, model_path: Path, opts: VideoOptions
     annotated = _annotate_ranges(path, out, frames, em.classes, opts, plan, int(t0), notes) if opts.annotate else None
     res = PassResult(frames, decoded, sum(p.analysed for p in parts),
                      next((p.decode_error for p in parts if p.decode_error), ""), annotated, parts[-1].stream_end_s)
-    return write_reports(path, out, opts, em, sched, info, res, t0=t0, notes=notes, command=command, source=source)
+    return write_reports(path, out, opts, em, sched, info, res, t0=t0, notes=notes, command=command, source=source,
+                         events=events)

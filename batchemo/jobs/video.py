@@ -79,11 +79,11 @@ def _done_before(out: Path, path: Path) -> dict | None:
 
 
 def prepare_out(path: Path, out: Path, opts: VideoOptions, t0: float, model,
-                events: EventsLog | None = None) -> VideoResult | None:
+                events: EventsLog | None) -> VideoResult | None:
     """Claim `out` for this video; the result of an earlier complete run there (to skip), else None. A complete
     report made with other settings (`analysis_settings` of `opts` and `model`) is refused, not passed off as
     this run's; only the summary options may differ, since a batch counts a skipped video by its own. `events`:
-    the run's log of opts.events (read where not given), for the derived tables of a skipped report."""
+    the run's log of opts.events (`run_events`), for the derived tables of a skipped report."""
     claim_output(out, path, opts.force)
     prev = None if opts.redo else _done_before(out, path)
     if prev is not None:
@@ -288,15 +288,13 @@ def recorded_seconds(path: Path, frames: pd.DataFrame, record: dict) -> tuple[pd
     return frame_seconds(frames, sched, float(duration_s), variable_rate_clock(path, sched.fps)), float(duration_s)
 
 
-def derive_again(path: Path, out: Path, prev: dict, opts: VideoOptions, model,
-                 events: EventsLog | None = None) -> dict:
+def derive_again(path: Path, out: Path, prev: dict, opts: VideoOptions, model, events: EventsLog | None) -> dict:
     """A complete report a run skips, its derived tables (jobs/derived.py) made again from frames.csv where this
     run asks for other values than the ones they were made with (or they predate them, or one of them is
     missing); its run.json as it is then, `options` saying the values used beside `derived`. The analysis's own
     settings stay the report's: its `--min-track` flags and `--keep-short-tracks`, and `--bin`, which this run
     does not change either (a batch counts a skipped video by its own settings). `events`: the run's log of
-    opts.events."""
-    events = run_events(opts, events)
+    opts.events (`run_events`)."""
     wanted = derived_settings(opts, events)
     tables = [EPISODES_FILE] + ([RESPONSES_FILE] if opts.events else [])
     if prev.get("derived") == wanted and all((out / name).is_file() for name in tables):
@@ -325,11 +323,10 @@ def derive_again(path: Path, out: Path, prev: dict, opts: VideoOptions, model,
 def write_reports(path: Path, out: Path, opts: VideoOptions, em: EmotionModel, sched: Schedule, info: VideoInfo,
                   res: PassResult, *, t0: float, notes: list[str] | None = None,
                   command: str | None = None, source: str | None = None,
-                  events: EventsLog | None = None) -> VideoResult:
+                  events: EventsLog | None) -> VideoResult:
     """frames.csv, timeline.csv/.png, summary.csv, annotated.mp4 and run.json of a pass's result; the same for
-    a local run and for frame ranges gathered from a cluster. `events`: the run's log of opts.events (read here
-    where not given)."""
-    events = run_events(opts, events)
+    a local run and for frame ranges gathered from a cluster. `events`: the run's log of opts.events
+    (`run_events`)."""
     classes = em.classes
     media = media_facts(path)  # one `ffmpeg -i` for both questions: is it whole, has it audio
     status, status_notes = _status(res, info, media, preroll_frames(path))

@@ -257,7 +257,8 @@ def _outcomes(videos: list[VideoInput], outs: list[Path], model, opts: VideoOpti
             raise FileNotFoundError(f"{model_path}: model file not found")
         paths = [v.path for v in videos]
         for v, o, r in zip(videos, outs, ray_videos(paths, outs, model_path, opts, ray, progress=progress,
-                                                    command=command, sources=[v.source for v in videos])):
+                                                    command=command, sources=[v.source for v in videos],
+                                                    events=events)):
             yield _failure(v.path, o, r) if isinstance(r, Exception) else r
         return
     em = model if isinstance(model, EmotionModel) else EmotionModel.load(model)
